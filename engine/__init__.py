@@ -1,0 +1,1 @@
+"""The engine: datasets, classifiers, generators, studies, and the `engine` CLI."""

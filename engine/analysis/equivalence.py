@@ -1,0 +1,232 @@
+"""Equivalence tuples (Eq. 12), the scaling law of Eq. 1 / Eq. 13, and their uncertainty.
+
+For a base set of n_base real images, n_real_added more real images and n_syn_added synthetic
+images are equivalent when the fitted surfaces give equal accuracy:
+
+    Acc(n_base + n_real_added, 0) = Acc(n_base, n_syn_added)                       (Eq. 12)
+
+The tuples of every base are then fitted with
+
+    n_syn_added / n_base = c1^(tau * n_base) * (c2^(n_real_added / n_base) - 1)     (Eq. 1 / 13)
+
+with c1 > 0, c2 > 1 and tau = 10 / n_total.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import elementwise, least_squares
+
+from engine.analysis.surface import Surface, design_matrix
+
+ROOT_BOUND_FACTOR = 100  # roots are sought on [0, 100 * n_base]
+_SCAN_POINTS = 257
+
+
+def tau_for(n_total: int) -> float:
+    return 10.0 / float(n_total)
+
+
+# ---------------------------------------------------------------- root finding (Eq. 12)
+
+def _scan_grid(bound: float) -> np.ndarray:
+    # 0 plus a geometric grid: the log terms change fastest near zero, so a linear grid
+    # would step over crossings there.
+    return np.concatenate([[0.0], np.geomspace(1e-3, bound, _SCAN_POINTS - 1)])
+
+
+def first_crossing(betas: np.ndarray, features, eps: float, *, vary: str, fixed_real: np.ndarray,
+                   fixed_syn: np.ndarray, target: np.ndarray, bound: np.ndarray):
+    """Smallest x in [0, bound] with Acc(...) = target, for many problems at once.
+
+    Problem i evaluates the surface with coefficients betas[i] along one axis: vary="syn" gives
+    Acc(fixed_real[i], x), vary="real" gives Acc(fixed_real[i] + x, fixed_syn[i]).
+    Returns (roots, status); status is "ok", "no_gain" (already at or above target at x = 0,
+    so the question has no positive answer) or "no_crossing" (never reaches the target on the
+    bracket). A crossing exactly at the bracket's end is a root.
+    """
+    betas = np.atleast_2d(betas)
+    m = betas.shape[0]
+    fixed_real, fixed_syn, target, bound = (np.broadcast_to(np.asarray(a, float), (m,)).copy()
+                                            for a in (fixed_real, fixed_syn, target, bound))
+
+    def g(x, *args):
+        real, syn, tgt, *beta_cols = args
+        beta = np.stack(beta_cols, axis=-1)
+        n_real, n_syn = (real, x) if vary == "syn" else (real + x, syn)
+        return np.sum(design_matrix(n_real, n_syn, features, eps) * beta, axis=-1) - tgt
+
+    # Scan a grid scaled to each problem's bracket for the first sign change.
+    unit = _scan_grid(1.0)[None, :]
+    grid = unit * bound[:, None]
+    grid[:, -1] = bound  # exact end, so a crossing at the bracket's end is found
+    args_grid = [np.repeat(a[:, None], grid.shape[1], axis=1) for a in (fixed_real, fixed_syn, target)]
+    beta_grid = [np.repeat(betas[:, j:j + 1], grid.shape[1], axis=1) for j in range(betas.shape[1])]
+    values = g(grid, *args_grid, *beta_grid)
+    status = np.full(m, "ok", dtype=object)
+    roots = np.full(m, np.nan)
+    # Accuracies are in percent; differences below this are rounding, not a shortfall, so a
+    # crossing exactly at the bracket's end is still found.
+    tol = 1e-9 * (1.0 + np.abs(target))[:, None]
+    no_gain = values[:, 0] >= 0
+    status[no_gain] = "no_gain"
+    crossed = (values[:, :-1] < 0) & (values[:, 1:] >= -tol)
+    has = crossed.any(axis=1) & ~no_gain
+    status[~has & ~no_gain] = "no_crossing"
+    idx = np.where(has)[0]
+    if idx.size:
+        k = crossed[idx].argmax(axis=1)
+        lo, hi = grid[idx, k], grid[idx, k + 1]
+        exact = np.abs(values[idx, k + 1]) <= tol[idx, 0]
+        args = [a[idx] for a in (fixed_real, fixed_syn, target)] + [betas[idx, j] for j in range(betas.shape[1])]
+        found = np.where(exact, hi, np.nan)
+        todo = ~exact
+        if todo.any():
+            res = elementwise.find_root(g, (lo[todo], hi[todo]), args=tuple(a[todo] for a in args),
+                                        tolerances={"xatol": 1e-6, "xrtol": 1e-10})
+            found[todo] = res.x
+        roots[idx] = found
+    return roots, status
+
+
+def equivalence_tuples(surface: Surface, ratios, betas: np.ndarray | None = None):
+    """n_syn_added equal to n_real_added = ratio * n_base, for each ratio (Eq. 12).
+
+    With `betas` (draws x params) the same is solved for every draw; returns roots and
+    status arrays of shape (draws, ratios).
+    """
+    ratios = np.asarray(ratios, float)
+    betas = surface.beta[None, :] if betas is None else np.atleast_2d(betas)
+    b, r = betas.shape[0], ratios.size
+    n_base = float(surface.n_base)
+    beta_rep = np.repeat(betas, r, axis=0)
+    ratio_rep = np.tile(ratios, b)
+    target = np.sum(design_matrix(n_base * (1 + ratio_rep), 0.0, surface.features, surface.eps)
+                    * beta_rep, axis=-1)
+    roots, status = first_crossing(beta_rep, surface.features, surface.eps, vary="syn",
+                                   fixed_real=n_base, fixed_syn=0.0, target=target,
+                                   bound=ROOT_BOUND_FACTOR * n_base)
+    return roots.reshape(b, r), status.reshape(b, r)
+
+
+DROP_REASONS = {
+    "no_gain": "the surface predicts no gain from these real images, so there is nothing to match",
+    "no_crossing": "synthetic images never reach this accuracy within 100 x n_base on the fitted surface",
+}
+
+
+# ---------------------------------------------------------------- Eq. 1 / Eq. 13
+
+def eq1(n_base, n_real_added, c1, c2, tau):
+    """n_syn_added of Eq. 1."""
+    n_base = np.asarray(n_base, float)
+    return n_base * np.power(c1, tau * n_base) * (np.power(c2, np.asarray(n_real_added, float) / n_base) - 1)
+
+
+def eq1_inverse(n_base, n_syn_added, c1, c2, tau):
+    """n_real_added that Eq. 1 makes equivalent to n_syn_added."""
+    n_base = np.asarray(n_base, float)
+    scale = n_base * np.power(c1, tau * n_base)
+    return n_base * np.log1p(np.asarray(n_syn_added, float) / scale) / np.log(c2)
+
+
+def _unpack(theta):
+    # c1 = exp(a) > 0 and c2 = 1 + exp(b) > 1: the constraints of Eq. 13 hold by construction,
+    # and the least-squares problem on the ratio itself is unchanged inside them.
+    a, b = theta
+    return np.exp(a), 1.0 + np.exp(b)
+
+
+def _eq1_parts(theta, t, ratio):
+    a, b = (np.clip(v, -50, 50) for v in theta)
+    log_c2 = np.logaddexp(0.0, b)              # log(1 + e^b) without overflow
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = np.exp(a * t)                  # c1^(tau n_base)
+        growth = np.exp(ratio * log_c2)        # c2^(n_real_added / n_base)
+    return scale, growth, log_c2, b
+
+
+def _eq1_residuals(theta, t, ratio, y):
+    scale, growth, _, _ = _eq1_parts(theta, t, ratio)
+    return np.nan_to_num(scale * (growth - 1) - y, nan=1e12, posinf=1e12, neginf=-1e12)
+
+
+def _eq1_jacobian(theta, t, ratio, y):
+    scale, growth, _, b = _eq1_parts(theta, t, ratio)
+    d_a = t * scale * (growth - 1)
+    d_b = scale * growth * ratio / (1.0 + np.exp(-b))
+    return np.nan_to_num(np.stack([d_a, d_b], axis=1), nan=1e12, posinf=1e12, neginf=-1e12)
+
+
+# Coarse start grid over (log c1, log(c2 - 1)): the cost surface has long flat valleys, so a
+# vectorised look over the grid picks the basin before least squares refines it.
+_GRID_A, _GRID_B = np.meshgrid(np.linspace(-6, 6, 49), np.linspace(-8, 8, 65), indexing="ij")
+
+
+def _start(t, ratio, y):
+    a = _GRID_A.reshape(-1, 1)
+    b = _GRID_B.reshape(-1, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        pred = np.exp(a * t[None]) * np.expm1(ratio[None] * np.logaddexp(0.0, b))
+        cost = np.nan_to_num(((pred - y[None]) ** 2).sum(axis=1), nan=np.inf)
+    k = int(np.argmin(cost))
+    return np.array([a[k, 0], b[k, 0]])
+
+
+def fit_eq1(n_base, n_real_added, n_syn_added, tau: float, x0=None) -> dict:
+    """Non-linear least squares of Eq. 13 on y = n_syn_added / n_base (not its log)."""
+    n_base = np.asarray(n_base, float)
+    ratio = np.asarray(n_real_added, float) / n_base
+    y = np.asarray(n_syn_added, float) / n_base
+    t = tau * n_base
+    start = _start(t, ratio, y) if x0 is None else np.asarray(x0, float)
+    best = least_squares(_eq1_residuals, start, jac=_eq1_jacobian, args=(t, ratio, y), method="lm")
+    c1, c2 = _unpack(best.x)
+    resid = _eq1_residuals(best.x, t, ratio, y)
+    return {"c1": float(c1), "c2": float(c2), "theta": best.x, "rmse": float(np.sqrt(np.mean(resid ** 2))),
+            "converged": bool(best.success)}
+
+
+def fit_eq1_batch(t, ratio, y, mask, theta0, iterations: int = 100) -> np.ndarray:
+    """Eq. 13 for many bootstrap draws at once: Levenberg-Marquardt on (draws x tuples) arrays.
+
+    Row i fits the tuples where mask[i] is true. Equivalent to calling fit_eq1 per draw
+    (tests check it), but one vectorised loop instead of hundreds of scipy calls keeps the
+    dashboard's live refit inside its time budget. Returns (draws x 2) theta, NaN where
+    a draw does not converge.
+    """
+    t, ratio, y = (np.asarray(a, float) for a in (t, ratio, y))
+    w = np.asarray(mask, float)
+    theta = np.tile(np.asarray(theta0, float), (y.shape[0], 1))
+    lam = np.full(y.shape[0], 1e-3)
+
+    def cost_and_parts(th):
+        a, b = th[:, :1], th[:, 1:]
+        scale, growth, _, bb = _eq1_parts((a, b), t, ratio)
+        resid = np.nan_to_num(w * (scale * (growth - 1) - y), nan=1e12, posinf=1e12, neginf=-1e12)
+        return (resid ** 2).sum(axis=1), resid, scale, growth, bb
+
+    cost, resid, scale, growth, bb = cost_and_parts(theta)
+    for _ in range(iterations):
+        j_a = w * t * scale * (growth - 1)
+        j_b = w * scale * growth * ratio / (1.0 + np.exp(-bb))
+        g_a, g_b = (j_a * resid).sum(1), (j_b * resid).sum(1)
+        h_aa, h_bb, h_ab = (j_a * j_a).sum(1), (j_b * j_b).sum(1), (j_a * j_b).sum(1)
+        h_aa_d, h_bb_d = h_aa * (1 + lam), h_bb * (1 + lam)
+        det = h_aa_d * h_bb_d - h_ab ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = -np.stack([(h_bb_d * g_a - h_ab * g_b) / det, (h_aa_d * g_b - h_ab * g_a) / det], axis=1)
+        step = np.nan_to_num(step)
+        trial = np.clip(theta + step, -50, 50)
+        new_cost, new_resid, new_scale, new_growth, new_bb = cost_and_parts(trial)
+        better = new_cost < cost
+        theta = np.where(better[:, None], trial, theta)
+        lam = np.where(better, lam * 0.3, lam * 10.0)
+        cost = np.where(better, new_cost, cost)
+        resid = np.where(better[:, None], new_resid, resid)
+        scale = np.where(better[:, None], new_scale, scale)
+        growth = np.where(better[:, None], new_growth, growth)
+        bb = np.where(better[:, None], new_bb, bb)
+        if np.all(np.abs(step).max(axis=1) < 1e-10) or np.all(lam > 1e12):
+            break
+    theta[~np.isfinite(cost)] = np.nan
+    return theta

@@ -1,0 +1,475 @@
+"""The whole equivalence fit of one setting, its intervals, and the two questions users ask.
+
+A setting is (dataset, classifier, augmentation, generator). For every n_base it fits the
+accuracy surface, solves Eq. 12 on a grid of real ratios, fits Eq. 13 to all the tuples, and
+bootstraps the lot: over seeds where per-seed runs exist (the same seeds are drawn for every
+point, so base and augmented runs stay paired), else over the surface's residuals (the
+published values are means with no per-seed spread).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from engine.analysis.equivalence import (DROP_REASONS, ROOT_BOUND_FACTOR, eq1, eq1_inverse,
+                                         equivalence_tuples, first_crossing, fit_eq1, fit_eq1_batch, tau_for)
+from engine.analysis.surface import (DEFAULT_EPS, PAPER_FEATURES, FitError, Surface, all_subsets,
+                                     best_subset, design_matrix, fit_surface)
+
+# Default Eq. 12 grids of the paper: n_base -> ratios r = n_real_added / n_base.
+DEFAULT_GRIDS = {
+    "CIFAR-10": {500: [1, 2, 3], 5000: [1, 2, 3], 25000: [1, 2, 3]},
+    "ImageNet-100": {6500: [0.2, 0.4, 0.6, 0.8, 1, 2, 3, 4], 26000: [0.2, 0.4, 0.6, 0.8, 1, 2, 3, 4]},
+    "BloodMNIST": {1200: [1, 2, 3], 6000: [1, 2, 3]},
+}
+DEFAULT_RATIOS = [1, 2, 3]
+MIN_TUPLES = 3  # two parameters and at least one degree of freedom
+NOISE_ALPHA = 0.05
+
+
+@dataclass
+class BaseFit:
+    n_base: int
+    points: pd.DataFrame              # one row per measured point: means, sd, seeds
+    seed_matrix: np.ndarray | None    # points x seeds accuracies (NaN where missing)
+    surface: Surface | None = None
+    error: str | None = None
+    gains: pd.DataFrame | None = None  # synthetic gains paired by seed
+    noise: dict = field(default_factory=dict)
+    ratios: list = field(default_factory=list)
+    boot_betas: np.ndarray | None = None
+
+    @property
+    def max_real_ratio(self) -> float:
+        return float(self.points.n_real_added.max()) / self.n_base
+
+    @property
+    def max_syn_ratio(self) -> float:
+        return float(self.points.n_syn_added.max()) / self.n_base
+
+
+@dataclass
+class Analysis:
+    dataset: str
+    classifier: str
+    augmentation: str
+    generator: str | None
+    features: tuple
+    eps: float
+    tau: float
+    n_total: int
+    bases: dict                        # n_base -> BaseFit
+    tuples: list                       # kept equivalence tuples
+    dropped: list                      # dropped tuples with reasons
+    c1: float | None = None
+    c2: float | None = None
+    eq1_rmse: float | None = None
+    eq1_error: str | None = None
+    c1_ci: tuple | None = None
+    c2_ci: tuple | None = None
+    boot: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    level: float = 0.95
+
+    # ---------------------------------------------------------------- the two questions
+    def syn_for_real(self, n_base: int, n_real_added: float) -> dict:
+        """How many synthetic images equal n_real_added more real ones at this n_base."""
+        return self._answer(n_base, n_real_added, direction="syn_for_real")
+
+    def real_for_syn(self, n_base: int, n_syn_added: float) -> dict:
+        """How many real images n_syn_added synthetic ones are worth at this n_base."""
+        return self._answer(n_base, n_syn_added, direction="real_for_syn")
+
+    def _answer(self, n_base: int, amount: float, direction: str) -> dict:
+        if n_base <= 0 or amount < 0:
+            raise FitError(f"n_base must be positive and the amount non-negative (got {n_base}, {amount})")
+        out = {"n_base": int(n_base), "direction": direction,
+               "n_real_added" if direction == "syn_for_real" else "n_syn_added": float(amount),
+               "warnings": []}
+        lo_q, hi_q = (1 - self.level) / 2, 1 - (1 - self.level) / 2
+        # Eq. 1
+        if self.c1 is not None:
+            f = eq1 if direction == "syn_for_real" else eq1_inverse
+            out["eq1"] = float(f(n_base, amount, self.c1, self.c2, self.tau))
+            c1b, c2b = self.boot.get("c1"), self.boot.get("c2")
+            if c1b is not None and np.isfinite(c1b).sum() >= 20:
+                ok = np.isfinite(c1b)
+                draws = f(n_base, amount, c1b[ok], c2b[ok], self.tau)
+                out["eq1_ci"] = tuple(float(v) for v in np.quantile(draws, [lo_q, hi_q]))
+        else:
+            out["eq1_error"] = self.eq1_error
+        # Directly from this base's surface
+        base = self.bases.get(int(n_base))
+        if base is not None and base.surface is not None:
+            out["surface"], status = _surface_answer(base.surface, base.surface.beta[None], n_base, amount, direction)
+            out["surface"] = float(out["surface"][0]) if status[0] == "ok" else None
+            if out["surface"] is None:
+                out["surface_error"] = DROP_REASONS[status[0]]
+            if base.boot_betas is not None:
+                draws, st = _surface_answer(base.surface, base.boot_betas, n_base, amount, direction)
+                ok = st == "ok"
+                if ok.mean() >= 0.5:
+                    out["surface_ci"] = tuple(float(v) for v in np.quantile(draws[ok], [lo_q, hi_q]))
+                if not ok.all():
+                    out["warnings"].append(f"{(~ok).mean():.0%} of bootstrap draws of the surface have no answer")
+        else:
+            out["surface_error"] = f"no fitted surface at n_base {n_base}"
+        out["warnings"] += self._extrapolation(n_base, amount, direction, out)
+        return out
+
+    def _extrapolation(self, n_base, amount, direction, out) -> list:
+        warn = []
+        fitted = sorted(b for b, f in self.bases.items() if f.surface is not None)
+        tuple_bases = sorted({t["n_base"] for t in self.tuples})
+        if tuple_bases and not tuple_bases[0] <= n_base <= tuple_bases[-1]:
+            warn.append(f"extrapolation: n_base {n_base} is outside the measured range "
+                        f"{tuple_bases[0]}-{tuple_bases[-1]} of the Eq. 1 fit")
+        base = self.bases.get(int(n_base))
+        if base is None or base.surface is None:
+            if fitted:
+                warn.append(f"no runs at n_base {n_base}: only Eq. 1 can answer, interpolating between bases")
+            return warn
+        if direction == "syn_for_real":
+            real_amount, syn_amount = amount, out.get("surface") or out.get("eq1")
+        else:
+            syn_amount, real_amount = amount, out.get("surface") or out.get("eq1")
+        if real_amount is not None and real_amount > base.points.n_real_added.max() * 1.0001:
+            warn.append(f"extrapolation: {real_amount:,.0f} real images added is beyond the largest measured "
+                        f"({base.points.n_real_added.max():,}) at n_base {n_base}")
+        if syn_amount is not None and syn_amount > base.points.n_syn_added.max() * 1.0001:
+            warn.append(f"extrapolation: {syn_amount:,.0f} synthetic images is beyond the largest measured "
+                        f"({base.points.n_syn_added.max():,}) at n_base {n_base}")
+        return warn
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.dataset, "classifier": self.classifier, "augmentation": self.augmentation,
+            "generator": self.generator, "features": list(self.features), "eps": self.eps,
+            "tau": self.tau, "n_total": self.n_total, "c1": self.c1, "c2": self.c2,
+            "c1_ci": list(self.c1_ci) if self.c1_ci else None,
+            "c2_ci": list(self.c2_ci) if self.c2_ci else None, "level": self.level,
+            "eq1_rmse": self.eq1_rmse, "eq1_error": self.eq1_error,
+            "tuples": self.tuples, "dropped": self.dropped,
+            "surfaces": [{"n_base": b, "n_points": f.surface.n_points if f.surface else len(f.points),
+                          "beta": f.surface.beta.tolist() if f.surface else None,
+                          "formula": f.surface.formula() if f.surface else None,
+                          "stats": f.surface.stats if f.surface else None, "error": f.error,
+                          "noise_check": f.noise}
+                         for b, f in sorted(self.bases.items())],
+            "bootstrap": {k: v for k, v in self.boot.items() if not isinstance(v, np.ndarray)},
+            "warnings": self.warnings,
+        }
+
+
+def _surface_answer(surface: Surface, betas, n_base, amount, direction):
+    """Solve one question on a surface for every row of `betas` (the fit or bootstrap draws)."""
+    m = betas.shape[0]
+    if direction == "syn_for_real":   # Acc(n_base, x) = Acc(n_base + amount, 0)
+        target = (betas * design_matrix(n_base + amount, 0.0, surface.features, surface.eps)).sum(-1)
+        vary = "syn"
+    else:                             # Acc(n_base + x, 0) = Acc(n_base, amount)
+        target = (betas * design_matrix(n_base, amount, surface.features, surface.eps)).sum(-1)
+        vary = "real"
+    return first_crossing(betas, surface.features, surface.eps, vary=vary, fixed_real=np.full(m, n_base),
+                          fixed_syn=np.zeros(m), target=target, bound=np.full(m, ROOT_BOUND_FACTOR * n_base))
+
+
+# -------------------------------------------------------------------- assembling the points
+
+def surface_points(runs: pd.DataFrame | dict, n_base: int, augmentation: str, generator) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The rows of one base's surface: its real runs, its synthetic runs, the base-only run once.
+
+    Repeated rows of one point and seed (the paper prints the base-only run in every table)
+    are averaged; then each point gets the mean and spread over seeds. Plain numpy: pandas'
+    groupby costs tens of milliseconds here, and the dashboard refits on every click.
+    """
+    cols = runs if isinstance(runs, dict) else _columns(runs)
+    at = cols["n_base"] == n_base
+    real = at & (cols["augmentation"] == "real")
+    syn = at & (cols["augmentation"] == augmentation) & _generator_mask(cols["generator"], generator)
+    zero = (cols["n_real_added"] == 0) & (cols["n_syn_added"] == 0)
+    base_only = (real | syn) & zero
+    if (real & zero).any():
+        base_only = real & zero
+    keep = (real & (cols["n_real_added"] > 0)) | (syn & (cols["n_syn_added"] > 0)) | base_only
+    empty = pd.DataFrame({"n_real_added": pd.Series(dtype=int), "n_syn_added": pd.Series(dtype=int),
+                          "acc": pd.Series(dtype=float), "sd": pd.Series(dtype=float),
+                          "n_seeds": pd.Series(dtype=int)})
+    if not keep.any():
+        return empty, None
+    point_keys = np.stack([cols["n_real_added"][keep], cols["n_syn_added"][keep]], axis=1)
+    seeds = cols["seed"][keep]
+    acc = cols["top1"][keep]
+    points_u, point_idx = np.unique(point_keys, axis=0, return_inverse=True)
+    seeds_u, seed_idx = np.unique(seeds, return_inverse=True)
+    total = np.zeros((len(points_u), len(seeds_u)))
+    count = np.zeros_like(total)
+    np.add.at(total, (point_idx.ravel(), seed_idx.ravel()), acc)
+    np.add.at(count, (point_idx.ravel(), seed_idx.ravel()), 1)
+    with np.errstate(invalid="ignore"):
+        matrix = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    n_seeds = np.isfinite(matrix).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nanmean(matrix, axis=1)
+        sd = np.where(n_seeds > 1, np.nanstd(matrix, axis=1, ddof=1) if matrix.shape[1] > 1 else np.nan, np.nan)
+    has_seeds = bool((seeds_u >= 0).any())
+    points = pd.DataFrame({"n_real_added": points_u[:, 0].astype(int), "n_syn_added": points_u[:, 1].astype(int),
+                           "acc": mean, "sd": sd, "n_seeds": n_seeds if has_seeds else np.zeros_like(n_seeds)})
+    return points, (matrix if has_seeds else None)
+
+
+def _columns(runs: pd.DataFrame) -> dict:
+    """The run columns as numpy arrays, converted once per refit."""
+    return {
+        "n_base": runs.n_base.to_numpy(dtype=np.int64),
+        "n_real_added": runs.n_real_added.to_numpy(dtype=np.int64),
+        "n_syn_added": runs.n_syn_added.to_numpy(dtype=np.int64),
+        "augmentation": runs.augmentation.to_numpy(dtype=object),
+        "generator": runs.generator.astype(object).where(runs.generator.notna(), "").to_numpy(dtype=object),
+        "seed": pd.to_numeric(runs.seed, errors="coerce").astype(float).fillna(-1).to_numpy(),
+        "top1": runs.top1.to_numpy(dtype=float),
+    }
+
+
+def _generator_mask(column: np.ndarray, generator) -> np.ndarray:
+    if generator is None:
+        return np.ones(len(column), dtype=bool)
+    return column == generator
+
+
+def _same_generator(column: pd.Series, generator) -> pd.Series:
+    if generator is None:
+        return pd.Series(True, index=column.index)
+    return column.fillna("") == generator
+
+
+def paired_gains(points: pd.DataFrame, matrix: np.ndarray | None) -> tuple[pd.DataFrame | None, dict]:
+    """Synthetic gains over the base-only run, paired by seed, and whether they beat seed noise."""
+    if matrix is None:
+        return None, {"tested": False, "reason": "published means carry no per-seed runs, so gains cannot be "
+                                                 "compared with seed-to-seed noise"}
+    base_idx = np.where((points.n_real_added == 0) & (points.n_syn_added == 0))[0]
+    syn_idx = np.where(points.n_syn_added > 0)[0]
+    if base_idx.size == 0 or syn_idx.size == 0:
+        return None, {"tested": False, "reason": "needs a base-only run and synthetic runs"}
+    diffs = matrix[syn_idx] - matrix[base_idx[0]][None, :]
+    gains = points.iloc[syn_idx][["n_syn_added"]].copy()
+    gains["gain_mean"] = np.nanmean(diffs, axis=1)
+    gains["gain_sd"] = np.nanstd(diffs, axis=1, ddof=1) if diffs.shape[1] > 1 else np.nan
+    gains["n_pairs"] = np.isfinite(diffs).sum(axis=1)
+    per_seed = np.nanmean(diffs, axis=0)  # each seed's mean gain over the synthetic points
+    per_seed = per_seed[np.isfinite(per_seed)]
+    if per_seed.size < 2:
+        return gains, {"tested": False, "reason": "one seed: no seed-to-seed spread to compare with"}
+    if np.allclose(per_seed, per_seed[0]):
+        p = 0.0 if per_seed[0] > 0 else 1.0
+    else:
+        p = float(sps.ttest_1samp(per_seed, 0.0, alternative="greater").pvalue)
+    return gains, {"tested": True, "p_value": p, "mean_gain": float(per_seed.mean()),
+                   "seeds": int(per_seed.size), "significant": bool(p < NOISE_ALPHA)}
+
+
+# ------------------------------------------------------------------------------- the fit
+
+def resolve_features(features, points: pd.DataFrame, n_base: int, eps: float):
+    """A feature tuple, or "best:<criterion>" chosen among the 31 subsets for this base."""
+    if isinstance(features, str):
+        if not features.startswith("best:"):
+            return tuple(f for f in features.split(",") if f)
+        criterion = features.split(":", 1)[1]
+        table = all_subsets(n_base, n_base + points.n_real_added, points.n_syn_added, points.acc, eps)
+        return best_subset(table, criterion)
+    return tuple(features)
+
+
+def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str, generator=None, *,
+            features=PAPER_FEATURES, eps: float = DEFAULT_EPS, grid: dict | None = None,
+            n_total: int | None = None, n_boot: int = 200, level: float = 0.95, seed: int = 0,
+            exclude_run_ids=()) -> Analysis:
+    if augmentation not in ("closed", "open"):
+        raise FitError(f"augmentation {augmentation!r}: the equivalence compares 'closed' or 'open' "
+                       f"synthetic runs with real ones")
+    if not eps > 0:
+        raise FitError(f"eps = {eps} must be positive")
+    sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
+    if len(exclude_run_ids):
+        sel = sel[~sel.run_id.isin(list(exclude_run_ids))]
+    syn_runs = sel[(sel.augmentation == augmentation) & _same_generator(sel.generator, generator)]
+    if syn_runs.empty:
+        raise FitError(f"no {augmentation}-set runs for {dataset} / {classifier}"
+                       + (f" / {generator}" if generator else ""))
+    if n_total is None:
+        totals = sel.n_total.dropna().unique()
+        if len(totals) == 0:
+            raise FitError(f"n_total of {dataset} is unknown: give it explicitly")
+        n_total = int(totals.max())
+    tau = tau_for(n_total)
+    grid = _grid(dataset, sel, syn_runs, grid)
+    rng = np.random.default_rng(seed)
+    warnings: list[str] = []
+    bases: dict[int, BaseFit] = {}
+    tuples, dropped = [], []
+    tuple_draws = []  # per base: (n_base, ratios, roots of every draw (B x ratios))
+    cols = _columns(sel)
+    for n_base in sorted(set(int(b) for b in syn_runs.n_base.unique()) | set(grid)):
+        points, matrix = surface_points(cols, n_base, augmentation, generator)
+        fit = BaseFit(n_base=n_base, points=points, seed_matrix=matrix, ratios=list(grid.get(n_base, [])))
+        bases[n_base] = fit
+        fit.gains, fit.noise = paired_gains(points, matrix)
+        try:
+            if points.empty:
+                raise FitError(f"n_base {n_base}: no runs")
+            if not (points.n_real_added > 0).any():
+                raise FitError(f"n_base {n_base}: no real-augmentation runs, so no equivalence can be solved here")
+            if not (points.n_syn_added > 0).any():
+                raise FitError(f"n_base {n_base}: no {augmentation}-set runs")
+            feats = resolve_features(features, points, n_base, eps)
+            fit.surface = fit_surface(n_base, n_base + points.n_real_added, points.n_syn_added,
+                                      points.acc, feats, eps)
+        except FitError as err:
+            fit.error = str(err)
+            for r in fit.ratios:
+                dropped.append({"n_base": n_base, "ratio": r, "n_real_added": r * n_base, "reason": fit.error})
+            continue
+        if n_boot:
+            fit.boot_betas = _bootstrap_betas(fit, n_boot, rng)
+        if not fit.ratios:
+            continue
+        if fit.noise.get("tested") and not fit.noise["significant"]:
+            reason = (f"synthetic gains at n_base {n_base} are within seed-to-seed noise (paired by seed, "
+                      f"p = {fit.noise['p_value']:.2f}): no equivalence can be estimated")
+            warnings.append(reason)
+            for r in fit.ratios:
+                dropped.append({"n_base": n_base, "ratio": r, "n_real_added": r * n_base, "reason": reason})
+            continue
+        roots, status = equivalence_tuples(fit.surface, fit.ratios)
+        for j, r in enumerate(fit.ratios):
+            if status[0, j] != "ok":
+                dropped.append({"n_base": n_base, "ratio": r, "n_real_added": r * n_base,
+                                "reason": DROP_REASONS[status[0, j]]})
+                continue
+            extrap = []
+            if r > fit.max_real_ratio * 1.0001:
+                extrap.append(f"real ratio {r:g} beyond measured {fit.max_real_ratio:g}")
+            if roots[0, j] > fit.points.n_syn_added.max() * 1.0001:
+                extrap.append(f"n_syn_added beyond measured {fit.points.n_syn_added.max():,}")
+            tuples.append({"n_base": n_base, "ratio": float(r), "n_real_added": float(r * n_base),
+                           "n_syn_added": float(roots[0, j]), "syn_ratio": float(roots[0, j] / n_base),
+                           "extrapolated": bool(extrap), "extrapolation": extrap})
+        if fit.boot_betas is not None:
+            b_roots, b_status = equivalence_tuples(fit.surface, fit.ratios, fit.boot_betas)
+            tuple_draws.append((n_base, np.asarray(fit.ratios, float), np.where(b_status == "ok", b_roots, np.nan)))
+    if not (syn_runs.seed.notna().any()):
+        warnings.append("published means only: intervals come from the surface residuals, not from seeds, "
+                        "and gains cannot be tested against seed-to-seed noise")
+    result = Analysis(dataset=dataset, classifier=classifier, augmentation=augmentation, generator=generator,
+                      features=_features_label(features, bases), eps=eps, tau=tau, n_total=n_total, bases=bases,
+                      tuples=tuples, dropped=dropped, warnings=warnings, level=level)
+    if len(tuples) < MIN_TUPLES:
+        reasons = list(dict.fromkeys(d["reason"] for d in dropped))
+        result.eq1_error = (f"no equivalence can be estimated: {len(tuples)} equivalence tuple(s) survive, "
+                            f"Eq. 1 needs at least {MIN_TUPLES}" + (f" ({'; '.join(reasons[:2])})" if reasons else ""))
+        return result
+    nb = np.array([t["n_base"] for t in tuples], float)
+    nr = np.array([t["n_real_added"] for t in tuples], float)
+    ns = np.array([t["n_syn_added"] for t in tuples], float)
+    point = fit_eq1(nb, nr, ns, tau)
+    result.c1, result.c2, result.eq1_rmse = point["c1"], point["c2"], point["rmse"]
+    if tuple_draws:
+        _bootstrap_eq1(result, tuple_draws, point["theta"], tau, level)
+    return result
+
+
+def _features_label(features, bases):
+    if isinstance(features, str) and features.startswith("best:"):
+        chosen = {b: f.surface.features for b, f in bases.items() if f.surface is not None}
+        return (features, {str(b): list(v) for b, v in chosen.items()})
+    return tuple(features) if not isinstance(features, str) else tuple(f for f in features.split(",") if f)
+
+
+def _grid(dataset, sel, syn_runs, grid):
+    if grid is not None:
+        return {int(b): list(r) for b, r in grid.items()}
+    if dataset in DEFAULT_GRIDS:
+        return DEFAULT_GRIDS[dataset]
+    real_bases = set(sel[(sel.augmentation == "real") & (sel.n_real_added > 0)].n_base.astype(int))
+    syn_bases = set(syn_runs[syn_runs.n_syn_added > 0].n_base.astype(int))
+    return {b: list(DEFAULT_RATIOS) for b in sorted(real_bases & syn_bases)}
+
+
+def _bootstrap_betas(fit: BaseFit, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    surface, points = fit.surface, fit.points
+    X = surface.X
+    pinv = np.linalg.pinv(X)
+    matrix = fit.seed_matrix
+    if matrix is not None and matrix.shape[1] >= 2:
+        # Resample seeds, the same draw for every point, so paired runs stay paired.
+        draw = rng.integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
+        sampled = matrix[:, draw]                      # points x B x seeds
+        with np.errstate(all="ignore"):
+            y = np.nanmean(sampled, axis=2).T          # B x points
+        y = np.where(np.isfinite(y), y, points.acc.to_numpy()[None, :])
+    else:
+        n, p = X.shape
+        scale = np.sqrt(n / max(n - p, 1))
+        resid = surface.residuals * scale
+        fitted = X @ surface.beta
+        y = fitted[None, :] + resid[rng.integers(0, n, size=(n_boot, n))]
+    return y @ pinv.T
+
+
+def _bootstrap_eq1(result: Analysis, tuple_draws, theta0, tau, level):
+    n_boot = tuple_draws[0][2].shape[0]
+    # Every draw's tuples side by side (draws x all grid tuples), masked where a draw has no root.
+    nb = np.concatenate([np.full(r.size, b, float) for b, r, _ in tuple_draws])
+    nr = np.concatenate([r * b for b, r, _ in tuple_draws])
+    ns = np.concatenate([roots for _, _, roots in tuple_draws], axis=1)
+    mask = np.isfinite(ns)
+    enough = mask.sum(axis=1) >= MIN_TUPLES
+    theta = fit_eq1_batch(tau * nb, nr / nb, np.nan_to_num(ns) / nb, mask, theta0)
+    c1 = np.where(enough, np.exp(theta[:, 0]), np.nan)
+    c2 = np.where(enough, 1.0 + np.exp(theta[:, 1]), np.nan)
+    ok = np.isfinite(c1)
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    result.boot = {"c1": c1, "c2": c2, "n_boot": int(n_boot), "n_ok": int(ok.sum()),
+                   "method": "seeds" if any(f.seed_matrix is not None and f.seed_matrix.shape[1] >= 2
+                                            for f in result.bases.values()) else "residuals"}
+    if ok.sum() >= 20:
+        result.c1_ci = tuple(float(v) for v in np.quantile(c1[ok], [lo_q, hi_q]))
+        result.c2_ci = tuple(float(v) for v in np.quantile(c2[ok], [lo_q, hi_q]))
+    if ok.mean() < 0.9:
+        result.warnings.append(f"only {ok.mean():.0%} of bootstrap draws gave enough tuples for Eq. 1")
+
+
+# ------------------------------------------------------------------------- settings & IR
+
+def settings(runs: pd.DataFrame) -> list[tuple]:
+    """Every (dataset, classifier, augmentation, generator) with synthetic runs."""
+    syn = runs[runs.augmentation.isin(["closed", "open"])]
+    keys = syn[["dataset", "classifier", "augmentation", "generator"]].drop_duplicates()
+    return [tuple(None if pd.isna(v) else v for v in row) for row in keys.itertuples(index=False)]
+
+
+def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str) -> pd.DataFrame:
+    """IR(n_base) (Eq. 7): closed-set gain over open-set gain at 1:1 (n_syn_added = n_base).
+
+    Uses measured runs only (means over seeds), so every value traces to runs.
+    """
+    sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
+    out = []
+    for n_base in sorted(sel.n_base.unique()):
+        at = sel[sel.n_base == n_base]
+        base = at[(at.n_real_added == 0) & (at.n_syn_added == 0)].top1.mean()
+        row = {"n_base": int(n_base), "acc_base": base}
+        for aug in ("closed", "open"):
+            hit = at[(at.augmentation == aug) & (at.n_syn_added == n_base)]
+            row[f"gain_{aug}"] = hit.top1.mean() - base if len(hit) else np.nan
+            row[f"generator_{aug}"] = hit.generator.iloc[0] if len(hit) else None
+        if np.isfinite(row["gain_closed"]) and np.isfinite(row["gain_open"]) and row["gain_open"] != 0:
+            row["IR"] = row["gain_closed"] / row["gain_open"]
+            out.append(row)
+    return pd.DataFrame(out, columns=["n_base", "acc_base", "gain_closed", "generator_closed", "gain_open",
+                                      "generator_open", "IR"])

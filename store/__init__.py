@@ -1,0 +1,1 @@
+"""The store: a DuckDB file of runs, generators, synthetic sets and jobs."""

@@ -1,0 +1,132 @@
+"""The store: idempotent init, migrations, imports that write all or nothing, lock retries."""
+import subprocess
+import sys
+import time
+
+import duckdb
+import pandas as pd
+import pytest
+
+from store import db as store_db
+from store import runs as store_runs
+from store.db import StoreError
+
+
+def count(path, table="runs"):
+    with store_db.connect(path, read_only=True) as con:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def test_init_twice_gives_same_rows(tmp_path):
+    path = tmp_path / "s.duckdb"
+    assert store_runs.init_store(path) == 168
+    first = store_runs.query_runs(path).drop(columns=["created_at"])
+    assert store_runs.init_store(path) == 0
+    again = store_runs.query_runs(path).drop(columns=["created_at"])
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_published_rows_are_faithful(paper_runs):
+    row = paper_runs[(paper_runs.dataset == "CIFAR-10") & (paper_runs.augmentation == "closed")
+                     & (paper_runs.n_base == 5000) & (paper_runs.n_syn_added == 25000)]
+    assert row.top1.item() == 86.17 and row.seed.isna().all() and row.n_total.item() == 50_000
+    tab9 = paper_runs[(paper_runs.n_base == 25000) & (paper_runs.n_real_added == 15000)]
+    assert "20,000" in tab9.note.item()
+    assert set(paper_runs.source) == {"paper"}
+    assert paper_runs[paper_runs.classifier == "ResNet-50"].top5.notna().all()
+    assert paper_runs[paper_runs.classifier != "ResNet-50"].top5.isna().all()
+
+
+def test_migration_from_version_1_keeps_rows(tmp_path):
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as con:
+        store_db.migrate(con, target=1)
+        con.execute("INSERT INTO runs (run_id, run_key, source, dataset, classifier, augmentation, n_base, "
+                    "n_real_added, n_syn_added, top1) VALUES ('a', 'k', 'import', 'D', 'C', 'real', 10, 0, 0, 50)")
+        assert store_db.current_version(con) == 1
+    store_runs.init_store(path)  # migrates forward
+    with store_db.connect(path, read_only=True) as con:
+        assert store_db.current_version(con) == store_db.SCHEMA_VERSION
+        cols = {r[0] for r in con.execute("DESCRIBE runs").fetchall()}
+    assert {"wall_time_s", "device", "indices_hash"} <= cols
+    assert count(path) == 169
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "new.duckdb"
+    store_runs.init_store(path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("INSERT INTO schema_version (version) VALUES (999)")
+    with pytest.raises(StoreError, match="newer"):
+        store_runs.init_store(path)
+
+
+def _write(tmp_path, frame, name="runs.csv"):
+    path = tmp_path / name
+    frame.to_csv(path, index=False) if name.endswith(".csv") else frame.to_parquet(path, index=False)
+    return path
+
+
+GOOD = pd.DataFrame({"dataset": ["X", "X"], "classifier": ["C", "C"], "augmentation": ["real", "closed"],
+                     "generator": [None, "EDM"], "n_base": [100, 100], "n_real_added": [0, 0],
+                     "n_syn_added": [0, 100], "seed": [0, 0], "top1": [50.0, 55.0]})
+
+
+@pytest.mark.parametrize("name", ["runs.csv", "runs.parquet"])
+def test_import_and_reimport(paper_db, tmp_path, name):
+    file = _write(tmp_path, GOOD, name)
+    assert store_runs.import_runs(file, paper_db) == (2, 0)
+    assert store_runs.import_runs(file, paper_db) == (0, 2)
+    imported = store_runs.query_runs(paper_db, source="import")
+    assert sorted(imported.top1) == [50.0, 55.0]
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda f: f.drop(columns=["top1"]), "lacks column"),
+    (lambda f: f.assign(top1=["50", "high"]), "'high' is not a number"),
+    (lambda f: f.assign(augmentation=["real", "mixed"]), "'mixed'"),
+    (lambda f: f.assign(n_base=[100, -5]), "must be positive"),
+])
+def test_import_rejects_bad_file_and_writes_nothing(paper_db, tmp_path, mutate, message):
+    before = count(paper_db)
+    file = _write(tmp_path, mutate(GOOD.copy()))
+    with pytest.raises(StoreError, match=message):
+        store_runs.import_runs(file, paper_db)
+    assert count(paper_db) == before
+
+
+def test_export_round_trip(paper_db, tmp_path):
+    out = tmp_path / "cifar.parquet"
+    n = store_runs.export_runs(out, paper_db, dataset="CIFAR-10")
+    back = pd.read_parquet(out)
+    assert n == len(back) == 57 and set(back.dataset) == {"CIFAR-10"}
+    assert set(store_runs.RUN_COLUMNS) <= set(back.columns)
+
+
+def test_lock_conflict_is_waited_out(paper_db):
+    # Another process holds a write connection for a moment; our write waits and then lands.
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import duckdb, time, sys; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(1.5); c.close()", str(paper_db)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    added = store_runs.insert_runs([{"run_id": "x", "run_key": "x", "source": "import", "dataset": "D",
+                                     "classifier": "C", "augmentation": "real", "n_base": 5, "n_real_added": 0,
+                                     "n_syn_added": 0, "top1": 1.0}], paper_db)
+    holder.wait()
+    assert added == 1
+    assert time.monotonic() - start > 0.5  # it really had to wait
+
+
+def test_read_only_on_missing_store(tmp_path):
+    with pytest.raises(StoreError, match="engine store init"):
+        store_runs.query_runs(tmp_path / "none.duckdb")
+
+
+def test_db_path_precedence(monkeypatch, tmp_path):
+    monkeypatch.delenv("EQUIV_DB", raising=False)
+    assert str(store_db.db_path()) == "data/equivalence.duckdb"
+    monkeypatch.setenv("EQUIV_DB", str(tmp_path / "env.duckdb"))
+    assert store_db.db_path() == tmp_path / "env.duckdb"
+    assert store_db.db_path(tmp_path / "x.duckdb") == tmp_path / "x.duckdb"

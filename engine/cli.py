@@ -327,6 +327,76 @@ def runs_import(file: Annotated[Path, typer.Argument(help="A .csv or .parquet wi
     console.print(f"{added} runs imported from {file} ({present} already present)")
 
 
+# -------------------------------------------------------------------------------- run
+
+def parse_recipe(items: list[str] | None) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UserError(f"--recipe {item!r} should be key=value, e.g. --recipe iterations=300")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_spec(dataset, classifier, n_base, augmentation, added, seeds, subset_seed, recipe, data_root, size,
+               download, device, compile_, force, generator_preset=None, generator_options=None):
+    from engine.data import load_dataset
+    from engine.run import StudySpec, parse_added
+    from engine.train import default_recipe
+    if classifier is None:
+        classifier = "smallcnn" if dataset == "digits" else "resnet110"
+    ds = load_dataset(dataset, data_root, size, download)
+    spec = StudySpec(dataset=dataset, classifier=classifier, n_base=n_base, augmentation=augmentation,
+                     added=parse_added(added, n_base), seeds=seeds, subset_seed=subset_seed,
+                     recipe=parse_recipe(recipe), data_root=data_root, size=size, download=download,
+                     device=device, compile=compile_, force=force,
+                     generator_preset=generator_preset or "tiny", generator_options=generator_options or {})
+    spec.validate(ds)
+    # Check recipe overrides now, before any training starts.
+    default_recipe(spec.classifier, ds.name, n_base, n_base, ds.n_total).with_overrides(spec.recipe)
+    return spec, ds
+
+
+@app.command()
+@guarded
+def run(dataset: Annotated[str, typer.Option(help="digits, cifar10, medmnist:<flag> or folder:<path>.")] = "digits",
+        n_base: Annotated[int, typer.Option(help="Size of the real base set.")] = 50,
+        augmentation: Annotated[str, typer.Option(help="real or closed.")] = "real",
+        added: Annotated[str, typer.Option(help="Images to add, e.g. 0,N,2N,3N (N = n_base) or 0,50,100.")] = "0,N,2N,3N",
+        classifier: Annotated[Optional[str], typer.Option(
+            help="smallcnn, resnet110, resnet50 or vit-b32 [default: smallcnn for digits, else resnet110].")] = None,
+        seeds: Annotated[int, typer.Option(help="Seeds per point (0..S-1).")] = 3,
+        subset_seed: Annotated[int, typer.Option(help="Seed that picks the base set and the real additions.")] = 0,
+        recipe: Annotated[Optional[list[str]], typer.Option(help="Override a recipe field: key=value (repeatable).")] = None,
+        data_root: Annotated[Optional[str], typer.Option(help="Where the dataset lies (cifar10 root, MedMNIST .npz).")] = None,
+        size: Annotated[Optional[int], typer.Option(help="Resize images to this size (e.g. 32 for BloodMNIST 64).")] = None,
+        download: Annotated[bool, typer.Option(help="Let torchvision download CIFAR-10 (needs internet).")] = False,
+        device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
+        compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the classifier.")] = False,
+        force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
+        db: Db = None):
+    """Train classifiers for a grid of points x seeds and store one row per run."""
+    from engine.data import DatasetError
+    from engine.run import SpecError, execute
+    from engine.subsets import SubsetError
+    try:
+        spec, ds = build_spec(dataset, classifier, n_base, augmentation, added, seeds, subset_seed, recipe,
+                              data_root, size, download, device, compile_, force)
+        synthetic = None
+        if spec.augmentation == "closed":
+            from engine.closed_set import SyntheticSource
+            synthetic = SyntheticSource(spec, ds, db)
+        summary = execute(spec, db, ds, err_console, synthetic)
+    except (DatasetError, SpecError, SubsetError) as err:
+        raise UserError(str(err)) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted: every finished run is stored; the run in progress was discarded")
+        raise typer.Exit(130)
+    console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
+                  f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
+
+
 def main():  # console-script entry point
     app()
 

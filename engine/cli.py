@@ -375,26 +375,110 @@ def run(dataset: Annotated[str, typer.Option(help="digits, cifar10, medmnist:<fl
         device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
         compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the classifier.")] = False,
         force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
+        generator_preset: Annotated[str, typer.Option(help="EDM preset for closed-set runs: tiny, small, cifar.")] = "tiny",
+        generator_option: Annotated[Optional[list[str]], typer.Option(
+            help="Generator option key=value (train_images, batch_size, lr, seed, sample_seed); repeatable.")] = None,
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
+    summary, spec, ds = run_study_grid(dataset, classifier, n_base, augmentation, added, seeds, subset_seed, recipe,
+                                       data_root, size, download, device, compile_, force, generator_preset,
+                                       generator_option, db)
+    console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
+                  f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
+
+
+def run_study_grid(dataset, classifier, n_base, augmentation, added, seeds, subset_seed, recipe, data_root, size,
+                   download, device, compile_, force, generator_preset, generator_option, db, console_=None):
+    """Validate everything, then train and store; shared by `engine run`, `engine study` and workers."""
     from engine.data import DatasetError
+    from engine.edm import PRESETS
+    from engine.generator import CheckpointError, ClosedSetViolation
     from engine.run import SpecError, execute
     from engine.subsets import SubsetError
     try:
+        if generator_preset not in PRESETS:
+            raise SpecError(f"unknown generator preset {generator_preset!r}; valid: {', '.join(PRESETS)}")
         spec, ds = build_spec(dataset, classifier, n_base, augmentation, added, seeds, subset_seed, recipe,
-                              data_root, size, download, device, compile_, force)
+                              data_root, size, download, device, compile_, force, generator_preset,
+                              parse_recipe(generator_option))
         synthetic = None
         if spec.augmentation == "closed":
             from engine.closed_set import SyntheticSource
             synthetic = SyntheticSource(spec, ds, db)
-        summary = execute(spec, db, ds, err_console, synthetic)
-    except (DatasetError, SpecError, SubsetError) as err:
+        summary = execute(spec, db, ds, console_ or err_console, synthetic)
+    except (DatasetError, SpecError, SubsetError, CheckpointError, ClosedSetViolation) as err:
         raise UserError(str(err)) from None
     except KeyboardInterrupt:
         err_console.print("interrupted: every finished run is stored; the run in progress was discarded")
         raise typer.Exit(130)
-    console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
-                  f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
+    return summary, spec, ds
+
+
+# ------------------------------------------------------------------------------ study
+
+study_app = typer.Typer(help="Built-in end-to-end studies.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("digits")
+@guarded
+def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] = "20,50,100,200",
+                 seeds: Annotated[int, typer.Option(help="Seeds per point.")] = 3,
+                 recipe: Annotated[Optional[list[str]], typer.Option(help="Classifier recipe override key=value.")] = None,
+                 generator_option: Annotated[Optional[list[str]], typer.Option(help="Generator option key=value.")] = None,
+                 device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
+                 force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
+                 db: Db = None):
+    """Real and closed-set grids on digits (3 seeds), then the equivalence fit. Resumable."""
+    import time as _time
+    from engine.study import study_grids
+    try:
+        base_sizes = [int(b) for b in bases.split(",") if b.strip()]
+    except ValueError:
+        raise UserError(f"--bases {bases!r} should be whole numbers like 20,50,100,200") from None
+    grids = study_grids(base_sizes)
+    start = _time.perf_counter()
+    for k, (n_base, aug, added) in enumerate(grids, 1):
+        err_console.rule(f"[{k}/{len(grids)}] digits n_base {n_base}: {aug} {added}")
+        run_study_grid("digits", "smallcnn", n_base, aug, added, seeds, 0, recipe, None, None, False, device,
+                       False, force, "tiny", generator_option, db)
+    err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
+    print_study_report(db)
+
+
+def print_study_report(db) -> None:
+    import json as _json
+    from engine.study import gains_table
+    from store.artifacts import list_generators
+    runs = load_runs(db)
+    gens = sorted(set(runs[(runs.dataset == "digits") & (runs.augmentation == "closed")].generator.dropna()))
+    for gen in gens:
+        a = analyse(runs, "digits", "SmallCNN", "closed", gen, n_boot=200)
+        print_analysis(a)
+        table = Table("n_base", "kind", "added", "base acc", "acc", "paired gain (mean ± sd)", "pairs",
+                      title=f"Gains over the base run, paired by seed ({gen})")
+        for r in gains_table(a):
+            sd = f" ± {r['gain_sd']:.2f}" if r["gain_sd"] is not None else ""
+            table.add_row(str(r["n_base"]), r["kind"], f"{r['added']} ({r['ratio']:g}N)", f"{r['acc_base']:.2f}",
+                          f"{r['acc']:.2f}", f"{r['gain_mean']:+.2f}{sd}", str(r["n_pairs"]))
+        console.print(table)
+        noise = Table("n_base", "synthetic gain beats seed noise?", title="Seed-noise test (one-sided, over seeds)")
+        for b, f in sorted(a.bases.items()):
+            t = f.noise
+            noise.add_row(str(b), (f"{'yes' if t['significant'] else 'no'} (mean {t['mean_gain']:+.2f} points, "
+                                   f"p = {t['p_value']:.3f}, {t['seeds']} seeds)") if t.get("tested") else t.get("reason", ""))
+        console.print(noise)
+    g = list_generators(db)
+    g = g[g.dataset == "digits"]
+    if len(g):
+        mem = Table("n_base", "preset", "train images", "train s", "samples→base (median L2)",
+                    "held-out→base", "ratio", title="Memorisation check of each generator")
+        for r in g.itertuples():
+            m = _json.loads(r.memorisation) if isinstance(r.memorisation, str) else None
+            mem.add_row(str(r.n_base), r.preset, f"{r.train_images:,}", f"{r.train_time_s:.0f}",
+                        f"{m['syn_to_base_median']:.3f}" if m else "-", f"{m['heldout_to_base_median']:.3f}" if m else "-",
+                        f"{m['ratio']:.2f}" if m else "-")
+        console.print(mem)
 
 
 def main():  # console-script entry point

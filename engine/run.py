@@ -212,13 +212,20 @@ def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, s
     test_y = torch.from_numpy(ds.test_y).to(device)
     syn = None
     max_syn = max((p.n_syn_added for p in todo), default=0)
-    if max_syn:
-        syn_x, syn_y, syn_extra = synthetic.prepare(max_syn)
-        syn = (torch.from_numpy(syn_x).permute(0, 3, 1, 2).contiguous().to(device),
-               torch.from_numpy(syn_y).to(device), syn_extra)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
+        if max_syn:
+            gen_task = progress.add_task(f"generator {synthetic.generator_id} (closed set: n_base {spec.n_base})",
+                                         total=None, info="")
+
+            def on_train(nimg, total, loss):
+                progress.update(gen_task, completed=nimg, total=total, info=f"loss {loss:.3f}")
+
+            syn_x, syn_y, syn_extra = synthetic.prepare(max_syn, on_train)
+            progress.update(gen_task, info=f"{max_syn} synthetic images ready")
+            syn = (torch.from_numpy(syn_x).permute(0, 3, 1, 2).contiguous().to(device),
+                   torch.from_numpy(syn_y).to(device), syn_extra)
         runs_task = progress.add_task("runs", total=len(todo), info=f"{summary['skipped']} already stored")
         step_task = progress.add_task("steps", total=1, info="")
         for planned_run in todo:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -130,12 +130,25 @@ class TrainResult:
     steps: int
     train_seconds: float
     images_per_second: float
+    model: torch.nn.Module | None = field(default=None, repr=False)
 
 
 def resize_to(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-1] == size:
         return x
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+@torch.no_grad()
+def predict(model, x_u8: torch.Tensor, input_size: int, device, batch: int = 1000) -> torch.Tensor:
+    """Predicted classes of uint8 NCHW images."""
+    model.eval()
+    out = []
+    for i in range(0, len(x_u8), batch):
+        x = resize_to(to_unit(x_u8[i:i + batch].to(device)), input_size)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out.append(model(x).argmax(dim=1).cpu())
+    return torch.cat(out)
 
 
 @torch.no_grad()
@@ -211,4 +224,4 @@ def train_classifier(classifier: str, train_x_u8: torch.Tensor, train_y: torch.T
     seconds = time.perf_counter() - start
     loss_value = loss.item() if total else float("nan")
     top1, top5 = evaluate(model, test_x_u8, test_y, recipe.input_size, device)
-    return TrainResult(top1, top5, loss_value, total, seconds, total * batch / max(seconds, 1e-9))
+    return TrainResult(top1, top5, loss_value, total, seconds, total * batch / max(seconds, 1e-9), model)

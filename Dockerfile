@@ -12,6 +12,7 @@ WORKDIR /srv
 # A CUDA build of torch from PyPI's default index; pin it to match the host driver if needed.
 RUN pip install "torch==2.14.1" "torchvision==0.29.1"
 COPY pyproject.toml README.md ./
+COPY app ./app
 COPY engine ./engine
 COPY store ./store
 RUN pip install .

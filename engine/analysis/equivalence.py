@@ -59,9 +59,16 @@ def first_crossing(betas: np.ndarray, features, eps: float, *, vary: str, fixed_
     unit = _scan_grid(1.0)[None, :]
     grid = unit * bound[:, None]
     grid[:, -1] = bound  # exact end, so a crossing at the bracket's end is found
-    args_grid = [np.repeat(a[:, None], grid.shape[1], axis=1) for a in (fixed_real, fixed_syn, target)]
-    beta_grid = [np.repeat(betas[:, j:j + 1], grid.shape[1], axis=1) for j in range(betas.shape[1])]
-    values = g(grid, *args_grid, *beta_grid)
+    shared = all(np.all(a == a[0]) for a in (fixed_real, fixed_syn, bound))
+    if shared:
+        # The usual case (one base, many ratios or bootstrap draws): every problem scans the same
+        # points, so the features are built once and the scan is one matrix product.
+        n_real, n_syn = (fixed_real[0], grid[0]) if vary == "syn" else (fixed_real[0] + grid[0], fixed_syn[0])
+        values = betas @ design_matrix(n_real, n_syn, features, eps).T - target[:, None]
+    else:
+        args_grid = [np.repeat(a[:, None], grid.shape[1], axis=1) for a in (fixed_real, fixed_syn, target)]
+        beta_grid = [np.repeat(betas[:, j:j + 1], grid.shape[1], axis=1) for j in range(betas.shape[1])]
+        values = g(grid, *args_grid, *beta_grid)
     status = np.full(m, "ok", dtype=object)
     roots = np.full(m, np.nan)
     # Accuracies are in percent; differences below this are rounding, not a shortfall, so a

@@ -1,0 +1,126 @@
+"""Shared pieces of the dashboard: store access, cached fits, the setting pickers.
+
+Connections to the store are read-only and closed before a rerun ends: a held DuckDB
+connection, even a read-only one, would block the engine from writing. What is cached is the
+query result, keyed by the file's modification stamp, so new runs show up on the next rerun.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from engine.analysis.fit import analyse, settings
+from engine.analysis.surface import CRITERIA, FEATURES, PAPER_FEATURES, FitError
+from store.db import StoreError, db_path
+
+FEATURE_LABELS = {"n_real": "n_real", "n_syn": "n_syn", "log_n_real": "log(n_real+eps)",
+                  "log_n_syn": "log(n_syn+eps)", "log_n_total": "log(n_real+n_syn+eps)"}
+
+
+def store_path() -> Path:
+    return db_path(os.environ.get("EQUIV_DB") or None).resolve()
+
+
+def stamp(path: Path) -> tuple:
+    """Changes whenever the store (or its write-ahead log) is written."""
+    parts = []
+    for p in (path, Path(str(path) + ".wal")):
+        try:
+            s = p.stat()
+            parts.append((s.st_mtime_ns, s.st_size))
+        except FileNotFoundError:
+            parts.append(None)
+    return tuple(parts)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _runs(path: str, stamp_key: tuple) -> pd.DataFrame:
+    from store.runs import query_runs
+    return query_runs(path)
+
+
+def load_runs() -> pd.DataFrame | None:
+    """All runs, or None (with a message shown) when there is no store or it cannot be read."""
+    path = store_path()
+    if not path.exists():
+        st.info(f"No store at `{path}` yet. Create it with `engine store init` (it loads the paper's "
+                f"published runs), or point `EQUIV_DB` at an existing store.")
+        return None
+    try:
+        runs = _runs(str(path), stamp(path))
+    except StoreError as err:
+        st.error(f"The store cannot be read: {err}")
+        return None
+    if runs.empty:
+        st.info("The store has no runs yet. `engine store init` loads the paper's published runs; "
+                "`engine run` or `engine study digits` adds your own.")
+        return None
+    return runs
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_analysis(path: str, stamp_key: tuple, dataset: str, classifier: str, augmentation: str, generator,
+                    features, eps: float, excluded: tuple, n_boot: int):
+    runs = _runs(path, stamp_key)
+    start = time.perf_counter()
+    result = analyse(runs, dataset, classifier, augmentation, generator, features=features, eps=eps,
+                     n_boot=n_boot, exclude_run_ids=excluded)
+    return result, (time.perf_counter() - start) * 1000
+
+
+def fit(setting: tuple, features, eps: float, excluded: tuple = (), n_boot: int = 200):
+    """(Analysis or None, error text or None, fit milliseconds)."""
+    path = store_path()
+    try:
+        analysis, ms = cached_analysis(str(path), stamp(path), *setting, features, eps, tuple(sorted(excluded)), n_boot)
+    except FitError as err:
+        return None, str(err), 0.0
+    return analysis, None, ms
+
+
+def setting_picker(runs: pd.DataFrame, key: str) -> tuple | None:
+    """Dataset, classifier, augmentation and generator of a setting with synthetic runs."""
+    options = settings(runs)
+    if not options:
+        st.info("No closed- or open-set runs in the store: an equivalence needs synthetic runs beside real ones.")
+        return None
+    cols = st.columns(4)
+    datasets = sorted({o[0] for o in options})
+    dataset = cols[0].selectbox("Dataset", datasets, key=f"{key}_dataset")
+    classifiers = sorted({o[1] for o in options if o[0] == dataset})
+    classifier = cols[1].selectbox("Classifier", classifiers, key=f"{key}_classifier")
+    augs = sorted({o[2] for o in options if o[:2] == (dataset, classifier)})
+    augmentation = cols[2].selectbox("Augmentation", augs, key=f"{key}_augmentation",
+                                     format_func=lambda a: {"closed": "closed set", "open": "open set"}[a])
+    gens = sorted({o[3] or "" for o in options if o[:3] == (dataset, classifier, augmentation)})
+    generator = cols[3].selectbox("Generator", gens, key=f"{key}_generator")
+    return dataset, classifier, augmentation, generator or None
+
+
+def surface_controls(key: str):
+    """Feature subset and eps of the accuracy surface; returns (features, eps)."""
+    cols = st.columns([3, 2, 1])
+    chosen = cols[0].multiselect("Surface features", list(FEATURES), default=list(PAPER_FEATURES),
+                                 format_func=FEATURE_LABELS.get, key=f"{key}_features",
+                                 help="The paper's surface uses the three log terms (Eq. 10).")
+    best = cols[1].selectbox("…or the best of all 31 subsets by", ["(use the features chosen)", *CRITERIA],
+                             key=f"{key}_best")
+    eps = cols[2].number_input("eps", min_value=1e-9, max_value=10.0, value=1e-3, format="%.0e",
+                               key=f"{key}_eps", help="eps inside the log terms")
+    if best != "(use the features chosen)":
+        return f"best:{best}", float(eps)
+    return tuple(f for f in FEATURES if f in chosen), float(eps)
+
+
+def fmt_ci(ci, fmt="{:,.0f}") -> str:
+    return f"[{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if ci else "n/a"
+
+
+def features_text(features) -> str:
+    if isinstance(features, tuple) and len(features) == 2 and isinstance(features[1], dict):
+        return f"{features[0]} (per base: " + "; ".join(f"{b}: {'+'.join(v)}" for b, v in features[1].items()) + ")"
+    return " + ".join(FEATURE_LABELS.get(f, f) for f in features)

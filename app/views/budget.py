@@ -1,0 +1,144 @@
+"""Budget calculator: how many synthetic images equal N more real ones (or the inverse), refitted live."""
+import time
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.common import features_text, fit, fmt_ci, load_runs, setting_picker, surface_controls
+from engine.analysis.equivalence import eq1
+
+started = time.perf_counter()
+st.title("Budget calculator")
+runs = load_runs()
+if runs is None:
+    st.stop()
+setting = setting_picker(runs, "budget")
+if setting is None:
+    st.stop()
+dataset, classifier, augmentation, generator = setting
+features, eps = surface_controls("budget")
+if not features:
+    st.warning("Choose at least one surface feature.")
+    st.stop()
+
+# Runs of this setting, each of which the user may tick out of the fit.
+mask = (runs.dataset == dataset) & (runs.classifier == classifier) & (
+    (runs.augmentation == "real") | ((runs.augmentation == augmentation) & (runs.generator.fillna("") == (generator or ""))))
+setting_runs = runs[mask]
+def run_label(r) -> str:
+    added = f"+{r.n_real_added:,} real" if r.n_real_added else (f"+{r.n_syn_added:,} synthetic" if r.n_syn_added else "base only")
+    seed = "" if pd.isna(r.seed) else f", seed {r.seed}"
+    return f"n_base {r.n_base:,} {added}{seed}: {r.top1:.2f}% ({r.source})"
+
+
+labels = {run_label(r): r.run_id for r in setting_runs.itertuples()}
+with st.expander(f"Runs in the fit ({len(setting_runs)}): leave some out"):
+    left_out = st.multiselect("Leave these runs out of the fit", list(labels), key="budget_excluded",
+                              placeholder="none: every run is used")
+    st.dataframe(setting_runs[["n_base", "augmentation", "generator", "n_real_added", "n_syn_added", "seed", "top1",
+                               "source", "note"]], hide_index=True, width="stretch", height=240)
+excluded = tuple(labels[label] for label in left_out)
+
+analysis, error, fit_ms = fit(setting, features, eps, excluded)
+if analysis is None:
+    st.error(f"No fit: {error}")
+    st.stop()
+
+@st.fragment
+def question_panel(analysis, setting_key):
+    """The question, its answer and the Eq. 1 chart. A fragment: changing the amount reruns only
+    this part (the fit is already cached), which keeps the answer's update well under the budget."""
+    started = time.perf_counter()
+    bases = sorted({t["n_base"] for t in analysis.tuples}) or sorted(b for b, f in analysis.bases.items() if f.surface)
+    cols = st.columns([2, 2, 2])
+    question = cols[0].radio("Question", ["synthetic for real", "real for synthetic"], key="budget_question",
+                             format_func=lambda q: {"synthetic for real": "How many synthetic images equal N more real ones?",
+                                                    "real for synthetic": "How many real images are K synthetic ones worth?"}[q])
+    default_base = int(bases[len(bases) // 2]) if bases else 1000
+    n_base = int(cols[1].number_input("n_base (real base set)", min_value=1, value=default_base, step=100, key="budget_n_base"))
+    label = "N: real images added" if question == "synthetic for real" else "K: synthetic images added"
+    amount = float(cols[2].number_input(label, min_value=0, value=n_base, step=max(1, n_base // 10), key="budget_amount"))
+
+    if analysis.c1 is None:
+        st.error(f"No equivalence can be estimated for this setting: {analysis.eq1_error}")
+    answer = (analysis.syn_for_real(n_base, amount) if question == "synthetic for real"
+              else analysis.real_for_syn(n_base, amount))
+    unit = "synthetic images" if question == "synthetic for real" else "real images"
+    pct = f"{analysis.level:.0%}"
+    m = st.columns(4)
+    if "eq1" in answer:
+        m[0].metric(f"Eq. 1: {unit}", f"{answer['eq1']:,.0f}", help="From c1, c2 fitted over all bases")
+        m[0].caption(f"{pct} interval {fmt_ci(answer.get('eq1_ci'))}")
+    else:
+        m[0].metric(f"Eq. 1: {unit}", "—")
+    if answer.get("surface") is not None:
+        m[1].metric(f"This base's surface: {unit}", f"{answer['surface']:,.0f}",
+                    help="Solved directly on the fitted surface of this n_base (Eq. 12)")
+        m[1].caption(f"{pct} interval {fmt_ci(answer.get('surface_ci'))}")
+    else:
+        m[1].metric(f"This base's surface: {unit}", "—")
+        m[1].caption(answer.get("surface_error", ""))
+    if analysis.c1 is not None:
+        m[2].metric("c1", f"{analysis.c1:.4g}")
+        m[2].caption(f"{pct} interval {fmt_ci(analysis.c1_ci, '{:.3g}')}")
+        m[3].metric("c2", f"{analysis.c2:.4g}")
+        m[3].caption(f"{pct} interval {fmt_ci(analysis.c2_ci, '{:.3g}')}")
+    for w in answer["warnings"]:
+        st.warning(w)
+
+    st.caption(f"Answer computed in {(time.perf_counter() - started) * 1000:.0f} ms")
+
+
+question_panel(analysis, setting)
+pct = f"{analysis.level:.0%}"
+bases = sorted({t["n_base"] for t in analysis.tuples}) or sorted(b for b, f in analysis.bases.items() if f.surface)
+
+# ------------------------------------------------------------------- Eq. 1 against the tuples
+# Outside the fragment: it depends on the fit only, so a new question does not redraw it.
+fig = go.Figure()
+palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+draws_ok = analysis.boot.get("c1") is not None and np.isfinite(analysis.boot["c1"]).sum() >= 20
+for i, b in enumerate(bases):
+    color = palette[i % len(palette)]
+    ts = [t for t in analysis.tuples if t["n_base"] == b]
+    r_max = max([t["ratio"] for t in ts] + [1.0]) * 1.2
+    r = np.linspace(0, r_max, 60)
+    if analysis.c1 is not None:
+        if draws_ok:
+            ok = np.isfinite(analysis.boot["c1"])
+            band = eq1(b, r[None, :] * b, analysis.boot["c1"][ok, None], analysis.boot["c2"][ok, None], analysis.tau) / b
+            lo, hi = np.quantile(band, [(1 - analysis.level) / 2, 1 - (1 - analysis.level) / 2], axis=0)
+            fig.add_trace(go.Scatter(x=np.r_[r, r[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", opacity=0.15,
+                                     line=dict(width=0), fillcolor=color, name=f"{pct} band, n_base {b:,}",
+                                     hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=r, y=eq1(b, r * b, analysis.c1, analysis.c2, analysis.tau) / b, mode="lines",
+                                 line=dict(color=color), name=f"Eq. 1, n_base {b:,}"))
+    if ts:
+        fig.add_trace(go.Scatter(x=[t["ratio"] for t in ts], y=[t["syn_ratio"] for t in ts], mode="markers",
+                                 marker=dict(color=color, size=10, symbol=["diamond-open" if t["extrapolated"] else "circle" for t in ts]),
+                                 name=f"tuples, n_base {b:,}",
+                                 hovertemplate="real ×%{x:.2f} ≙ synthetic ×%{y:.2f}<extra></extra>"))
+# The bootstrap band can run off to huge values; scale the axis to the tuples and point fits.
+y_top = max([t["syn_ratio"] for t in analysis.tuples] + [1.0]) * 1.5
+if analysis.c1 is not None:
+    y_top = max(y_top, max(float(eq1(b, 1.2 * max([t["ratio"] for t in analysis.tuples if t["n_base"] == b] + [1.0]) * b,
+                                     analysis.c1, analysis.c2, analysis.tau)) / b for b in bases) * 1.1)
+fig.update_yaxes(range=[0, y_top])
+fig.update_layout(title="Eq. 1 against the equivalence tuples",
+                  xaxis_title="real images added / n_base (n_real_added / n_base)",
+                  yaxis_title="equivalent synthetic images / n_base", height=460, legend=dict(orientation="h", y=-0.2))
+st.plotly_chart(fig, key="budget_figure")
+n_dropped = len(analysis.dropped)
+st.caption(f"Tuples solved on each base's surface ({features_text(analysis.features)}, eps = {eps:g}) from "
+           f"{len(setting_runs) - len(excluded)} runs; open diamonds extrapolate beyond the measured runs. "
+           f"Curves: Eq. 1 with τ = 10/{analysis.n_total:,}; shaded: {pct} bootstrap band "
+           f"({analysis.boot.get('method', 'none')}, {analysis.boot.get('n_ok', 0)} draws). "
+           f"{n_dropped} tuple(s) dropped.")
+if analysis.dropped:
+    with st.expander(f"Dropped tuples ({len(analysis.dropped)})"):
+        st.dataframe(analysis.dropped, hide_index=True, width="stretch")
+for w in analysis.warnings:
+    st.caption(f"⚠️ {w}")
+st.caption(f"Refit: {fit_ms:.0f} ms (0 when cached) · page computed in {(time.perf_counter() - started) * 1000:.0f} ms")

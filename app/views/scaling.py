@@ -1,0 +1,90 @@
+"""Scaling: IR(n_base) (the paper's Fig. 7) and the fitted c1, c2 of every setting side by side."""
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from app.common import fit, fmt_ci, load_runs
+from engine.analysis.fit import improvement_ratio, settings
+from engine.analysis.surface import PAPER_FEATURES
+
+st.title("Scaling")
+runs = load_runs()
+if runs is None:
+    st.stop()
+
+# ------------------------------------------------------------------------------ IR(n_base)
+st.subheader("Improvement ratio IR(n_base)")
+pairs = runs[["dataset", "classifier"]].drop_duplicates().sort_values(["dataset", "classifier"])
+fig = go.Figure()
+ir_rows = []
+for dataset, classifier in pairs.itertuples(index=False):
+    ir = improvement_ratio(runs, dataset, classifier)
+    if ir.empty:
+        continue
+    ir_rows.append(ir.assign(dataset=dataset, classifier=classifier))
+    fig.add_trace(go.Scatter(x=ir.n_base, y=ir.IR, mode="lines+markers", name=f"{dataset} · {classifier}",
+                             customdata=ir[["gain_closed", "gain_open"]],
+                             hovertemplate="n_base %{x:,}<br>IR %{y:.2f}<br>closed gain %{customdata[0]:+.2f}"
+                                           "<br>open gain %{customdata[1]:+.2f}<extra></extra>"))
+if ir_rows:
+    fig.add_hline(y=1, line_dash="dot", annotation_text="closed = open")
+    fig.update_layout(xaxis_type="log", xaxis_title="base set size n_base (log scale)",
+                      yaxis_title="IR = closed-set gain / open-set gain at 1:1", height=420,
+                      legend_title="dataset · classifier")
+    st.plotly_chart(fig, key="scaling_ir")
+    table = pd.concat(ir_rows)
+    st.caption("Eq. 7: at each n_base, the accuracy gain of n_base closed-set synthetic images over the gain of "
+               "n_base open-set ones, both against the base-only run; measured runs only (means over seeds). "
+               f"Uses {len(table)} base sizes where both kinds were run at 1:1.")
+    st.dataframe(table[["dataset", "classifier", "n_base", "acc_base", "gain_closed", "generator_closed",
+                        "gain_open", "generator_open", "IR"]], hide_index=True, width="stretch")
+else:
+    st.info("IR needs closed-set and open-set runs at 1:1 (n_syn_added = n_base) for the same base.")
+
+# --------------------------------------------------------------------------- c1, c2 side by side
+st.subheader("Fitted c1 and c2 of every setting")
+rows = []
+for setting in settings(runs):
+    analysis, error, _ = fit(setting, PAPER_FEATURES, 1e-3)
+    row = {"dataset": setting[0], "classifier": setting[1], "augmentation": setting[2], "generator": setting[3] or ""}
+    if analysis is None or analysis.c1 is None:
+        row["note"] = error or analysis.eq1_error
+    else:
+        row.update(c1=analysis.c1, c2=analysis.c2, c1_lo=(analysis.c1_ci or (np.nan, np.nan))[0],
+                   c1_hi=(analysis.c1_ci or (np.nan, np.nan))[1], c2_lo=(analysis.c2_ci or (np.nan, np.nan))[0],
+                   c2_hi=(analysis.c2_ci or (np.nan, np.nan))[1], tuples=len(analysis.tuples),
+                   dropped=len(analysis.dropped), note="")
+    rows.append(row)
+table = pd.DataFrame(rows)
+fitted = table[table.get("c1", pd.Series(dtype=float)).notna()] if "c1" in table else table.iloc[0:0]
+if not fitted.empty:
+    figc = make_subplots(rows=1, cols=2, subplot_titles=("c1 (base-size factor)", "c2 (growth with the real ratio)"))
+    colors = {"closed": "#d62728", "open": "#1f77b4"}
+    for aug, g in fitted.groupby("augmentation"):
+        x = [f"{d} · {c}" for d, c in zip(g.dataset, g.classifier)]
+        for col, name in ((1, "c1"), (2, "c2")):
+            figc.add_trace(go.Scatter(
+                x=x, y=g[name], mode="markers", name=f"{aug} set", legendgroup=aug, showlegend=col == 1,
+                marker=dict(size=11, color=colors.get(aug, "gray")),
+                error_y=dict(type="data", symmetric=False, array=g[f"{name}_hi"] - g[name],
+                             arrayminus=g[name] - g[f"{name}_lo"]),
+                customdata=g[["generator"]], hovertemplate="%{x} (%{customdata[0]})<br>" + name + " %{y:.3g}<extra></extra>"),
+                row=1, col=col)
+    figc.update_yaxes(type="log", title_text="c1 (log scale)", row=1, col=1)
+    figc.update_yaxes(type="log", title_text="c2 (log scale)", row=1, col=2)
+    figc.update_layout(height=460, legend_title="augmentation")
+    st.plotly_chart(figc, key="scaling_c")
+    st.caption("Each point: Eq. 1 fitted to that setting's equivalence tuples (paper surface, eps = 1e-3), with "
+               "95 % bootstrap intervals; c2 > 1 always (a constraint of Eq. 13). A larger c2 means more synthetic "
+               "images per real image, growing faster with the real ratio.")
+show = table.copy()
+if "c1" in show:
+    show["c1 [95% CI]"] = [f"{a:.3g} {fmt_ci((l, h), '{:.3g}')}" if pd.notna(a) else "" for a, l, h in
+                           zip(show.c1, show.c1_lo, show.c1_hi)]
+    show["c2 [95% CI]"] = [f"{a:.3g} {fmt_ci((l, h), '{:.3g}')}" if pd.notna(a) else "" for a, l, h in
+                           zip(show.c2, show.c2_lo, show.c2_hi)]
+cols = [c for c in ["dataset", "classifier", "augmentation", "generator", "c1 [95% CI]", "c2 [95% CI]", "tuples",
+                    "dropped", "note"] if c in show]
+st.dataframe(show[cols], hide_index=True, width="stretch")

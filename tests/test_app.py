@@ -1,0 +1,158 @@
+"""Dashboard pages under streamlit's AppTest: change a widget, rerun, check what changed."""
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from store import db as store_db
+from store import runs as store_runs
+
+MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+
+
+def open_app(db, monkeypatch, page=None):
+    monkeypatch.setenv("EQUIV_DB", str(db))
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    if page:
+        at.switch_page(f"views/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def figure(at, index=0) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def values(v):
+    """Plotly 6 serialises numpy arrays as base64 typed arrays; give them back as lists."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+        import numpy as np
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return arr.reshape(v["shape"] if isinstance(v.get("shape"), list) else
+                           [int(x) for x in str(v.get("shape", len(arr))).split(",")]).tolist()
+    return v
+
+
+def text_of(at) -> str:
+    parts = [e.value for e in at.caption] + [e.value for e in at.markdown] + [e.value for e in at.info] + \
+            [e.value for e in at.warning] + [e.value for e in at.error]
+    return " ".join(str(p) for p in parts)
+
+
+def test_runs_page_filters_chart_and_table9_note(paper_db, monkeypatch):
+    at = open_app(paper_db, monkeypatch)
+    assert "168 of 168 runs" in text_of(at)
+    assert any("Table 9 prints" in w.value for w in at.warning)
+    at.multiselect(key="runs_dataset").set_value(["BloodMNIST"]).run()
+    assert not at.exception
+    assert "25 of 168 runs" in text_of(at)
+    assert not any("Table 9 prints" in w.value for w in at.warning)
+    fig = figure(at)
+    names = {t["name"] for t in fig["data"]}
+    assert names == {"n_base 1,200 · real", "n_base 1,200 · closed (EDM)", "n_base 6,000 · real",
+                     "n_base 6,000 · closed (EDM)", "n_base 12,000 · closed (EDM)"}
+    assert fig["layout"]["xaxis"]["title"]["text"].startswith("augmentation scale")
+    real_1200 = next(t for t in fig["data"] if t["name"] == "n_base 1,200 · real")
+    assert values(real_1200["y"]) == [91.8, 94.55, 96.46, 96.77]
+    at.multiselect(key="runs_augmentation").set_value(["real"]).run()
+    assert "7 of 168 runs" in text_of(at)
+
+
+def test_contours_page_refits_on_base_and_eps(paper_db, monkeypatch):
+    at = open_app(paper_db, monkeypatch, "contours")
+    at.selectbox(key="contours_dataset").set_value("CIFAR-10").run()
+    at.selectbox(key="contours_augmentation").set_value("closed").run()
+    fig = figure(at)
+    assert fig["data"][0]["type"] == "contour" and fig["data"][0]["contours"]["showlabels"] is True
+    assert "n_base 500" in fig["layout"]["title"]["text"]
+    measured = next(t for t in fig["data"] if t["name"] == "measured runs (mean)")
+    assert len(values(measured["x"])) == 9
+    at.selectbox(key="contours_n_base").set_value(5000).run()
+    fig2 = figure(at)
+    assert "n_base 5,000" in fig2["layout"]["title"]["text"] and values(fig2["data"][0]["z"]) != values(fig["data"][0]["z"])
+    before = text_of(at)
+    at.number_input(key="contours_eps").set_value(0.5).run()
+    after = text_of(at)
+    assert "eps = 0.5" in after and before != after
+    at.selectbox(key="contours_best").set_value("bic").run()
+    assert not at.exception and "best:bic" in text_of(at)
+
+
+def test_budget_page_answers_and_refits_live(paper_db, monkeypatch):
+    at = open_app(paper_db, monkeypatch, "budget")
+    at.selectbox(key="budget_dataset").set_value("CIFAR-10").run()
+    at.selectbox(key="budget_augmentation").set_value("closed").run()
+    at.number_input(key="budget_n_base").set_value(5000).run()
+    at.number_input(key="budget_amount").set_value(5000).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["c1"] == "1.012" and metrics["c2"] == "2.71"
+    surface = int(metrics["This base's surface: synthetic images"].replace(",", ""))
+    assert 6900 <= surface <= 7000  # the Eq. 12 tuple at n_base 5,000, ratio 1
+    assert "95% interval" in text_of(at)
+    at.number_input(key="budget_amount").set_value(10000).run()
+    more = int({m.label: m.value for m in at.metric}["This base's surface: synthetic images"].replace(",", ""))
+    assert more > surface
+    at.number_input(key="budget_amount").set_value(40000).run()
+    assert any("extrapolation" in w.value for w in at.warning)
+    # The inverse question.
+    at.radio(key="budget_question").set_value("real for synthetic").run()
+    assert any(m.label == "Eq. 1: real images" for m in at.metric)
+    # Leaving runs out refits c1 and c2.
+    labels = at.multiselect(key="budget_excluded").options
+    drop = [label for label in labels if "n_base 5,000 +25,000 synthetic" in label]
+    at.multiselect(key="budget_excluded").set_value(drop).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["c2"] != "2.71"
+    fig = figure(at)
+    assert any(t["name"].startswith("Eq. 1, n_base") for t in fig["data"])
+    assert any(t["name"].startswith("tuples, n_base") for t in fig["data"])
+
+
+def test_budget_page_says_when_no_equivalence(paper_db, monkeypatch):
+    at = open_app(paper_db, monkeypatch, "budget")
+    at.selectbox(key="budget_dataset").set_value("CIFAR-10").run()
+    at.selectbox(key="budget_augmentation").set_value("closed").run()
+    at.multiselect(key="budget_features").set_value(["n_real"]).run()
+    assert not at.exception
+    assert any("No equivalence can be estimated" in e.value or "No fit" in e.value for e in at.error)
+
+
+def test_scaling_page_lists_every_setting(paper_db, monkeypatch):
+    at = open_app(paper_db, monkeypatch, "scaling")
+    ir = figure(at, 0)
+    assert {t["name"] for t in ir["data"] if t.get("mode") == "lines+markers"} == {
+        "CIFAR-10 · ResNet-110", "ImageNet-100 · ResNet-50", "ImageNet-100 · ViT-B/32"}
+    c = figure(at, 1)
+    assert {t["name"] for t in c["data"]} == {"closed set", "open set"}
+    table = at.dataframe[-1].value
+    assert len(table) == 7 and table["c2 [95% CI]"].str.len().gt(0).all()
+
+
+@pytest.mark.parametrize("page", ["runs", "contours", "budget", "scaling"])
+def test_empty_and_missing_store(tmp_path, monkeypatch, page):
+    empty = tmp_path / "empty.duckdb"
+    with duckdb.connect(str(empty)) as con:
+        store_db.migrate(con)
+    at = open_app(empty, monkeypatch, None if page == "runs" else page)
+    assert any("no runs yet" in i.value for i in at.info)
+    at = open_app(tmp_path / "missing.duckdb", monkeypatch, None if page == "runs" else page)
+    assert any("No store at" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", ["contours", "budget", "scaling"])
+def test_store_whose_fits_fail(tmp_path, monkeypatch, page):
+    db = tmp_path / "thin.duckdb"
+    rows = pd.DataFrame({"dataset": ["Mine"] * 3, "classifier": ["Net"] * 3,
+                         "augmentation": ["real", "real", "closed"], "generator": [None, None, "EDM"],
+                         "n_base": [50] * 3, "n_real_added": [0, 50, 0], "n_syn_added": [0, 0, 50],
+                         "seed": [0] * 3, "top1": [50.0, 60.0, 52.0], "n_total": [500] * 3})
+    rows.to_csv(tmp_path / "thin.csv", index=False)
+    store_runs.import_runs(tmp_path / "thin.csv", db)
+    at = open_app(db, monkeypatch, page)
+    message = text_of(at) + " ".join(str(v) for v in at.dataframe[-1].value.to_numpy().ravel()) if at.dataframe else text_of(at)
+    assert "needs at least" in message

@@ -101,6 +101,18 @@ def setting_picker(runs: pd.DataFrame, key: str) -> tuple | None:
     return dataset, classifier, augmentation, generator or None
 
 
+def page_with_setting(title: str, key: str) -> tuple[pd.DataFrame, tuple]:
+    """Title, runs and a chosen setting; stops the page with a message when there is none."""
+    st.title(title)
+    runs = load_runs()
+    if runs is None:
+        st.stop()
+    setting = setting_picker(runs, key)
+    if setting is None:
+        st.stop()
+    return runs, setting
+
+
 def surface_controls(key: str):
     """Feature subset and eps of the accuracy surface; returns (features, eps)."""
     cols = st.columns([3, 2, 1])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import json as _json
 import math
 import sys
 from pathlib import Path
@@ -329,35 +330,6 @@ def runs_import(file: Annotated[Path, typer.Argument(help="A .csv or .parquet wi
 
 # -------------------------------------------------------------------------------- run
 
-def parse_recipe(items: list[str] | None) -> dict:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise UserError(f"--recipe {item!r} should be key=value, e.g. --recipe iterations=300")
-        key, value = item.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
-
-
-def build_spec(dataset, classifier, n_base, augmentation, added, seeds, subset_seed, recipe, data_root, size,
-               download, device, compile_, force, generator_preset=None, generator_options=None):
-    from engine.data import load_dataset
-    from engine.run import StudySpec, parse_added
-    from engine.train import default_recipe
-    if classifier is None:
-        classifier = "smallcnn" if dataset == "digits" else "resnet110"
-    ds = load_dataset(dataset, data_root, size, download)
-    spec = StudySpec(dataset=dataset, classifier=classifier, n_base=n_base, augmentation=augmentation,
-                     added=parse_added(added, n_base), seeds=seeds, subset_seed=subset_seed,
-                     recipe=parse_recipe(recipe), data_root=data_root, size=size, download=download,
-                     device=device, compile=compile_, force=force,
-                     generator_preset=generator_preset or "tiny", generator_options=generator_options or {})
-    spec.validate(ds)
-    # Check recipe overrides now, before any training starts.
-    default_recipe(spec.classifier, ds.name, n_base, n_base, ds.n_total).with_overrides(spec.recipe)
-    return spec, ds
-
-
 @app.command()
 @guarded
 def run(dataset: Annotated[str, typer.Option(help="digits, cifar10, medmnist:<flag> or folder:<path>.")] = "digits",
@@ -380,38 +352,30 @@ def run(dataset: Annotated[str, typer.Option(help="digits, cifar10, medmnist:<fl
             help="Generator option key=value (train_images, batch_size, lr, seed, sample_seed); repeatable.")] = None,
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
-    summary, spec, ds = run_study_grid(dataset, classifier, n_base, augmentation, added, seeds, subset_seed, recipe,
-                                       data_root, size, download, device, compile_, force, generator_preset,
-                                       generator_option, db)
+    fields = {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
+              "added": added, "seeds": seeds, "subset_seed": subset_seed, "data_root": data_root, "size": size,
+              "generator_preset": generator_preset}
+    summary, spec, ds = run_grid_cli(fields, recipe, generator_option, db, device, force, compile_, download)
     console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
                   f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
 
 
-def run_study_grid(dataset, classifier, n_base, augmentation, added, seeds, subset_seed, recipe, data_root, size,
-                   download, device, compile_, force, generator_preset, generator_option, db, console_=None):
-    """Validate everything, then train and store; shared by `engine run`, `engine study` and workers."""
+def run_grid_cli(fields, recipe_items, generator_items, db, device="auto", force=False, compile_=False,
+                 download=False):
+    """engine.run.run_grid with the CLI's error handling: one line for bad input, 130 on Ctrl-C."""
     from engine.data import DatasetError
-    from engine.edm import PRESETS
     from engine.generator import CheckpointError, ClosedSetViolation
-    from engine.run import SpecError, execute
+    from engine.run import SpecError, parse_options, run_grid
     from engine.subsets import SubsetError
     try:
-        if generator_preset not in PRESETS:
-            raise SpecError(f"unknown generator preset {generator_preset!r}; valid: {', '.join(PRESETS)}")
-        spec, ds = build_spec(dataset, classifier, n_base, augmentation, added, seeds, subset_seed, recipe,
-                              data_root, size, download, device, compile_, force, generator_preset,
-                              parse_recipe(generator_option))
-        synthetic = None
-        if spec.augmentation == "closed":
-            from engine.closed_set import SyntheticSource
-            synthetic = SyntheticSource(spec, ds, db)
-        summary = execute(spec, db, ds, console_ or err_console, synthetic)
+        fields = dict(fields, recipe=parse_options(recipe_items, "--recipe"),
+                      generator_options=parse_options(generator_items, "--generator-option"))
+        return run_grid(fields, db, err_console, device, force, compile_, download)
     except (DatasetError, SpecError, SubsetError, CheckpointError, ClosedSetViolation) as err:
         raise UserError(str(err)) from None
     except KeyboardInterrupt:
         err_console.print("interrupted: every finished run is stored; the run in progress was discarded")
         raise typer.Exit(130)
-    return summary, spec, ds
 
 
 # -------------------------------------------------------------------------------- app
@@ -440,6 +404,112 @@ def app_command(port: Annotated[int, typer.Option(help="Port to serve the dashbo
         raise typer.Exit(0)
 
 
+# ------------------------------------------------------------------------- queue, worker
+
+queue_app = typer.Typer(help="Queue studies for workers.", no_args_is_help=True)
+app.add_typer(queue_app, name="queue")
+
+
+@queue_app.command("add")
+@guarded
+def queue_add(dataset: Annotated[str, typer.Option(help="digits, cifar10, medmnist:<flag> or folder:<path>.")] = "digits",
+              n_base: Annotated[int, typer.Option(help="Size of the real base set.")] = 50,
+              augmentation: Annotated[str, typer.Option(help="real or closed.")] = "real",
+              added: Annotated[str, typer.Option(help="Images to add, e.g. 0,N,2N,3N.")] = "0,N,2N,3N",
+              classifier: Annotated[Optional[str], typer.Option()] = None,
+              seeds: Annotated[int, typer.Option()] = 3,
+              subset_seed: Annotated[int, typer.Option()] = 0,
+              recipe: Annotated[Optional[list[str]], typer.Option(help="key=value (repeatable).")] = None,
+              generator_preset: Annotated[str, typer.Option()] = "tiny",
+              generator_option: Annotated[Optional[list[str]], typer.Option(help="key=value (repeatable).")] = None,
+              data_root: Annotated[Optional[str], typer.Option(help="Dataset path as the workers see it.")] = None,
+              size: Annotated[Optional[int], typer.Option()] = None,
+              as_json: Annotated[bool, typer.Option("--json")] = False,
+              db: Db = None):
+    """Validate a study grid and queue it for `engine worker`."""
+    from engine import jobspec
+    from engine.run import SpecError
+    from store import jobs as store_jobs
+    try:
+        spec = jobspec.validate({"dataset": dataset, "classifier": classifier, "augmentation": augmentation,
+                                 "generator_preset": generator_preset, "n_base": n_base, "added": added,
+                                 "seeds": seeds, "subset_seed": subset_seed, "recipe": ",".join(recipe or []),
+                                 "generator_options": ",".join(generator_option or []), "data_root": data_root,
+                                 "size": size})
+    except SpecError as err:
+        raise UserError(str(err)) from None
+    with_store(db)
+    job_id = store_jobs.submit(spec, db)
+    cost = jobspec.preview(spec)
+    if as_json:
+        print(to_json({"job_id": job_id, "spec": spec, "preview": cost}))
+    else:
+        console.print(f"queued job {job_id}: {cost['classifier_trainings']} classifier trainings"
+                      + (", up to 1 generator training" if cost["generator_trainings"] else ""))
+
+
+def with_store(db) -> None:
+    """Create or migrate the store so that the queue exists."""
+    from store.db import connect, migrate
+    with connect(db) as con:
+        migrate(con)
+
+
+@queue_app.command("list")
+@guarded
+def queue_list(status: Annotated[Optional[str], typer.Option(help="Only jobs with this status.")] = None,
+               db: Db = None):
+    """Jobs in the queue with their status and errors."""
+    from store import jobs as store_jobs
+    if status is not None and status not in store_jobs.STATUSES:
+        raise UserError(f"unknown status {status!r}; valid: {', '.join(store_jobs.STATUSES)}")
+    frame = store_jobs.list_jobs(db, status)
+    table = Table("job", "status", "attempts", "worker", "spec", "runs", "error", title=f"{len(frame)} jobs")
+    for r in frame.itertuples():
+        spec = _json.loads(r.spec) if isinstance(r.spec, str) else r.spec
+        short = f"{spec['dataset']} {spec['classifier']} n_base {spec['n_base']} {spec['augmentation']} " \
+                f"+{spec['added']} x{spec['seeds']}"
+        n_runs = len(_json.loads(r.run_ids)) if isinstance(r.run_ids, str) else 0
+        table.add_row(r.job_id, r.status, str(r.attempts), r.worker_id or "", short, str(n_runs), r.error or "")
+    console.print(table)
+
+
+@queue_app.command("cancel")
+@guarded
+def queue_cancel(job_id: Annotated[str, typer.Argument(help="A queued job's id.")], db: Db = None):
+    """Cancel a job that has not started."""
+    from store import jobs as store_jobs
+    store_jobs.cancel(job_id, db)
+    console.print(f"cancelled job {job_id}")
+
+
+@app.command()
+@guarded
+def worker(device: Annotated[str, typer.Option(help="auto, cpu or cuda:K (one worker per GPU).")] = "auto",
+           once: Annotated[bool, typer.Option(help="Run at most one job, then exit.")] = False,
+           poll: Annotated[float, typer.Option(help="Seconds between looks at an empty queue.")] = 5.0,
+           heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 10.0,
+           stale_after: Annotated[float, typer.Option(help="Requeue a running job whose worker has been silent this long.")] = 120.0,
+           idle_exit: Annotated[Optional[float], typer.Option(help="Exit after this many idle seconds.")] = None,
+           db: Db = None):
+    """Execute queued jobs with the same code as `engine run`; each job runs exactly once."""
+    from engine.run import resolve_device, SpecError
+    from engine.worker import work
+    if heartbeat <= 0 or stale_after <= heartbeat:
+        raise UserError(f"--stale-after ({stale_after}) must exceed --heartbeat ({heartbeat}) > 0")
+    try:
+        resolve_device(device)
+    except SpecError as err:
+        raise UserError(str(err)) from None
+    with_store(db)
+    try:
+        n = work(db, device, once, poll, heartbeat, stale_after, idle_exit, console=err_console,
+                 log=lambda m: err_console.print(m, highlight=False))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    console.print(f"worker processed {n} job(s)")
+
+
 # ------------------------------------------------------------------------------ study
 
 study_app = typer.Typer(help="Built-in end-to-end studies.", no_args_is_help=True)
@@ -466,8 +536,9 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
     start = _time.perf_counter()
     for k, (n_base, aug, added) in enumerate(grids, 1):
         err_console.rule(f"[{k}/{len(grids)}] digits n_base {n_base}: {aug} {added}")
-        run_study_grid("digits", "smallcnn", n_base, aug, added, seeds, 0, recipe, None, None, False, device,
-                       False, force, "tiny", generator_option, db)
+        run_grid_cli({"dataset": "digits", "classifier": "smallcnn", "n_base": n_base, "augmentation": aug,
+                      "added": added, "seeds": seeds, "generator_preset": "tiny"}, recipe, generator_option, db,
+                     device, force)
     err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
     print_study_report(db)
 

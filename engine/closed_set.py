@@ -10,18 +10,17 @@ import hashlib
 import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 from engine.data import Dataset
 from engine.generator import (ClosedSetView, default_config, load_ema, memorisation, sample_balanced,
                               train_generator)
+from engine.catalog import GENERATOR_OPTIONS
 from engine.run import resolve_device
 from engine.subsets import base_indices, indices_hash
 from store import artifacts
 
-GENERATOR_OPTIONS = ("train_images", "batch_size", "lr", "sample_seed", "seed")
 
 
 def generator_name(preset: str) -> str:

@@ -5,13 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# CLI name -> (stored name, input size)
-CLASSIFIERS = {
-    "resnet110": ("ResNet-110", 32),
-    "resnet50": ("ResNet-50", 224),
-    "vit-b32": ("ViT-B/32", 224),
-    "smallcnn": ("SmallCNN", 8),
-}
+from engine.catalog import CLASSIFIERS  # noqa: F401  (CLI name -> stored name, input size)
 
 
 class BasicBlock(nn.Module):

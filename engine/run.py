@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.data import Dataset
-from engine.models import CLASSIFIERS
+from engine.catalog import CLASSIFIERS, ENGINE_AUGMENTATIONS
 from engine.subsets import base_indices, indices_hash, real_additions
 from store import runs as store_runs
 
@@ -66,7 +66,7 @@ class StudySpec:
     def validate(self, ds: Dataset) -> None:
         if self.classifier not in CLASSIFIERS:
             raise SpecError(f"unknown classifier {self.classifier!r}; valid: {', '.join(CLASSIFIERS)}")
-        if self.augmentation not in ("real", "closed"):
+        if self.augmentation not in ENGINE_AUGMENTATIONS:
             raise SpecError(f"augmentation {self.augmentation!r}: the engine runs 'real' or 'closed' "
                             f"(open-set runs come from outside generators: import them)")
         if not 0 < self.n_base <= len(ds.train_y):
@@ -201,7 +201,8 @@ def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, s
     planned = plan(spec, ds, synthetic.generator_id if synthetic else None)
     done = set() if spec.force else store_runs.existing_run_keys([p.key for p in planned], db)
     todo = [p for p in planned if p.key not in done]
-    summary = {"planned": len(planned), "skipped": len(planned) - len(todo), "written": 0}
+    summary = {"planned": len(planned), "skipped": len(planned) - len(todo), "written": 0,
+               "run_keys": [p.key for p in planned]}
     if not todo:
         console.print(f"all {len(planned)} runs of this grid are already stored (use --force to rerun)")
         return summary
@@ -254,3 +255,48 @@ def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, s
             summary["written"] += 1
             progress.update(runs_task, advance=1, info=f"last: top1 {result.top1:.2f}% ({label})")
     return summary
+
+
+def parse_options(items, flag: str) -> dict:
+    """['key=value', ...] from a repeatable CLI option into a dict."""
+    out = {}
+    for item in items or []:
+        if "=" not in str(item):
+            raise SpecError(f"{flag} {item!r} should be key=value, e.g. {flag} iterations=300")
+        key, value = str(item).split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def run_grid(fields: dict, db=None, console=None, device: str = "auto", force: bool = False,
+             compile: bool = False, download: bool = False):
+    """Validate a study grid completely, then train and store it: shared by `engine run`,
+    `engine study` and `engine worker`. Returns (summary, spec, dataset)."""
+    from engine.catalog import GENERATOR_PRESETS
+    from engine.data import load_dataset
+    from engine.train import default_recipe
+    preset = fields.get("generator_preset") or "tiny"
+    if preset not in GENERATOR_PRESETS:
+        raise SpecError(f"unknown generator preset {preset!r}; valid: {', '.join(GENERATOR_PRESETS)}")
+    dataset = fields.get("dataset", "digits")
+    classifier = fields.get("classifier") or ("smallcnn" if dataset == "digits" else "resnet110")
+    if classifier not in CLASSIFIERS:
+        raise SpecError(f"unknown classifier {classifier!r}; valid: {', '.join(CLASSIFIERS)}")
+    ds = load_dataset(dataset, fields.get("data_root"), fields.get("size"), download)
+    n_base = int(fields["n_base"])
+    added = fields.get("added", "0,N,2N,3N")
+    spec = StudySpec(dataset=dataset, classifier=classifier, n_base=n_base,
+                     augmentation=fields.get("augmentation", "real"),
+                     added=parse_added(added, n_base) if isinstance(added, str) else sorted(set(int(a) for a in added)),
+                     seeds=int(fields.get("seeds", 3)), subset_seed=int(fields.get("subset_seed", 0)),
+                     recipe=dict(fields.get("recipe") or {}), data_root=fields.get("data_root"),
+                     size=fields.get("size"), download=download, device=device, compile=compile, force=force,
+                     generator_preset=preset, generator_options=dict(fields.get("generator_options") or {}))
+    spec.validate(ds)
+    # Recipe overrides are checked now, before anything trains.
+    default_recipe(spec.classifier, ds.name, n_base, n_base, ds.n_total).with_overrides(spec.recipe)
+    synthetic = None
+    if spec.augmentation == "closed":
+        from engine.closed_set import SyntheticSource
+        synthetic = SyntheticSource(spec, ds, db)
+    return execute(spec, db, ds, console, synthetic), spec, ds

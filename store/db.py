@@ -34,7 +34,10 @@ def db_path(explicit: str | os.PathLike | None = None) -> Path:
 
 def _is_lock_conflict(err: Exception) -> bool:
     text = str(err).lower()
-    return "lock" in text and ("conflict" in text or "could not set" in text or "held" in text)
+    # Another process holds the file; or, inside this process, another thread (a worker's
+    # heartbeat) has it open in the other mode, which DuckDB refuses until that one closes.
+    return ("lock" in text and ("conflict" in text or "could not set" in text or "held" in text)) or \
+        "different configuration than existing connections" in text
 
 
 @contextlib.contextmanager
@@ -135,6 +138,22 @@ MIGRATIONS: list[list[str]] = [
         )""",
     ],
 ]
+MIGRATIONS.append([  # 3: the job queue that workers take studies from
+    """CREATE TABLE jobs (
+        job_id VARCHAR PRIMARY KEY,
+        spec JSON NOT NULL,
+        status VARCHAR NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL DEFAULT 3,
+        worker_id VARCHAR,
+        heartbeat_at TIMESTAMP,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP,
+        run_ids JSON
+    )""",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = {"runs": "", "contours": "contours", "budget": "budget", "scaling": "scaling"}
+PAGES = {"runs": "", "contours": "contours", "budget": "budget", "scaling": "scaling", "queue": "queue"}
 
 
 def chromium_path() -> str | None:

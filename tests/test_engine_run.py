@@ -1,12 +1,10 @@
 """Training and `engine run` on the CPU: accuracy, determinism, stored rows, skips, errors, Ctrl-C."""
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner

@@ -130,3 +130,23 @@ def test_db_path_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("EQUIV_DB", str(tmp_path / "env.duckdb"))
     assert store_db.db_path() == tmp_path / "env.duckdb"
     assert store_db.db_path(tmp_path / "x.duckdb") == tmp_path / "x.duckdb"
+
+
+def test_reader_waits_for_a_writer_thread_in_the_same_process(paper_db):
+    # A worker's heartbeat thread writes while its main thread reads: DuckDB refuses a second
+    # connection in another mode until the first closes, and connect() waits that out.
+    import threading
+    opened = threading.Event()
+
+    def hold():
+        with store_db.connect(paper_db) as con:
+            con.execute("SELECT 1").fetchall()
+            opened.set()
+            time.sleep(0.8)
+    t = threading.Thread(target=hold)
+    t.start()
+    opened.wait()
+    start = time.monotonic()
+    rows = store_runs.query_runs(paper_db, dataset="BloodMNIST")
+    t.join()
+    assert len(rows) == 25 and time.monotonic() - start > 0.3

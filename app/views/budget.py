@@ -6,17 +6,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.common import features_text, fit, fmt_ci, load_runs, setting_picker, surface_controls
+from app.common import features_text, fit, fmt_ci, page_with_setting, surface_controls
 from engine.analysis.equivalence import eq1
 
 started = time.perf_counter()
-st.title("Budget calculator")
-runs = load_runs()
-if runs is None:
-    st.stop()
-setting = setting_picker(runs, "budget")
-if setting is None:
-    st.stop()
+runs, setting = page_with_setting("Budget calculator", "budget")
 dataset, classifier, augmentation, generator = setting
 features, eps = surface_controls("budget")
 if not features:

@@ -4,16 +4,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.common import features_text, fit, load_runs, setting_picker, surface_controls
+from app.common import features_text, fit, page_with_setting, surface_controls
 from engine.analysis.surface import all_subsets
 
-st.title("Equivalence contours")
-runs = load_runs()
-if runs is None:
-    st.stop()
-setting = setting_picker(runs, "contours")
-if setting is None:
-    st.stop()
+runs, setting = page_with_setting("Equivalence contours", "contours")
 features, eps = surface_controls("contours")
 if not features:
     st.warning("Choose at least one surface feature.")

@@ -1,6 +1,5 @@
 """Runs: filter the store, see accuracy against augmentation scale (the paper's Figs. 5, 6, 8)."""
 import duckdb
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 

@@ -1,0 +1,215 @@
+"""The job queue with real processes: exactly-once execution, crash recovery, concurrent submissions."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
+
+from engine import jobspec
+from engine.cli import app
+from engine.run import SpecError
+from store import jobs
+from store import runs as store_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = {"recipe": "iterations=10"}
+WORKER = [sys.executable, "-m", "engine.cli", "worker", "--poll", "0.2", "--heartbeat", "0.5"]
+
+
+def fresh_store(tmp_path):
+    db = tmp_path / "s.duckdb"
+    store_runs.init_store(db)
+    return db
+
+
+def spec(n_base, added="0,N", seeds=1, **extra):
+    return jobspec.validate({"n_base": n_base, "added": added, "seeds": seeds, **FAST, **extra})
+
+
+def start_worker(db, *args):
+    return subprocess.Popen([*WORKER, "--db", str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+
+
+def wait_for(predicate, timeout=180, every=0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except Exception:
+            pass  # the store is being written: look again
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def engine_rows(db):
+    return store_runs.query_runs(db, source="engine")
+
+
+MALFORMED = [
+    ({"n_base": 900}, "n_base 900 is larger than digits's train split of 800"),
+    ({"n_base": 0}, "n_base = 0 must be at least 1"),
+    ({"n_base": "fifty"}, "n_base = 'fifty' is not a whole number"),
+    ({}, "n_base is missing"),
+    ({"n_base": 50, "dataset": "mnist"}, "unknown dataset 'mnist'"),
+    ({"n_base": 50, "classifier": "resnet18"}, "unknown classifier 'resnet18'"),
+    ({"n_base": 50, "augmentation": "open"}, "augmentation 'open'"),
+    ({"n_base": 50, "generator_preset": "huge"}, "unknown generator preset 'huge'"),
+    ({"n_base": 50, "added": ""}, "added is empty"),
+    ({"n_base": 50, "added": "0,-5"}, "'-5' is not a whole number"),
+    ({"n_base": 50, "added": [0, -5]}, "added = -5 must be at least 0"),
+    ({"n_base": 700, "added": "0,N"}, "only 100 lie outside"),
+    ({"n_base": 50, "seeds": 0}, "seeds = 0 must be at least 1"),
+    ({"n_base": 50, "seeds": 11}, "seeds = 11 must be at most 10"),
+    ({"n_base": 50, "recipe": "speed=fast"}, "unknown recipe key 'speed'"),
+    ({"n_base": 50, "recipe": "iterations"}, "should be key=value"),
+    ({"n_base": 50, "generator_options": "steps=3"}, "unknown generator option key 'steps'"),
+    ({"n_base": 50, "colour": "red"}, "unknown spec field 'colour'"),
+    ("{not json", "spec is not valid JSON"),
+    ([1, 2], "spec must be a JSON object"),
+]
+
+
+@pytest.mark.parametrize("raw, message", MALFORMED)
+def test_malformed_specs_are_rejected_with_clear_messages(raw, message):
+    with pytest.raises(SpecError) as err:
+        jobspec.validate(raw)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n-base", "900"], "larger than digits's train split"),
+    (["--seeds", "11"], "at most 10"),
+    (["--added", "0,x"], "'x' is not a whole number"),
+    (["--recipe", "speed=fast"], "unknown recipe key 'speed'"),
+])
+def test_cli_rejects_and_writes_nothing(tmp_path, args, message):
+    db = fresh_store(tmp_path)
+    res = CliRunner().invoke(app, ["queue", "add", "--db", str(db), *args])
+    assert res.exit_code == 2 and message in " ".join(res.output.split()) and res.output.count("error:") == 1
+    assert jobs.list_jobs(db).empty
+
+
+def test_two_workers_run_every_job_exactly_once(tmp_path):
+    db = fresh_store(tmp_path)
+    workers = [start_worker(db, "--stale-after", "20", "--idle-exit", "8") for _ in range(2)]
+    bases = [20, 25, 30, 35, 40, 45]
+    for n_base in bases:  # a stream of submissions while the workers poll
+        jobs.submit(spec(n_base), db)
+        time.sleep(0.4)
+    for w in workers:
+        w.wait(timeout=240)
+        assert w.returncode == 0, w.stderr.read()
+    table = jobs.list_jobs(db)
+    assert list(table.status) == ["done"] * 6 and list(table.attempts) == [1] * 6
+    rows = engine_rows(db)
+    assert len(rows) == 12 and rows.run_key.is_unique  # each job: base run + N, one seed
+    assert sorted(set(rows.n_base)) == bases
+    for r in table.itertuples():
+        ids = json.loads(r.run_ids)
+        assert len(ids) == 2 and set(ids) <= set(rows.run_id)
+
+
+def test_killed_worker_job_is_requeued_and_finished_once(tmp_path):
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(40, added="0,N,2N,3N", seeds=2, recipe="iterations=150"), db)
+    victim = start_worker(db, "--stale-after", "3")
+    wait_for(lambda: len(engine_rows(db)) >= 1)   # mid-job: some runs stored, others not yet
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert jobs.get(job_id, db)["status"] == "running"
+    rescuer = start_worker(db, "--stale-after", "3", "--idle-exit", "5")
+    rescuer.wait(timeout=240)
+    assert rescuer.returncode == 0, rescuer.stderr.read()
+    job = jobs.get(job_id, db)
+    assert job["status"] == "done" and job["attempts"] == 2 and "stopped heartbeating" in job["error"]
+    rows = engine_rows(db)
+    assert len(rows) == 8 and rows.run_key.is_unique
+    assert sorted(json.loads(job["run_ids"])) == sorted(rows.run_id)
+
+
+def test_job_fails_after_max_attempts(tmp_path):
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(20), db, max_attempts=1)
+    assert jobs.claim("ghost", db)["job_id"] == job_id        # a worker takes it and dies silently
+    time.sleep(1.2)
+    assert jobs.claim("other", db, stale_after_s=1.0) is None  # requeue check: out of attempts
+    job = jobs.get(job_id, db)
+    assert job["status"] == "failed" and "gave up after 1 attempts" in job["error"]
+
+
+SUBMITTER = """
+import sys
+from engine import jobspec
+from store import jobs
+db, who = sys.argv[1], sys.argv[2]
+for i in range(50):
+    jobs.submit(jobspec.validate({"n_base": 20 + i, "added": "0", "seeds": 1, "recipe": "iterations=5"}), db)
+"""
+
+
+def test_200_concurrent_submissions_land_while_a_worker_writes(tmp_path):
+    db = fresh_store(tmp_path)
+    worker = start_worker(db, "--stale-after", "30")
+    procs = [subprocess.Popen([sys.executable, "-c", SUBMITTER, str(db), str(k)], cwd=ROOT,
+                              stderr=subprocess.PIPE, text=True) for k in range(4)]
+    for p in procs:
+        p.wait(timeout=240)
+        assert p.returncode == 0, p.stderr.read()
+    try:
+        wait_for(lambda: len(engine_rows(db)) >= 3, timeout=120)  # the worker really was writing
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=60)
+    table = jobs.list_jobs(db)
+    assert len(table) == 200 and table.job_id.is_unique
+    assert set(table.status) <= {"queued", "done", "running"}
+    assert (table.status == "running").sum() == 0  # the stopped worker handed its job back
+
+
+def test_queue_page_submits_and_shows_completion(tmp_path, monkeypatch):
+    db = fresh_store(tmp_path)
+    monkeypatch.setenv("EQUIV_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
+    at.switch_page("views/queue.py")
+    at.run()
+    assert not at.exception
+    at.number_input(key="queue_n_base").set_value(900).run()
+    assert any("larger than digits's train split" in e.value for e in at.error)
+    assert at.button(key="queue_submit").disabled
+    at.number_input(key="queue_n_base").set_value(22).run()
+    at.text_input(key="queue_added").set_value("0,N").run()
+    at.number_input(key="queue_seeds").set_value(1).run()
+    at.text_input(key="queue_recipe").set_value("iterations=10").run()
+    assert any("2 classifier trainings" in i.value for i in at.info)
+    at.button(key="queue_submit").click().run()
+    assert any("Queued job" in s.value for s in at.success)
+    table = at.dataframe[-1].value
+    assert list(table.status) == ["queued"]
+    proc = subprocess.run([*WORKER, "--db", str(db), "--once"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    at.run()
+    table = at.dataframe[-1].value
+    assert list(table.status) == ["done"] and list(table.runs) == [2]
+    assert len(engine_rows(db)) == 2
+    at.switch_page("views/runs.py")
+    at.run()
+    assert not at.exception and "sources: engine, paper" in " ".join(c.value for c in at.caption)
+
+
+def test_catalog_matches_what_the_engine_builds():
+    from dataclasses import fields
+
+    from engine.catalog import GENERATOR_PRESETS, RECIPE_FIELDS
+    from engine.edm import PRESETS
+    from engine.generator import PRESET_TRAINING
+    from engine.train import Recipe
+    assert set(PRESETS) == set(PRESET_TRAINING) == set(GENERATOR_PRESETS)
+    assert tuple(f.name for f in fields(Recipe)) == RECIPE_FIELDS

@@ -8,6 +8,7 @@ conflict is retried with exponential backoff instead of failing the caller.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import time
@@ -16,6 +17,7 @@ from typing import Iterator
 
 import duckdb
 
+log = logging.getLogger(__name__)
 DEFAULT_PATH = Path("data") / "equivalence.duckdb"
 ENV_VAR = "EQUIV_DB"
 
@@ -59,7 +61,9 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
             if not _is_lock_conflict(err) or time.monotonic() > deadline:
                 raise StoreError(f"cannot open store {path}: {str(err).splitlines()[0]}") from err
             # Jitter keeps several waiting workers from retrying in lockstep.
-            time.sleep(delay * (0.5 + random.random()))
+            wait = delay * (0.5 + random.random())
+            log.debug("store %s is busy (%s); retrying in %.3f s", path, str(err).splitlines()[0], wait)
+            time.sleep(wait)
             delay = min(delay * 2, 0.5)
     try:
         yield con

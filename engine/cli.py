@@ -460,6 +460,7 @@ def with_store(db) -> None:
 def queue_list(status: Annotated[Optional[str], typer.Option(help="Only jobs with this status.")] = None,
                db: Db = None):
     """Jobs in the queue with their status and errors."""
+    import pandas as pd
     from store import jobs as store_jobs
     if status is not None and status not in store_jobs.STATUSES:
         raise UserError(f"unknown status {status!r}; valid: {', '.join(store_jobs.STATUSES)}")
@@ -470,7 +471,8 @@ def queue_list(status: Annotated[Optional[str], typer.Option(help="Only jobs wit
         short = f"{spec['dataset']} {spec['classifier']} n_base {spec['n_base']} {spec['augmentation']} " \
                 f"+{spec['added']} x{spec['seeds']}"
         n_runs = len(_json.loads(r.run_ids)) if isinstance(r.run_ids, str) else 0
-        table.add_row(r.job_id, r.status, str(r.attempts), r.worker_id or "", short, str(n_runs), r.error or "")
+        table.add_row(r.job_id, r.status, str(r.attempts), "" if pd.isna(r.worker_id) else r.worker_id, short,
+                      str(n_runs), "" if pd.isna(r.error) else r.error)
     console.print(table)
 
 

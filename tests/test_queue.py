@@ -213,3 +213,25 @@ def test_catalog_matches_what_the_engine_builds():
     from engine.train import Recipe
     assert set(PRESETS) == set(PRESET_TRAINING) == set(GENERATOR_PRESETS)
     assert tuple(f.name for f in fields(Recipe)) == RECIPE_FIELDS
+
+
+def test_cancel_only_queued_jobs_from_cli_and_page(tmp_path, monkeypatch):
+    db = fresh_store(tmp_path)
+    runner = CliRunner()
+    first = json.loads(runner.invoke(app, ["queue", "add", "--db", str(db), "--n-base", "20", "--json"]).stdout)
+    second = json.loads(runner.invoke(app, ["queue", "add", "--db", str(db), "--n-base", "30", "--json"]).stdout)
+    assert first["preview"]["classifier_trainings"] == 12
+    jobs.claim("busy-worker", db)  # the first job is now running
+    res = runner.invoke(app, ["queue", "cancel", first["job_id"], "--db", str(db)])
+    assert res.exit_code == 2 and "is running: only queued jobs can be cancelled" in " ".join(res.output.split())
+    listing = runner.invoke(app, ["queue", "list", "--db", str(db)])
+    assert listing.exit_code == 0 and "running" in listing.output and "queued" in listing.output
+    monkeypatch.setenv("EQUIV_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
+    at.switch_page("views/queue.py")
+    at.run()
+    assert at.selectbox(key="queue_cancel_pick").options == [second["job_id"]]
+    at.button(key="queue_cancel").click().run()
+    assert not at.exception
+    assert jobs.get(second["job_id"], db)["status"] == "cancelled"
+    assert jobs.get(first["job_id"], db)["status"] == "running"

@@ -202,8 +202,9 @@ def sample_balanced(net: EDMPrecond, num_classes: int, start: int, stop: int, se
     """Images start..stop of the class-balanced synthetic stream of this seed, as uint8 NHWC.
 
     Labels cycle through the classes (0, 1, ..., K-1, 0, ...), so every prefix has an equal
-    number of images per class (within one). Each chunk of the stream has its own seed, so
-    sampling more later extends a set without changing the images already in it.
+    number of images per class (within one). Each chunk of the stream has its own seed, so image
+    i always starts from the same noise, and a stored set is extended by sampling only the new
+    indices (a different batch composition can move float rounding by one grey level at most).
     """
     from engine.edm import edm_sampler
     out_x, out_y = [], []
@@ -212,13 +213,15 @@ def sample_balanced(net: EDMPrecond, num_classes: int, start: int, stop: int, se
         gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + c)
         lo, hi = c * chunk, (c + 1) * chunk
         labels = torch.arange(lo, hi, device=device) % num_classes
+        # The whole chunk's latents are drawn (cheap) so that image i always gets the same noise;
+        # only the images asked for go through the sampler.
         latents = torch.randn([chunk, net.img_channels, net.img_resolution, net.img_resolution],
                               device=device, generator=gen)
-        x = edm_sampler(net, latents, labels, num_steps=num_steps)
-        x = ((x + 1) * 127.5).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         keep = slice(max(start, lo) - lo, min(stop, hi) - lo)
-        out_x.append(x[keep])
-        out_y.append(labels.cpu().numpy()[keep])
+        x = edm_sampler(net, latents[keep], labels[keep], num_steps=num_steps)
+        x = ((x + 1) * 127.5).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        out_x.append(x)
+        out_y.append(labels[keep].cpu().numpy())
     return np.concatenate(out_x), np.concatenate(out_y).astype(np.int64)
 
 

@@ -131,8 +131,13 @@ def test_sampling_extends_without_changing_earlier_images(trained_tiny):
     first, _ = sample_balanced(net, 10, 0, 30, seed=1, device=CPU, chunk=20)
     whole, labels = sample_balanced(net, 10, 0, 50, seed=1, device=CPU, chunk=20)
     rest, _ = sample_balanced(net, 10, 30, 50, seed=1, device=CPU, chunk=20)
-    np.testing.assert_array_equal(whole[:30], first)
-    np.testing.assert_array_equal(whole[30:], rest)
+    # Same noise per index; batch composition may only move float rounding by one grey level.
+    assert np.abs(whole[:30].astype(int) - first).max() <= 1
+    assert np.abs(whole[30:].astype(int) - rest).max() <= 1
+    again, _ = sample_balanced(net, 10, 0, 30, seed=1, device=CPU, chunk=20)
+    np.testing.assert_array_equal(again, first)  # the same request reproduces exactly
+    other, _ = sample_balanced(net, 10, 0, 30, seed=2, device=CPU, chunk=20)
+    assert np.abs(other.astype(int) - first).mean() > 5  # another seed gives other images
     assert labels.tolist()[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
 
 

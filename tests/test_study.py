@@ -65,3 +65,24 @@ def test_mini_digits_study_runs_and_resumes(tmp_path):
     out = json.loads(fit.stdout)
     assert {s["n_base"] for s in out["surfaces"]} == {20, 40}
     assert all(s["noise_check"]["tested"] for s in out["surfaces"])
+
+
+def test_cifar_format_with_resnet110_and_an_rgb_generator(tmp_path):
+    # The 32x32 RGB path end to end on a miniature CIFAR-10: ResNet-110 real runs, then a
+    # closed-set run whose tiny EDM trains on the 3-channel base.
+    from tests.test_engine_data import write_cifar
+    write_cifar(tmp_path / "cifar")
+    db = tmp_path / "s.duckdb"
+    common = ["run", "--db", str(db), "--dataset", "cifar10", "--data-root", str(tmp_path / "cifar"),
+              "--classifier", "resnet110", "--n-base", "20", "--seeds", "1", "--recipe", "epochs=1",
+              "--recipe", "batch_size=10"]
+    res = runner.invoke(app, [*common, "--added", "0,N"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*common, "--augmentation", "closed", "--added", "N",
+                              "--generator-option", "train_images=256", "--generator-option", "batch_size=32"])
+    assert res.exit_code == 0, res.output
+    rows = store_runs.query_runs(db)
+    assert set(rows.dataset) == {"CIFAR-10"} and set(rows.classifier) == {"ResNet-110"}
+    assert sorted(rows.augmentation) == ["closed", "real", "real"]
+    config = json.loads(rows[rows.augmentation == "real"].config.iloc[0])
+    assert config["recipe"]["epochs"] == 1 and config["recipe"]["input_size"] == 32

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import json as _json
 import math
 import sys
 from pathlib import Path
@@ -467,10 +466,10 @@ def queue_list(status: Annotated[Optional[str], typer.Option(help="Only jobs wit
     frame = store_jobs.list_jobs(db, status)
     table = Table("job", "status", "attempts", "worker", "spec", "runs", "error", title=f"{len(frame)} jobs")
     for r in frame.itertuples():
-        spec = _json.loads(r.spec) if isinstance(r.spec, str) else r.spec
+        spec = json.loads(r.spec) if isinstance(r.spec, str) else r.spec
         short = f"{spec['dataset']} {spec['classifier']} n_base {spec['n_base']} {spec['augmentation']} " \
                 f"+{spec['added']} x{spec['seeds']}"
-        n_runs = len(_json.loads(r.run_ids)) if isinstance(r.run_ids, str) else 0
+        n_runs = len(json.loads(r.run_ids)) if isinstance(r.run_ids, str) else 0
         table.add_row(r.job_id, r.status, str(r.attempts), "" if pd.isna(r.worker_id) else r.worker_id, short,
                       str(n_runs), "" if pd.isna(r.error) else r.error)
     console.print(table)
@@ -546,7 +545,6 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
 
 
 def print_study_report(db) -> None:
-    import json as _json
     from engine.study import gains_table
     from store.artifacts import list_generators
     runs = load_runs(db)
@@ -573,7 +571,7 @@ def print_study_report(db) -> None:
         mem = Table("n_base", "preset", "train images", "train s", "samples→base (median L2)",
                     "held-out→base", "ratio", title="Memorisation check of each generator")
         for r in g.itertuples():
-            m = _json.loads(r.memorisation) if isinstance(r.memorisation, str) else None
+            m = json.loads(r.memorisation) if isinstance(r.memorisation, str) else None
             mem.add_row(str(r.n_base), r.preset, f"{r.train_images:,}", f"{r.train_time_s:.0f}",
                         f"{m['syn_to_base_median']:.3f}" if m else "-", f"{m['heldout_to_base_median']:.3f}" if m else "-",
                         f"{m['ratio']:.2f}" if m else "-")

@@ -329,26 +329,42 @@ def runs_import(file: Annotated[Path, typer.Argument(help="A .csv or .parquet wi
 
 # -------------------------------------------------------------------------------- run
 
+# The options that describe a study grid, shared by `engine run` and `engine queue add`.
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="digits, cifar10, medmnist:<flag> or folder:<path>.")]
+NBaseOpt = Annotated[int, typer.Option("--n-base", help="Size of the real base set.")]
+AugmentationOpt = Annotated[str, typer.Option("--augmentation", help="real or closed.")]
+AddedOpt = Annotated[str, typer.Option("--added", help="Images to add, e.g. 0,N,2N,3N (N = n_base) or 0,50,100.")]
+ClassifierOpt = Annotated[Optional[str], typer.Option(
+    "--classifier", help="smallcnn, resnet110, resnet50 or vit-b32 (default: smallcnn for digits, else resnet110).")]
+SeedsOpt = Annotated[int, typer.Option("--seeds", help="Seeds per point (0..S-1).")]
+SubsetSeedOpt = Annotated[int, typer.Option("--subset-seed", help="Seed that picks the base set and the real additions.")]
+RecipeOpt = Annotated[Optional[list[str]], typer.Option("--recipe", help="Override a recipe field: key=value (repeatable).")]
+DataRootOpt = Annotated[Optional[str], typer.Option(
+    "--data-root", help="Where the dataset lies (cifar10 root, MedMNIST .npz), as the machine that trains sees it.")]
+SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Resize images to this size (e.g. 32 for BloodMNIST 64).")]
+PresetOpt = Annotated[str, typer.Option("--generator-preset", help="EDM preset for closed-set runs: tiny, small, cifar.")]
+GeneratorOpt = Annotated[Optional[list[str]], typer.Option(
+    "--generator-option", help="Generator option key=value (train_images, batch_size, lr, seed, sample_seed); repeatable.")]
+
+
 @app.command()
 @guarded
-def run(dataset: Annotated[str, typer.Option(help="digits, cifar10, medmnist:<flag> or folder:<path>.")] = "digits",
-        n_base: Annotated[int, typer.Option(help="Size of the real base set.")] = 50,
-        augmentation: Annotated[str, typer.Option(help="real or closed.")] = "real",
-        added: Annotated[str, typer.Option(help="Images to add, e.g. 0,N,2N,3N (N = n_base) or 0,50,100.")] = "0,N,2N,3N",
-        classifier: Annotated[Optional[str], typer.Option(
-            help="smallcnn, resnet110, resnet50 or vit-b32 [default: smallcnn for digits, else resnet110].")] = None,
-        seeds: Annotated[int, typer.Option(help="Seeds per point (0..S-1).")] = 3,
-        subset_seed: Annotated[int, typer.Option(help="Seed that picks the base set and the real additions.")] = 0,
-        recipe: Annotated[Optional[list[str]], typer.Option(help="Override a recipe field: key=value (repeatable).")] = None,
-        data_root: Annotated[Optional[str], typer.Option(help="Where the dataset lies (cifar10 root, MedMNIST .npz).")] = None,
-        size: Annotated[Optional[int], typer.Option(help="Resize images to this size (e.g. 32 for BloodMNIST 64).")] = None,
+def run(dataset: DatasetOpt = "digits",
+        n_base: NBaseOpt = 50,
+        augmentation: AugmentationOpt = "real",
+        added: AddedOpt = "0,N,2N,3N",
+        classifier: ClassifierOpt = None,
+        seeds: SeedsOpt = 3,
+        subset_seed: SubsetSeedOpt = 0,
+        recipe: RecipeOpt = None,
+        data_root: DataRootOpt = None,
+        size: SizeOpt = None,
         download: Annotated[bool, typer.Option(help="Let torchvision download CIFAR-10 (needs internet).")] = False,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
         compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the classifier.")] = False,
         force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
-        generator_preset: Annotated[str, typer.Option(help="EDM preset for closed-set runs: tiny, small, cifar.")] = "tiny",
-        generator_option: Annotated[Optional[list[str]], typer.Option(
-            help="Generator option key=value (train_images, batch_size, lr, seed, sample_seed); repeatable.")] = None,
+        generator_preset: PresetOpt = "tiny",
+        generator_option: GeneratorOpt = None,
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
     fields = {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
@@ -411,18 +427,18 @@ app.add_typer(queue_app, name="queue")
 
 @queue_app.command("add")
 @guarded
-def queue_add(dataset: Annotated[str, typer.Option(help="digits, cifar10, medmnist:<flag> or folder:<path>.")] = "digits",
-              n_base: Annotated[int, typer.Option(help="Size of the real base set.")] = 50,
-              augmentation: Annotated[str, typer.Option(help="real or closed.")] = "real",
-              added: Annotated[str, typer.Option(help="Images to add, e.g. 0,N,2N,3N.")] = "0,N,2N,3N",
-              classifier: Annotated[Optional[str], typer.Option()] = None,
-              seeds: Annotated[int, typer.Option()] = 3,
-              subset_seed: Annotated[int, typer.Option()] = 0,
-              recipe: Annotated[Optional[list[str]], typer.Option(help="key=value (repeatable).")] = None,
-              generator_preset: Annotated[str, typer.Option()] = "tiny",
-              generator_option: Annotated[Optional[list[str]], typer.Option(help="key=value (repeatable).")] = None,
-              data_root: Annotated[Optional[str], typer.Option(help="Dataset path as the workers see it.")] = None,
-              size: Annotated[Optional[int], typer.Option()] = None,
+def queue_add(dataset: DatasetOpt = "digits",
+              n_base: NBaseOpt = 50,
+              augmentation: AugmentationOpt = "real",
+              added: AddedOpt = "0,N,2N,3N",
+              classifier: ClassifierOpt = None,
+              seeds: SeedsOpt = 3,
+              subset_seed: SubsetSeedOpt = 0,
+              recipe: RecipeOpt = None,
+              generator_preset: PresetOpt = "tiny",
+              generator_option: GeneratorOpt = None,
+              data_root: DataRootOpt = None,
+              size: SizeOpt = None,
               as_json: Annotated[bool, typer.Option("--json")] = False,
               db: Db = None):
     """Validate a study grid and queue it for `engine worker`."""

@@ -40,7 +40,9 @@ class Heartbeat:
 
     def __exit__(self, *exc):
         self._stop.set()
-        self._thread.join()
+        # A beat may be waiting on a busy store; the thread is a daemon, so a stopping worker
+        # need not wait for it longer than one beat.
+        self._thread.join(timeout=self.every_s)
 
 
 def run_ids_for(run_keys: list[str], db) -> list[str]:

@@ -53,22 +53,26 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
     delay = 0.01
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except (duckdb.IOException, duckdb.ConnectionException) as err:
-            if not _is_lock_conflict(err) or time.monotonic() > deadline:
-                raise StoreError(f"cannot open store {path}: {str(err).splitlines()[0]}") from err
-            # Jitter keeps several waiting workers from retrying in lockstep.
-            wait = delay * (0.5 + random.random())
-            log.debug("store %s is busy (%s); retrying in %.3f s", path, str(err).splitlines()[0], wait)
-            time.sleep(wait)
-            delay = min(delay * 2, 0.5)
+    con = None
+    # The connection is made inside the try, so that an interrupt arriving between opening it
+    # and using it still closes it (a leaked connection would block every later one in this
+    # process, DuckDB refusing a second one in the other mode).
     try:
+        while con is None:
+            try:
+                con = duckdb.connect(str(path), read_only=read_only)
+            except (duckdb.IOException, duckdb.ConnectionException) as err:
+                if not _is_lock_conflict(err) or time.monotonic() > deadline:
+                    raise StoreError(f"cannot open store {path}: {str(err).splitlines()[0]}") from err
+                # Jitter keeps several waiting workers from retrying in lockstep.
+                wait = delay * (0.5 + random.random())
+                log.debug("store %s is busy (%s); retrying in %.3f s", path, str(err).splitlines()[0], wait)
+                time.sleep(wait)
+                delay = min(delay * 2, 0.5)
         yield con
     finally:
-        con.close()
+        if con is not None:
+            con.close()
 
 
 @contextlib.contextmanager

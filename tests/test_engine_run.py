@@ -65,6 +65,8 @@ def test_run_writes_rows_and_rerun_skips(tmp_path):
     assert set(rows.dataset) == {"digits"} and set(rows.classifier) == {"SmallCNN"} and set(rows.n_total) == {800}
     config = json.loads(rows.config.iloc[0])
     assert config["recipe"]["iterations"] == 25 and "torch" in config["versions"] and config["device"].startswith("cpu")
+    import torch
+    assert config["threads"] == {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
     assert rows.indices_hash.nunique() == 2 and rows.wall_time_s.gt(0).all()
     res = run_cli(db, "--n-base", 20, "--added", "0,N,2N", "--seeds", 2, *FAST)
     assert res.exit_code == 0 and "2 runs written, 4 already stored" in " ".join(res.output.split())

@@ -13,7 +13,7 @@ import torch
 
 from engine.data import load_digits_dataset
 from engine.models import CLASSIFIERS
-from engine.run import device_name, resolve_device
+from engine.runtime import device_name, resolve_device
 from engine.train import default_recipe, train_classifier
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.catalog import (CLASSIFIERS, DATASET_FORMS, ENGINE_AUGMENTATIONS, GENERATOR_OPTIONS,
                             GENERATOR_PRESETS, RECIPE_FIELDS)
-from engine.run import SpecError, parse_added
+from engine.spec import SpecError, parse_added
 
 MAX_SEEDS = 10
 MAX_POINTS = 50

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
-import re
 import sys
 import time
 import uuid
@@ -20,28 +18,10 @@ import numpy as np
 
 from engine.data import Dataset
 from engine.catalog import CLASSIFIERS, ENGINE_AUGMENTATIONS
+from engine.runtime import device_name, resolve_device, versions
+from engine.spec import SpecError, parse_added  # noqa: F401  (re-exported for callers)
 from engine.subsets import base_indices, indices_hash, real_additions
 from store import runs as store_runs
-
-
-class SpecError(ValueError):
-    """A study specification that cannot run; the message names the bad value."""
-
-
-def parse_added(text: str, n_base: int) -> list[int]:
-    """'0,20,40' or '0,N,2N,3N' (N = n_base) into sorted unique image counts."""
-    values = []
-    for token in str(text).replace(" ", "").split(","):
-        if not token:
-            continue
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)?([Nn])|(\d+)", token)
-        if not m:
-            raise SpecError(f"--added value {token!r} is not a whole number or a multiple of N like 2N")
-        value = int(m.group(3)) if m.group(3) else round(float(m.group(1) or 1) * n_base)
-        values.append(value)
-    if not values:
-        raise SpecError("--added is empty: give amounts like 0,N,2N,3N")
-    return sorted(set(values))
 
 
 @dataclass
@@ -81,37 +61,6 @@ class StudySpec:
                             f"lie outside a base of {self.n_base} in {ds.name}'s train split")
 
 
-def resolve_device(name: str):
-    import torch
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise SpecError(f"unknown device {name!r}; use auto, cpu or cuda:K") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError(f"device {name!r} asked for, but no CUDA GPU is available")
-    return device
-
-
-def device_name(device) -> str:
-    import torch
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()})"
-
-
-def versions() -> dict:
-    import importlib.metadata as md
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "torchvision", "timm", "diffusers", "numpy", "equivalence"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
 def run_key(config: dict) -> str:
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return "engine:" + hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -137,9 +86,12 @@ def identity(spec: StudySpec, ds: Dataset, recipe: dict, n_real_added: int, n_sy
 
 
 def store_row(planned: PlannedRun, spec: StudySpec, ds: Dataset, result, device, train_indices, extra: dict) -> dict:
+    import torch
     stored_classifier = CLASSIFIERS[spec.classifier][0]
+    # Bitwise reproducibility holds only for the same machine and thread count: record it.
+    threads = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
     config = dict(planned.config, wall_time_s=result.train_seconds, device=device_name(device),
-                  versions=versions(), steps=result.steps, final_loss=result.final_loss,
+                  versions=versions(), threads=threads, steps=result.steps, final_loss=result.final_loss,
                   images_per_second=result.images_per_second, **extra.get("config", {}))
     return {
         "run_id": str(uuid.uuid4()), "run_key": planned.key, "source": "engine", "dataset": ds.name,
@@ -297,6 +249,6 @@ def run_grid(fields: dict, db=None, console=None, device: str = "auto", force: b
     default_recipe(spec.classifier, ds.name, n_base, n_base, ds.n_total).with_overrides(spec.recipe)
     synthetic = None
     if spec.augmentation == "closed":
-        from engine.closed_set import SyntheticSource
+        from engine.generators.closed_set import SyntheticSource
         synthetic = SyntheticSource(spec, ds, db)
     return execute(spec, db, ds, console, synthetic), spec, ds

@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from engine.data import load_digits_dataset
-from engine.edm import EDMLoss, EDMPrecond, edm_sampler, preconditioning
-from engine.generator import (CheckpointError, ClosedSetView, ClosedSetViolation, default_config, load_ema,
-                              memorisation, sample_balanced, train_generator)
+from engine.generators.edm import EDMLoss, EDMPrecond, edm_sampler, preconditioning
+from engine.generators.checkpoints import CheckpointError
+from engine.generators.closed_set import memorisation
+from engine.generators.edm_train import default_config, load_ema, sample_balanced, train_generator
+from engine.generators.guard import ClosedSetView, ClosedSetViolation
 from engine.subsets import base_indices
 from engine.train import default_recipe, predict, train_classifier
 

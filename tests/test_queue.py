@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from engine import jobspec
 from engine.cli import app
-from engine.run import SpecError
+from engine.spec import SpecError
 from store import jobs
 from store import runs as store_runs
 
@@ -208,8 +208,8 @@ def test_catalog_matches_what_the_engine_builds():
     from dataclasses import fields
 
     from engine.catalog import GENERATOR_PRESETS, RECIPE_FIELDS
-    from engine.edm import PRESETS
-    from engine.generator import PRESET_TRAINING
+    from engine.generators.edm import PRESETS
+    from engine.generators.edm_train import PRESET_TRAINING
     from engine.train import Recipe
     assert set(PRESETS) == set(PRESET_TRAINING) == set(GENERATOR_PRESETS)
     assert tuple(f.name for f in fields(Recipe)) == RECIPE_FIELDS

@@ -7,7 +7,7 @@ import streamlit as st
 from app.common import store_path
 from engine import jobspec
 from engine.catalog import CLASSIFIERS, GENERATOR_PRESETS
-from engine.run import SpecError
+from engine.spec import SpecError
 from store import jobs
 from store.db import StoreError, connect, migrate
 

@@ -1,0 +1,195 @@
+"""`engine fit`, `engine report`, `engine equiv`: the equivalence analysis (torch-free)."""
+from __future__ import annotations
+
+import math
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from engine.analysis.fit import Analysis, analyse, settings
+from engine.analysis.surface import CRITERIA, FEATURES, PAPER_FEATURES, FitError
+from engine.cli.common import Db, UserError, app, check_choice, console, err_console, guarded, to_json
+from store import runs as store_runs
+
+
+def load_runs(db):
+    return store_runs.query_runs(db)
+
+
+def parse_features(text: str | None):
+    if not text or text == "paper":
+        return PAPER_FEATURES
+    if text.startswith("best:"):
+        criterion = text.split(":", 1)[1]
+        if criterion not in CRITERIA:
+            raise UserError(f"unknown criterion {criterion!r}; valid: {', '.join(CRITERIA)}")
+        return text
+    names = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in names if f not in FEATURES]
+    if bad or not names:
+        raise UserError(f"unknown feature {bad[0] if bad else text!r}; valid: {', '.join(FEATURES)}, "
+                        f"or best:<{'|'.join(CRITERIA)}>")
+    return names
+
+
+def select_setting(runs, dataset, classifier, augmentation, generator):
+    check_choice("dataset", dataset, runs.dataset.unique())
+    sel = runs[runs.dataset == dataset]
+    check_choice("classifier", classifier, sel.classifier.unique())
+    check_choice("augmentation", augmentation, ["closed", "open"])
+    sel = sel[(sel.classifier == classifier) & (sel.augmentation == augmentation)]
+    gens = sel.generator.dropna().unique()
+    if generator is None:
+        if len(gens) > 1:
+            raise UserError(f"{dataset} / {classifier} has several {augmentation}-set generators; "
+                            f"choose one with --generator: {', '.join(sorted(gens))}")
+        generator = gens[0] if len(gens) else None
+    else:
+        check_choice("generator", generator, gens)
+    return generator
+
+
+def run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed) -> Analysis:
+    runs = load_runs(db)
+    generator = select_setting(runs, dataset, classifier, augmentation, generator)
+    if not (eps > 0 and math.isfinite(eps)):
+        raise UserError(f"--eps {eps} must be a positive number")
+    return analyse(runs, dataset, classifier, augmentation, generator, features=parse_features(features),
+                   eps=eps, n_boot=n_boot, seed=seed)
+
+
+def _fmt_ci(ci, fmt="{:.4g}"):
+    return f"[{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if ci else "n/a"
+
+
+def print_analysis(a: Analysis) -> None:
+    title = f"{a.dataset} · {a.classifier} · {a.augmentation}" + (f" ({a.generator})" if a.generator else "")
+    console.rule(title)
+    for b, f in sorted(a.bases.items()):
+        if f.surface is not None:
+            s = f.surface
+            console.print(f"n_base {b:>6}: {s.formula()}  (R² {s.stats['r2']:.3f}, LOO RMSE "
+                          f"{s.stats['loo_rmse']:.2f}, {s.n_points} points)", highlight=False)
+        elif f.error:
+            console.print(f"[yellow]{f.error}[/]", highlight=False)
+    table = Table("n_base", "n_real_added", "n_syn_added", "syn/real", "note", title="Equivalence tuples (Eq. 12)")
+    for t in a.tuples:
+        table.add_row(f"{t['n_base']:,}", f"{t['n_real_added']:,.0f}", f"{t['n_syn_added']:,.0f}",
+                      f"{t['n_syn_added'] / t['n_real_added']:.2f}", "; ".join(t["extrapolation"]))
+    console.print(table)
+    for d in a.dropped:
+        console.print(f"  dropped n_base {d['n_base']:,}, r {d['ratio']:g}: {d['reason']}", highlight=False)
+    if a.c1 is not None:
+        pct = f"{a.level:.0%}"
+        console.print(f"Eq. 1: n_syn/n_base = c1^(tau·n_base)·(c2^(n_real/n_base) − 1), tau = {a.tau:.3g}")
+        console.print(f"  c1 = {a.c1:.4g} {pct} CI {_fmt_ci(a.c1_ci)}   c2 = {a.c2:.4g} {pct} CI {_fmt_ci(a.c2_ci)}"
+                      f"   RMSE {a.eq1_rmse:.3g} (bootstrap: {a.boot.get('method', 'none')}, "
+                      f"{a.boot.get('n_ok', 0)}/{a.boot.get('n_boot', 0)} draws)", highlight=False)
+    else:
+        console.print(f"[yellow]{a.eq1_error}[/]", highlight=False)
+    for w in a.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+# -------------------------------------------------------------------------------- fit
+
+@app.command()
+@guarded
+def fit(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR-10.")],
+        classifier: Annotated[str, typer.Option(help="Classifier as stored, e.g. ResNet-110.")],
+        augmentation: Annotated[str, typer.Option(help="closed or open.")],
+        generator: Annotated[Optional[str], typer.Option(help="Generator, if several.")] = None,
+        eps: Annotated[float, typer.Option(help="eps of the log terms.")] = 1e-3,
+        features: Annotated[Optional[str], typer.Option(
+            help="Comma-separated subset of n_real,n_syn,log_n_real,log_n_syn,log_n_total, or best:<criterion>.")] = None,
+        n_boot: Annotated[int, typer.Option(help="Bootstrap draws for intervals (0: none).")] = 200,
+        seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        db: Db = None):
+    """Fit surfaces, equivalence tuples and Eq. 1 (c1, c2) for one setting."""
+    if n_boot < 0:
+        raise UserError(f"--n-boot {n_boot} must be >= 0")
+    a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed)
+    if as_json:
+        print(to_json(a.to_dict()))
+    else:
+        print_analysis(a)
+    if a.c1 is None:
+        if not as_json:
+            err_console.print(f"error: {a.eq1_error}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
+def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = 1e-3,
+           n_boot: Annotated[int, typer.Option(help="Bootstrap draws for intervals.")] = 200,
+           db: Db = None):
+    """Print the fitted equivalence of every setting in the store."""
+    runs = load_runs(db)
+    summary = Table("dataset", "classifier", "augmentation", "c1 [CI]", "c2 [CI]", "tuples", "dropped",
+                    title="Eq. 1 for every setting")
+    for setting in settings(runs):
+        try:
+            a = analyse(runs, *setting, eps=eps, n_boot=n_boot)
+        except FitError as err:
+            summary.add_row(*[str(v) for v in setting[:2]], f"{setting[2]} {setting[3] or ''}", str(err), "", "", "")
+            continue
+        print_analysis(a)
+        c1 = f"{a.c1:.3g} {_fmt_ci(a.c1_ci, '{:.3g}')}" if a.c1 else "—"
+        c2 = f"{a.c2:.3g} {_fmt_ci(a.c2_ci, '{:.3g}')}" if a.c2 else "no equivalence"
+        summary.add_row(a.dataset, a.classifier, f"{a.augmentation} ({a.generator})", c1, c2,
+                        str(len(a.tuples)), str(len(a.dropped)))
+    console.print(summary)
+
+
+@app.command()
+@guarded
+def equiv(dataset: Annotated[str, typer.Option()],
+          classifier: Annotated[str, typer.Option()],
+          augmentation: Annotated[str, typer.Option()],
+          n_base: Annotated[int, typer.Option(help="Size of the real base set.")],
+          n_real_added: Annotated[Optional[float], typer.Option(help="How many synthetic images equal this many more real ones?")] = None,
+          n_syn_added: Annotated[Optional[float], typer.Option(help="How many real images are this many synthetic ones worth?")] = None,
+          generator: Annotated[Optional[str], typer.Option()] = None,
+          eps: Annotated[float, typer.Option()] = 1e-3,
+          features: Annotated[Optional[str], typer.Option()] = None,
+          n_boot: Annotated[int, typer.Option()] = 200,
+          seed: Annotated[int, typer.Option()] = 0,
+          as_json: Annotated[bool, typer.Option("--json")] = False,
+          db: Db = None):
+    """Answer "how many synthetic images equal N more real ones" (or the inverse)."""
+    if (n_real_added is None) == (n_syn_added is None):
+        raise UserError("give exactly one of --n-real-added or --n-syn-added")
+    if n_base <= 0:
+        raise UserError(f"--n-base {n_base} must be positive")
+    amount = n_real_added if n_real_added is not None else n_syn_added
+    if amount < 0:
+        raise UserError(f"the amount {amount:g} must be non-negative")
+    a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed)
+    ans = a.syn_for_real(n_base, amount) if n_real_added is not None else a.real_for_syn(n_base, amount)
+    ans.update({"dataset": a.dataset, "classifier": a.classifier, "augmentation": a.augmentation,
+                "generator": a.generator, "c1": a.c1, "c2": a.c2, "tau": a.tau,
+                "c1_ci": a.c1_ci, "c2_ci": a.c2_ci, "level": a.level})
+    if as_json:
+        print(to_json(ans))
+        return
+    pct = f"{a.level:.0%}"
+    if n_real_added is not None:
+        q, unit = f"{amount:,.0f} more real images at n_base {n_base:,}", "synthetic images"
+    else:
+        q, unit = f"{amount:,.0f} synthetic images at n_base {n_base:,}", "real images"
+    console.print(f"[bold]{q}[/] are worth:")
+    if "eq1" in ans:
+        console.print(f"  Eq. 1 (c1 {a.c1:.4g}, c2 {a.c2:.4g}): {ans['eq1']:,.0f} {unit}, {pct} CI "
+                      f"{_fmt_ci(ans.get('eq1_ci'), '{:,.0f}')}", highlight=False)
+    else:
+        console.print(f"  Eq. 1: {ans.get('eq1_error')}", highlight=False)
+    if ans.get("surface") is not None:
+        console.print(f"  this base's surface: {ans['surface']:,.0f} {unit}, {pct} CI "
+                      f"{_fmt_ci(ans.get('surface_ci'), '{:,.0f}')}", highlight=False)
+    else:
+        console.print(f"  this base's surface: {ans.get('surface_error')}", highlight=False)
+    for w in ans["warnings"]:
+        console.print(f"  [yellow]warning:[/] {w}", highlight=False)

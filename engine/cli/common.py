@@ -1,0 +1,78 @@
+"""What every command group shares: the root Typer app, the consoles, the --db option, and the
+rule that a user's mistake is one line on stderr with a non-zero exit, never a traceback."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from engine.analysis.surface import FitError
+from store.db import StoreError
+
+
+app = typer.Typer(help="Closed-set generative vs real data augmentation: runs, fits and answers.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+console = Console()
+err_console = Console(stderr=True)
+
+Db = Annotated[Optional[Path], typer.Option("--db", envvar="EQUIV_DB", show_envvar=True,
+                                            help="Store path [default: data/equivalence.duckdb].")]
+
+
+class UserError(Exception):
+    """Bad input: reported as one line on stderr, exit status 2."""
+
+
+def fail(message: str, code: int = 2):
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn):
+    """Turn the errors a user can cause into one clear line and a non-zero exit."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (UserError, FitError, StoreError, ValueError, FileNotFoundError) as err:
+            fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+    return wrapper
+
+
+def check_choice(kind: str, value, valid) -> None:
+    valid = sorted({v for v in valid if v is not None}, key=str)
+    if value not in valid:
+        raise UserError(f"unknown {kind} {value!r}; valid: {', '.join(map(str, valid)) or '(none in store)'}")
+
+
+def to_json(obj) -> str:
+    """Strict JSON: numpy scalars become numbers, NaN and infinities become null."""
+    import numpy as np
+
+    def clean(o):
+        if isinstance(o, dict):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple, np.ndarray)):
+            return [clean(v) for v in (o.tolist() if isinstance(o, np.ndarray) else o)]
+        if isinstance(o, (np.integer,)):
+            return int(o)
+        if isinstance(o, (float, np.floating)):
+            return float(o) if math.isfinite(o) else None
+        if isinstance(o, np.bool_):
+            return bool(o)
+        return o
+    return json.dumps(clean(obj), allow_nan=False)
+
+
+def with_store(db) -> None:
+    """Create or migrate the store so that the queue exists."""
+    from store.db import connect, migrate
+    with connect(db) as con:
+        migrate(con)

@@ -1,0 +1,1 @@
+"""Closed-set generators: trained on the base set only, sampled into synthetic sets."""

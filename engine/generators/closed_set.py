@@ -1,0 +1,124 @@
+"""Closed-set synthetic images for `engine run`: one generator per base set, reused by every run.
+
+Generator id = hash of (dataset, n_base, base indices hash, preset, seed, training length), so a
+second study on the same base reuses the trained generator, and its synthetic set, extended by
+sampling more only when a larger amount is needed (earlier images never change).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+from engine.data import Dataset
+from engine.generators.edm_train import default_config, load_ema, sample_balanced, train_generator
+from engine.generators.guard import ClosedSetView
+from engine.catalog import GENERATOR_OPTIONS
+from engine.runtime import resolve_device
+from engine.subsets import base_indices, indices_hash
+from store import artifacts
+
+
+
+def generator_name(preset: str) -> str:
+    """Stored generator name: EDM and its preset, so presets never share one fitted surface."""
+    return f"EDM-{preset}"
+
+
+class SyntheticSource:
+    def __init__(self, spec, ds: Dataset, db=None, console=None):
+        unknown = set(spec.generator_options) - set(GENERATOR_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown generator option {sorted(unknown)[0]!r}; valid: {', '.join(GENERATOR_OPTIONS)}")
+        opts = dict(spec.generator_options)
+        self.sample_seed = int(opts.pop("sample_seed", 0))
+        seed = int(opts.pop("seed", 0))
+        self.config = default_config(spec.generator_preset, seed, **{k: type(getattr(default_config(
+            spec.generator_preset), k))(v) for k, v in opts.items()})
+        self.spec, self.ds, self.db, self.console = spec, ds, db, console
+        self.base = base_indices(ds.train_y, spec.n_base, spec.subset_seed)
+        self.base_hash = indices_hash(self.base)
+        ident = {"dataset": ds.name, "n_base": spec.n_base, "indices_hash": self.base_hash,
+                 "preset": self.config.preset, "seed": self.config.seed, "train_images": self.config.train_images,
+                 "config": self.config.to_dict()}
+        self.generator_id = "edm-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+        self.synthetic_set_id = f"{self.generator_id}-s{self.sample_seed}"
+        self.dir = artifacts.artifacts_dir(db) / "generators" / self.generator_id
+        self.name = generator_name(self.config.preset)
+
+    # ----------------------------------------------------------------------------- training
+    def ensure_generator(self, device, on_progress=None) -> dict:
+        row = artifacts.get_generator(self.generator_id, self.db)
+        if row is not None and (self.dir / "ema.safetensors").exists():
+            return row
+        view = ClosedSetView(self.ds.train_x, self.ds.train_y, self.base)
+        stats = train_generator(view, self.ds.num_classes, self.config, self.dir, device, on_progress)
+        row = {"generator_id": self.generator_id, "dataset": self.ds.name, "n_base": self.spec.n_base,
+               "indices_hash": self.base_hash, "preset": self.config.preset, "seed": self.config.seed,
+               "train_images": self.config.train_images, "checkpoint": str(self.dir / "ema.safetensors"),
+               "train_time_s": stats["train_seconds"], "final_loss": stats["final_loss"],
+               "config": {**self.config.to_dict(), "images_per_second": stats["images_per_second"],
+                          "resolution": stats["resolution"], "channels": stats["channels"]}}
+        artifacts.upsert_generator(row, self.db)
+        return artifacts.get_generator(self.generator_id, self.db)
+
+    # ----------------------------------------------------------------------------- sampling
+    def prepare(self, n_images: int, on_train=None, on_sample=None):
+        """At least n_images class-balanced synthetic images: (uint8 NHWC, labels, extra row fields)."""
+        device = resolve_device(self.spec.device)
+        gen_row = self.ensure_generator(device, on_train)
+        path = artifacts.artifacts_dir(self.db) / "synthetic" / f"{self.synthetic_set_id}.npz"
+        have_x = np.empty((0,) + self.ds.train_x.shape[1:], np.uint8)
+        have_y = np.empty(0, np.int64)
+        row = artifacts.get_synthetic_set(self.synthetic_set_id, self.db)
+        sampling_s = row["sampling_s_per_image"] if row else None
+        if row is not None and path.exists():
+            with np.load(path) as npz:
+                have_x, have_y = npz["images"], npz["labels"]
+        if len(have_x) < n_images:
+            net = load_ema(self.dir, self.ds.size, self.ds.channels, self.ds.num_classes, self.config.preset, device)
+            start = time.perf_counter()
+            new_x, new_y = sample_balanced(net, self.ds.num_classes, len(have_x), n_images, self.sample_seed, device)
+            sampling_s = (time.perf_counter() - start) / len(new_x)
+            have_x, have_y = np.concatenate([have_x, new_x]), np.concatenate([have_y, new_y])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp.npz")
+            np.savez(tmp, images=have_x, labels=have_y)
+            os.replace(tmp, path)
+            artifacts.upsert_synthetic_set({"synthetic_set_id": self.synthetic_set_id,
+                                            "generator_id": self.generator_id, "n_images": int(len(have_x)),
+                                            "per_class": int(len(have_x) // self.ds.num_classes),
+                                            "seed": self.sample_seed, "path": str(path),
+                                            "sampling_s_per_image": sampling_s}, self.db)
+        if gen_row.get("memorisation") is None:
+            heldout = np.setdiff1d(np.arange(len(self.ds.train_y)), self.base)
+            reference = self.ds.train_x[heldout] if len(heldout) else self.ds.test_x
+            rng = np.random.default_rng(0)
+            pick = rng.choice(len(reference), size=min(1000, len(reference)), replace=False)
+            mem = memorisation(have_x[:1000], self.ds.train_x[self.base], reference[pick])
+            artifacts.set_memorisation(self.generator_id, mem, self.db)
+            gen_row["memorisation"] = json.dumps(mem)
+        extra = {"generator": self.name, "generator_id": self.generator_id,
+                 "synthetic_set_id": self.synthetic_set_id,
+                 "config": {"generator_preset": self.config.preset, "generator_train_time_s": gen_row["train_time_s"],
+                            "sampling_s_per_image": sampling_s, "generator_config": self.config.to_dict()}}
+        return have_x[:n_images], have_y[:n_images], extra
+
+
+def memorisation(samples_u8: np.ndarray, base_u8: np.ndarray, heldout_u8: np.ndarray) -> dict:
+    """Median distance of synthetic images to their nearest base image, against held-out real images.
+
+    A generator that copies its training images puts samples far closer to the base set than
+    real images that were never in it (ratio well below 1).
+    """
+    def flat(a):
+        return torch.from_numpy(a.reshape(len(a), -1)).float() / 255.0
+    base = flat(base_u8)
+    syn = torch.cdist(flat(samples_u8), base).min(dim=1).values.median().item()
+    held = torch.cdist(flat(heldout_u8), base).min(dim=1).values.median().item()
+    return {"syn_to_base_median": syn, "heldout_to_base_median": held, "ratio": syn / held if held else None,
+            "n_samples": int(len(samples_u8)), "n_heldout": int(len(heldout_u8)), "metric": "L2 on [0,1] pixels"}

@@ -7,7 +7,6 @@ Stored dataset names match the published runs where the data are the same (CIFAR
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,29 +86,73 @@ def load_digits_dataset() -> Dataset:
                    {"split_seed": DIGITS_SPLIT_SEED})
 
 
+CIFAR_BIN, CIFAR_PY = "cifar-10-batches-bin", "cifar-10-batches-py"
+CIFAR_RECORD = 1 + 3 * 32 * 32  # the binary version: one label byte, then the R, G and B planes
+
+
+def _cifar10_binary(folder: Path) -> Dataset:
+    """The binary version of CIFAR-10: fixed-size records read with numpy; nothing is unpickled."""
+    def read(names):
+        parts = []
+        for name in names:
+            path = folder / name
+            if not path.is_file():
+                raise DatasetError(f"{folder} lacks {name}")
+            raw = np.fromfile(path, np.uint8)
+            if raw.size == 0 or raw.size % CIFAR_RECORD:
+                raise DatasetError(f"{path} is not a CIFAR-10 binary batch ({raw.size} bytes is not a whole "
+                                   f"number of {CIFAR_RECORD}-byte records)")
+            parts.append(raw.reshape(-1, CIFAR_RECORD))
+        records = np.concatenate(parts)
+        # (N, 3, 32, 32) channel planes -> (N, 32, 32, 3)
+        return records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), records[:, 0].astype(np.int64)
+
+    x_tr, y_tr = read([f"data_batch_{i}.bin" for i in range(1, 6)])
+    x_te, y_te = read(["test_batch.bin"])
+    meta = folder / "batches.meta.txt"
+    classes = [c.strip() for c in meta.read_text().splitlines() if c.strip()] if meta.is_file() else []
+    if len(classes) != 10:
+        classes = [str(i) for i in range(10)]
+    _check("CIFAR-10", x_tr, y_tr, classes)
+    _check("CIFAR-10", x_te, y_te, classes)
+    return Dataset("CIFAR-10", "cifar10", x_tr, y_tr, x_te, y_te, classes,
+                   PAPER_N_TOTAL["CIFAR-10"] if len(x_tr) == 50_000 else len(x_tr), {"root": str(folder.parent)})
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_cifar10(root: str | os.PathLike, download: bool = False) -> Dataset:
-    root = Path(root)
-    if not download and not (root / "cifar-10-batches-py").is_dir():
-        raise DatasetError(f"no cifar-10-batches-py folder under {root} (give --data-root, or --download)")
+    """CIFAR-10 from its binary version (read directly), or from the official Python version.
+
+    The Python version is a set of pickles, and unpickling runs whatever code a file names: it is
+    read only when every file's MD5 is the official one (torchvision's list), so a file someone
+    put in its place is refused, never executed.
+    """
     from torchvision.datasets import CIFAR10
-
-    class LocalCIFAR10(CIFAR10):
-        # torchvision checks each batch file's MD5, which rejects any file but the official
-        # ones; locally we only require the files to exist and let the unpickling judge them.
-        def _check_integrity(self):
-            return all((Path(self.root) / self.base_folder / name).is_file()
-                       for name, _ in self.train_list + self.test_list)
-
-        def _load_meta(self):
-            with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as f:
-                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
-            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-
+    root = Path(root)
+    if (root / CIFAR_BIN).is_dir():
+        return _cifar10_binary(root / CIFAR_BIN)
+    if not download and not (root / CIFAR_PY).is_dir():
+        raise DatasetError(f"no {CIFAR_BIN} or {CIFAR_PY} folder under {root} (give --data-root, or --download)")
+    if not download:
+        for name, md5 in CIFAR10.train_list + CIFAR10.test_list + [[CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]:
+            path = root / CIFAR_PY / name
+            if not path.is_file():
+                raise DatasetError(f"{root / CIFAR_PY} lacks {name}")
+            if _md5(path) != md5:
+                raise DatasetError(f"{path} is not the official CIFAR-10 file (MD5 differs): refusing to unpickle "
+                                   f"it; use the official archive, or the binary version ({CIFAR_BIN})")
     try:
-        cls = CIFAR10 if download else LocalCIFAR10
-        train = cls(str(root), train=True, download=download)
-        test = cls(str(root), train=False, download=False)
-    except (RuntimeError, OSError, pickle.UnpicklingError, KeyError, ValueError) as err:
+        train = CIFAR10(str(root), train=True, download=download)
+        test = CIFAR10(str(root), train=False, download=False)
+    except (RuntimeError, OSError, KeyError, ValueError) as err:
         raise DatasetError(f"cannot read CIFAR-10 under {root}: {str(err).splitlines()[0]}") from err
     x_tr, y_tr = np.asarray(train.data, np.uint8), np.asarray(train.targets, np.int64)
     x_te, y_te = np.asarray(test.data, np.uint8), np.asarray(test.targets, np.int64)

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.catalog import CLASSIFIERS  # noqa: F401  (CLI name -> stored name, input size)
+from engine.spec import CLASSIFIERS  # noqa: F401  (CLI name -> stored name, input size)
 
 
 class BasicBlock(nn.Module):

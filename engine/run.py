@@ -9,56 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.data import Dataset
-from engine.catalog import CLASSIFIERS, ENGINE_AUGMENTATIONS
 from engine.runtime import device_name, resolve_device, versions
-from engine.spec import SpecError, parse_added  # noqa: F401  (re-exported for callers)
+from engine.spec import CLASSIFIERS, SpecError, StudySpec, check_against_data, validate
 from engine.subsets import base_indices, indices_hash, real_additions
 from store import runs as store_runs
 
 
-@dataclass
-class StudySpec:
-    dataset: str = "digits"
-    classifier: str = "smallcnn"
-    n_base: int = 50
-    augmentation: str = "real"
-    added: list = field(default_factory=lambda: [0])
-    seeds: int = 3
-    subset_seed: int = 0
-    recipe: dict = field(default_factory=dict)      # overrides of the default recipe
-    data_root: str | None = None
-    size: int | None = None
-    download: bool = False
+@dataclass(frozen=True)
+class Runtime:
+    """How a study executes, as opposed to what it is (the StudySpec): never part of a run's identity."""
     device: str = "auto"
     compile: bool = False
     force: bool = False
-    generator_preset: str = "tiny"
-    generator_options: dict = field(default_factory=dict)
-
-    def validate(self, ds: Dataset) -> None:
-        if self.classifier not in CLASSIFIERS:
-            raise SpecError(f"unknown classifier {self.classifier!r}; valid: {', '.join(CLASSIFIERS)}")
-        if self.augmentation not in ENGINE_AUGMENTATIONS:
-            raise SpecError(f"augmentation {self.augmentation!r}: the engine runs 'real' or 'closed' "
-                            f"(open-set runs come from outside generators: import them)")
-        if not 0 < self.n_base <= len(ds.train_y):
-            raise SpecError(f"n_base {self.n_base} must be between 1 and {ds.name}'s {len(ds.train_y)} "
-                            f"training images")
-        if self.seeds < 1:
-            raise SpecError(f"--seeds {self.seeds} must be at least 1")
-        if any(a < 0 for a in self.added):
-            raise SpecError(f"--added has a negative amount {min(self.added)}")
-        if self.augmentation == "real" and max(self.added) > len(ds.train_y) - self.n_base:
-            raise SpecError(f"--added {max(self.added)} real images, but only {len(ds.train_y) - self.n_base} "
-                            f"lie outside a base of {self.n_base} in {ds.name}'s train split")
+    download: bool = False
 
 
 def run_key(config: dict) -> str:
@@ -111,14 +80,6 @@ def base_and_additions(ds: Dataset, spec: StudySpec, n_real_added: int):
     return base, added
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def elapsed(start: float) -> float:
-    return time.perf_counter() - start
-
-
 def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[PlannedRun]:
     from engine.train import default_recipe
     planned = []
@@ -137,11 +98,19 @@ def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[
     return planned
 
 
-def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, synthetic=None) -> dict:
+class Stopped(Exception):
+    """The caller asked the study to stop at a run boundary (job cancelled, taken over or out of time)."""
+
+
+def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = None, console=None, synthetic=None,
+            should_stop=None) -> dict:
     """Train and store every planned run that is not stored yet. Returns counts.
 
     `synthetic` supplies closed-set images: an object with .generator_id (known before training)
     and .prepare(max_images) -> (images uint8 NHWC, labels, extra row fields).
+    `should_stop(done, planned)` is asked before each run and while a generator trains; a reason
+    (text) stops the study there with Stopped(reason, summary): every run finished so far is
+    stored, nothing else is.
     """
     import torch
     from rich.console import Console
@@ -149,9 +118,9 @@ def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, s
 
     from engine.train import Recipe, train_classifier
     console = console or Console(stderr=True)
-    device = resolve_device(spec.device)
+    device = resolve_device(runtime.device)
     planned = plan(spec, ds, synthetic.generator_id if synthetic else None)
-    done = set() if spec.force else store_runs.existing_run_keys([p.key for p in planned], db)
+    done = set() if runtime.force else store_runs.existing_run_keys([p.key for p in planned], db)
     todo = [p for p in planned if p.key not in done]
     summary = {"planned": len(planned), "skipped": len(planned) - len(todo), "written": 0,
                "run_keys": [p.key for p in planned]}
@@ -165,6 +134,12 @@ def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, s
     test_y = torch.from_numpy(ds.test_y).to(device)
     syn = None
     max_syn = max((p.n_syn_added for p in todo), default=0)
+
+    def stop_here(done: int):
+        reason = should_stop(done, len(planned)) if should_stop else None
+        if reason:
+            raise Stopped(reason, summary)
+
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
@@ -174,6 +149,7 @@ def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, s
 
             def on_train(nimg, total, loss):
                 progress.update(gen_task, completed=nimg, total=total, info=f"loss {loss:.3f}")
+                stop_here(summary["skipped"])
 
             syn_x, syn_y, syn_extra = synthetic.prepare(max_syn, on_train)
             progress.update(gen_task, info=f"{max_syn} synthetic images ready")
@@ -182,6 +158,7 @@ def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, s
         runs_task = progress.add_task("runs", total=len(todo), info=f"{summary['skipped']} already stored")
         step_task = progress.add_task("steps", total=1, info="")
         for planned_run in todo:
+            stop_here(summary["skipped"] + summary["written"])
             base, added = base_and_additions(ds, spec, planned_run.n_real_added)
             indices = np.concatenate([base, added])
             idx = torch.from_numpy(indices).to(device)
@@ -201,9 +178,9 @@ def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, s
             result = train_classifier(spec.classifier, x, y, test_x, test_y, ds.num_classes,
                                       Recipe(**{**planned_run.config["recipe"],
                                                 "milestones": tuple(planned_run.config["recipe"]["milestones"])}),
-                                      planned_run.seed, device, spec.compile, on_progress)
+                                      planned_run.seed, device, runtime.compile, on_progress)
             row = store_row(planned_run, spec, ds, result, device, indices, extra)
-            store_runs.insert_runs([row], db, replace=spec.force)
+            store_runs.insert_runs([row], db, replace=runtime.force)
             summary["written"] += 1
             progress.update(runs_task, advance=1, info=f"last: top1 {result.top1:.2f}% ({label})")
     return summary
@@ -220,35 +197,20 @@ def parse_options(items, flag: str) -> dict:
     return out
 
 
-def run_grid(fields: dict, db=None, console=None, device: str = "auto", force: bool = False,
-             compile: bool = False, download: bool = False):
+def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Runtime(), should_stop=None):
     """Validate a study grid completely, then train and store it: shared by `engine run`,
     `engine study` and `engine worker`. Returns (summary, spec, dataset)."""
-    from engine.catalog import GENERATOR_PRESETS
     from engine.data import load_dataset
-    from engine.train import default_recipe
-    preset = fields.get("generator_preset") or "tiny"
-    if preset not in GENERATOR_PRESETS:
-        raise SpecError(f"unknown generator preset {preset!r}; valid: {', '.join(GENERATOR_PRESETS)}")
-    dataset = fields.get("dataset", "digits")
-    classifier = fields.get("classifier") or ("smallcnn" if dataset == "digits" else "resnet110")
-    if classifier not in CLASSIFIERS:
-        raise SpecError(f"unknown classifier {classifier!r}; valid: {', '.join(CLASSIFIERS)}")
-    ds = load_dataset(dataset, fields.get("data_root"), fields.get("size"), download)
-    n_base = int(fields["n_base"])
-    added = fields.get("added", "0,N,2N,3N")
-    spec = StudySpec(dataset=dataset, classifier=classifier, n_base=n_base,
-                     augmentation=fields.get("augmentation", "real"),
-                     added=parse_added(added, n_base) if isinstance(added, str) else sorted(set(int(a) for a in added)),
-                     seeds=int(fields.get("seeds", 3)), subset_seed=int(fields.get("subset_seed", 0)),
-                     recipe=dict(fields.get("recipe") or {}), data_root=fields.get("data_root"),
-                     size=fields.get("size"), download=download, device=device, compile=compile, force=force,
-                     generator_preset=preset, generator_options=dict(fields.get("generator_options") or {}))
-    spec.validate(ds)
-    # Recipe overrides are checked now, before anything trains.
-    default_recipe(spec.classifier, ds.name, n_base, n_base, ds.n_total).with_overrides(spec.recipe)
+    from engine.recipes import default_recipe
+    spec = validate(raw)
+    ds = load_dataset(spec.dataset, spec.data_root, spec.size, runtime.download)
+    check_against_data(spec, ds.name, len(ds.train_y))
+    try:  # the overrides were checked at validation; recheck with this data's real sizes
+        default_recipe(spec.classifier, ds.name, spec.n_base, spec.n_base, ds.n_total).with_overrides(spec.recipe)
+    except ValueError as err:
+        raise SpecError(str(err)) from None
     synthetic = None
     if spec.augmentation == "closed":
         from engine.generators.closed_set import SyntheticSource
-        synthetic = SyntheticSource(spec, ds, db)
-    return execute(spec, db, ds, console, synthetic), spec, ds
+        synthetic = SyntheticSource(spec, ds, db, device=runtime.device)
+    return execute(spec, runtime, db, ds, console, synthetic, should_stop), spec, ds

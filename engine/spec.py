@@ -1,11 +1,84 @@
-"""Torch-free: what a study is and what makes one valid."""
+"""Torch-free: what a study is, the names the engine accepts, and the one validate().
+
+`engine run`, `engine study`, `engine queue add`, the Queue page and the worker all turn a user's
+request into a StudySpec through validate() here: one set of defaults, one set of rules, checked
+once before anything is stored or trained. Recipe overrides and generator options are checked by
+the same code that later applies them (engine.recipes, engine.generators.presets). What needs the
+loaded data (is n_base within this train split?) is check_against_data(), also here, which
+engine.run calls as soon as the data are loaded.
+"""
 from __future__ import annotations
 
+import json
+import math
 import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from engine.generators.presets import GENERATOR_OPTIONS, PRESET_TRAINING, config_from_options
+from engine.recipes import Recipe, default_recipe
 
 
 class SpecError(ValueError):
     """A study specification that cannot run; the message names the bad value."""
+
+
+# The registry: every `choices=`, picker and error message reads these.
+# CLI name -> (stored name, input size)
+CLASSIFIERS = {
+    "resnet110": ("ResNet-110", 32),
+    "resnet50": ("ResNet-50", 224),
+    "vit-b32": ("ViT-B/32", 224),
+    "smallcnn": ("SmallCNN", 8),
+}
+DATASET_FORMS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>")
+ENGINE_AUGMENTATIONS = ("real", "closed")
+GENERATOR_PRESETS = tuple(PRESET_TRAINING)
+RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
+# Train-split sizes known without reading the data (digits' fixed split, the paper's CIFAR-10,
+# MedMNIST's BloodMNIST); anything else is checked once the worker has loaded it.
+KNOWN_TRAIN_SIZES = {"digits": 800, "cifar10": 50_000, "medmnist:bloodmnist": 11_959}
+DEFAULT_DATA_ROOTS = {"cifar10": "data/cifar10", "medmnist": "data/medmnist/{flag}.npz"}
+
+# Caps on what one job may ask for: beyond them a job can only fail, exhaust memory or run for weeks.
+MAX_SEEDS = 10
+MAX_POINTS = 50
+MAX_N_BASE = 10_000_000
+MAX_SYN_ADDED = 2_000_000          # synthetic images are held in memory as uint8 (6 GB at 32x32x3)
+MAX_SUBSET_SEED = 2**31 - 1
+MIN_SIZE, MAX_SIZE = 4, 1024
+MEDMNIST_FLAG = re.compile(r"[a-z0-9]+mnist")
+MEDMNIST_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def default_classifier(dataset: str) -> str:
+    return "smallcnn" if dataset == "digits" else "resnet110"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A study grid: points (amounts added to one base) x seeds, for one dataset and classifier."""
+    dataset: str = "digits"
+    classifier: str | None = None            # None: the dataset's default (default_classifier)
+    n_base: int = 50
+    augmentation: str = "real"
+    added: tuple | str = "0,N,2N,3N"         # validated: sorted unique image counts
+    seeds: int = 3
+    subset_seed: int = 0
+    recipe: dict = field(default_factory=dict)              # key -> value text, overrides
+    generator_preset: str = "tiny"
+    generator_options: dict = field(default_factory=dict)   # key -> value text
+    data_root: str | None = None
+    size: int | None = None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["added"] = list(self.added) if isinstance(self.added, tuple) else self.added
+        return out
+
+
+FIELDS = tuple(f.name for f in fields(StudySpec))
+DEFAULTS = StudySpec()
 
 
 def parse_added(text: str, n_base: int) -> list[int]:
@@ -22,3 +95,230 @@ def parse_added(text: str, n_base: int) -> list[int]:
     if not values:
         raise SpecError("--added is empty: give amounts like 0,N,2N,3N")
     return sorted(set(values))
+
+
+def _int(raw, name: str, low: int, high: int) -> int:
+    if isinstance(raw, bool):
+        raise SpecError(f"{name} = {raw!r} is not a whole number")
+    if isinstance(raw, float):
+        if not (math.isfinite(raw) and raw.is_integer()):
+            raise SpecError(f"{name} = {raw!r} is not a whole number")
+        raw = int(raw)
+    try:
+        value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        raise SpecError(f"{name} = {raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise SpecError(f"{name} = {value:,} must be between {low:,} and {high:,}")
+    return value
+
+
+def _text(raw, name: str, default: str | None) -> str | None:
+    if raw is None or raw == "":
+        return default
+    if not isinstance(raw, str):
+        raise SpecError(f"{name} = {raw!r} must be text")
+    return raw.strip()
+
+
+def _options(raw, name: str) -> dict:
+    """key=value text ('a=1, b=2', lines, or a mapping) into {key: value text}."""
+    if raw in (None, "", {}, []):
+        return {}
+    if isinstance(raw, (list, tuple)):
+        raw = ",".join(map(str, raw))
+    if isinstance(raw, str):
+        items = [p for p in raw.replace("\n", ",").split(",") if p.strip()]
+        raw = {}
+        for item in items:
+            if "=" not in item:
+                raise SpecError(f"{name} {item.strip()!r} should be key=value")
+            key, value = item.split("=", 1)
+            if key.strip() in raw:
+                raise SpecError(f"{name} {key.strip()!r} is given twice")
+            raw[key.strip()] = value.strip()
+    if not isinstance(raw, dict):
+        raise SpecError(f"{name} must be key=value pairs")
+    out = {}
+    for key, value in raw.items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise SpecError(f"{name} {key}={value!r} must be a single value")
+        out[str(key)] = str(value)
+    return out
+
+
+def _dataset(raw) -> str:
+    dataset = _text(raw, "dataset", DEFAULTS.dataset)
+    if dataset in ("digits", "cifar10"):
+        return dataset
+    if dataset.startswith("medmnist:"):
+        flag = dataset.split(":", 1)[1]
+        if not MEDMNIST_FLAG.fullmatch(flag):
+            raise SpecError(f"medmnist flag {flag!r} should look like 'bloodmnist' (lower case, ends in mnist)")
+        return dataset
+    if dataset.startswith("folder:") and dataset.split(":", 1)[1].strip():
+        return dataset
+    raise SpecError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASET_FORMS)}")
+
+
+def data_paths(spec: StudySpec) -> list[Path]:
+    """The files or folders a study reads, as the machine that trains sees them."""
+    if spec.dataset == "cifar10":
+        return [Path(spec.data_root or DEFAULT_DATA_ROOTS["cifar10"])]
+    if spec.dataset.startswith("medmnist:"):
+        flag = spec.dataset.split(":", 1)[1]
+        return [Path(spec.data_root or DEFAULT_DATA_ROOTS["medmnist"].format(flag=flag))]
+    if spec.dataset.startswith("folder:"):
+        return [Path(spec.dataset.split(":", 1)[1])]
+    return []
+
+
+def _medmnist_train_size(path: Path) -> int | None:
+    import numpy as np
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in MEDMNIST_KEYS if k not in npz.files]
+            if missing:
+                raise SpecError(f"{path} lacks key(s) {', '.join(missing)} (has {', '.join(npz.files) or 'none'})")
+            return int(npz["train_labels"].shape[0])
+    except SpecError:
+        raise
+    except (OSError, ValueError, EOFError) as err:
+        raise SpecError(f"{path} is not a readable MedMNIST .npz ({type(err).__name__})") from None
+
+
+def _paths_and_size(dataset: str, data_root, size) -> tuple[str | None, int | None, int | None]:
+    """(data_root, size, train size if known here) with the rules of each dataset."""
+    data_root = _text(data_root, "data_root", None)
+    size = None if size in (None, "") else _int(size, "size", MIN_SIZE, MAX_SIZE)
+    if dataset == "digits":
+        if data_root:
+            raise SpecError(f"data_root {data_root!r} does not apply: digits is built in")
+        if size:
+            raise SpecError(f"size {size} does not apply to digits (8x8; the classifier's input size is "
+                            f"the recipe option input_size)")
+        return None, None, KNOWN_TRAIN_SIZES["digits"]
+    if dataset == "cifar10":
+        if size:
+            raise SpecError(f"size {size} does not apply to cifar10 (32x32; the classifier's input size is "
+                            f"the recipe option input_size)")
+        if data_root and Path(data_root).exists() and not Path(data_root).is_dir():
+            raise SpecError(f"data_root {data_root!r} for cifar10 must be a folder holding cifar-10-batches-*")
+        return data_root, None, KNOWN_TRAIN_SIZES["cifar10"]
+    if dataset.startswith("folder:"):
+        if data_root:
+            raise SpecError(f"data_root {data_root!r} does not apply: {dataset} names its own folder")
+        root = Path(dataset.split(":", 1)[1]) / "train"
+        n = sum(1 for d in root.iterdir() if d.is_dir() for f in d.iterdir() if f.is_file()) \
+            if root.is_dir() else None
+        return None, size, n
+    # medmnist
+    known = KNOWN_TRAIN_SIZES.get(dataset)
+    if data_root:
+        path = Path(data_root)
+        if path.is_dir():
+            return data_root, size, known
+        if path.suffix.lower() != ".npz":
+            raise SpecError(f"data_root {data_root!r} for {dataset} must be a MedMNIST .npz file or its folder")
+        if path.exists():
+            return data_root, size, _medmnist_train_size(path)
+    return data_root, size, known
+
+
+def validate(raw: dict | str | StudySpec) -> StudySpec:
+    """A complete, normalised StudySpec, or SpecError naming the first bad value."""
+    if isinstance(raw, StudySpec):
+        raw = raw.to_dict()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as err:
+            raise SpecError(f"spec is not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise SpecError("spec must be a JSON object")
+    unknown = [k for k in raw if k not in FIELDS]
+    if unknown:
+        raise SpecError(f"unknown spec field {unknown[0]!r}; valid: {', '.join(FIELDS)}")
+    get = lambda name: raw.get(name, getattr(DEFAULTS, name))  # noqa: E731
+    dataset = _dataset(get("dataset"))
+    classifier = _text(get("classifier"), "classifier", default_classifier(dataset))
+    if classifier not in CLASSIFIERS:
+        raise SpecError(f"unknown classifier {classifier!r}; valid: {', '.join(CLASSIFIERS)}")
+    augmentation = _text(get("augmentation"), "augmentation", DEFAULTS.augmentation)
+    if augmentation not in ENGINE_AUGMENTATIONS:
+        raise SpecError(f"augmentation {augmentation!r}: the engine runs {' or '.join(ENGINE_AUGMENTATIONS)} "
+                        f"(open-set runs come from outside generators: import them)")
+    preset = _text(get("generator_preset"), "generator_preset", DEFAULTS.generator_preset)
+    if preset not in GENERATOR_PRESETS:
+        raise SpecError(f"unknown generator preset {preset!r}; valid: {', '.join(GENERATOR_PRESETS)}")
+    n_base = _int(get("n_base"), "n_base", 1, MAX_N_BASE)
+    data_root, size, n_train = _paths_and_size(dataset, get("data_root"), get("size"))
+    if n_train is not None and n_base > n_train:
+        raise SpecError(f"n_base {n_base:,} is larger than {dataset}'s train split of {n_train:,} images")
+
+    added_raw = get("added")
+    if isinstance(added_raw, (list, tuple)):
+        added = sorted({_int(a, "added", 0, MAX_N_BASE * 100) for a in added_raw})
+        if not added:
+            raise SpecError("added is empty: give amounts like 0,N,2N,3N")
+    elif isinstance(added_raw, str):
+        added = parse_added(added_raw, n_base)
+    else:
+        raise SpecError(f"added = {added_raw!r} should be amounts like 0,N,2N,3N")
+    if len(added) > MAX_POINTS:
+        raise SpecError(f"added has {len(added)} amounts; at most {MAX_POINTS} per job")
+    if augmentation == "real" and n_train is not None and max(added) > n_train - n_base:
+        raise SpecError(f"added {max(added):,} real images, but only {n_train - n_base:,} lie outside a base of "
+                        f"{n_base:,} in {dataset}'s train split")
+    if augmentation == "closed" and max(added) > MAX_SYN_ADDED:
+        raise SpecError(f"added {max(added):,} synthetic images; at most {MAX_SYN_ADDED:,} per job")
+    seeds = _int(get("seeds"), "seeds", 1, MAX_SEEDS)
+    subset_seed = _int(get("subset_seed"), "subset_seed", 0, MAX_SUBSET_SEED)
+
+    recipe = _options(get("recipe"), "recipe option")
+    bad = [k for k in recipe if k not in RECIPE_FIELDS]
+    if bad:
+        raise SpecError(f"unknown recipe option {bad[0]!r}; valid: {', '.join(RECIPE_FIELDS)}")
+    try:  # the same code that applies the overrides when the run starts
+        default_recipe(classifier, dataset, n_base, n_base, max(n_train or n_base, n_base)).with_overrides(recipe)
+    except ValueError as err:
+        raise SpecError(str(err)) from None
+    generator_options = _options(get("generator_options"), "generator option")
+    try:
+        config_from_options(preset, generator_options)
+    except ValueError as err:
+        raise SpecError(str(err)) from None
+    if generator_options and augmentation != "closed":
+        raise SpecError(f"generator option {next(iter(generator_options))!r} applies only to closed-set runs")
+    return StudySpec(dataset=dataset, classifier=classifier, n_base=n_base, augmentation=augmentation,
+                     added=tuple(added), seeds=seeds, subset_seed=subset_seed, recipe=recipe,
+                     generator_preset=preset, generator_options=generator_options, data_root=data_root, size=size)
+
+
+def check_against_data(spec: StudySpec, dataset_name: str, n_train: int) -> None:
+    """What only the loaded data can tell: the base and the real additions fit in the train split."""
+    if spec.n_base > n_train:
+        raise SpecError(f"n_base {spec.n_base:,} must be between 1 and {dataset_name}'s {n_train:,} training images")
+    if spec.augmentation == "real" and max(spec.added) > n_train - spec.n_base:
+        raise SpecError(f"added {max(spec.added):,} real images, but only {n_train - spec.n_base:,} lie outside a "
+                        f"base of {spec.n_base:,} in {dataset_name}'s train split")
+
+
+def preview(spec: StudySpec) -> dict:
+    """What a validated spec costs: classifier trainings and (at most) generator trainings."""
+    n_points = len(spec.added)
+    syn_points = sum(1 for a in spec.added if a > 0) if spec.augmentation == "closed" else 0
+    return {"classifier_trainings": n_points * spec.seeds, "generator_trainings": 1 if syn_points else 0,
+            "points": n_points, "seeds": spec.seeds}
+
+
+def summary(spec: dict | StudySpec) -> str:
+    """One line for a job's spec, the same in `engine queue list` and on the Queue page."""
+    s = spec.to_dict() if isinstance(spec, StudySpec) else spec
+    added = ",".join(map(str, s["added"])) if isinstance(s["added"], (list, tuple)) else s["added"]
+    return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {s['augmentation']} +{added} × {s['seeds']} seeds"
+
+
+__all__ = ["SpecError", "StudySpec", "DEFAULTS", "FIELDS", "CLASSIFIERS", "DATASET_FORMS", "ENGINE_AUGMENTATIONS",
+           "GENERATOR_PRESETS", "GENERATOR_OPTIONS", "RECIPE_FIELDS", "validate", "check_against_data", "preview",
+           "summary", "parse_added", "data_paths", "default_classifier"]

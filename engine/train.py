@@ -9,94 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-from engine.models import CLASSIFIERS, create_classifier
-
-
-@dataclass(frozen=True)
-class Recipe:
-    lr: float
-    batch_size: int
-    weight_decay: float
-    momentum: float = 0.9
-    schedule: str = "multistep"      # "multistep" (x0.1 at milestones) or "cosine"
-    epochs: int = 0                  # epoch-based when > 0 ...
-    iterations: int = 0              # ... else a fixed number of iterations
-    milestones: tuple = (0.5, 0.75)  # fractions of training where multistep decays
-    warmup: float = 0.0              # fraction of training with linear warm-up
-    crop_pad: int = 4
-    flip: bool = True
-    input_size: int = 32
-
-    def total_steps(self, n_train: int) -> int:
-        if self.epochs > 0:
-            return self.epochs * math.ceil(n_train / self.batch_size)
-        return self.iterations
-
-    def with_overrides(self, overrides: dict) -> "Recipe":
-        known = {f.name: f.type for f in fields(self)}
-        values = {}
-        for key, text in overrides.items():
-            if key not in known:
-                raise ValueError(f"unknown recipe option {key!r}; valid: {', '.join(known)}")
-            current = getattr(self, key)
-            try:
-                if isinstance(current, bool):
-                    if str(text).lower() not in ("true", "false", "1", "0"):
-                        raise ValueError
-                    values[key] = str(text).lower() in ("true", "1")
-                elif isinstance(current, tuple):
-                    values[key] = tuple(float(v) for v in str(text).split("/") if v)
-                else:
-                    values[key] = type(current)(text)
-            except ValueError:
-                raise ValueError(f"recipe option {key}={text!r} is not a valid {type(current).__name__}") from None
-        recipe = replace(self, **values)
-        if recipe.lr <= 0 or recipe.batch_size <= 0 or (recipe.epochs <= 0 and recipe.iterations <= 0):
-            raise ValueError(f"recipe needs lr > 0, batch_size > 0 and epochs or iterations > 0 (got {overrides})")
-        if recipe.schedule not in ("multistep", "cosine"):
-            raise ValueError(f"recipe schedule {recipe.schedule!r}; valid: multistep, cosine")
-        return recipe
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["milestones"] = list(self.milestones)
-        return d
-
-
-def iterations_for(n_train: int) -> int:
-    """The paper's iteration budget for 224x224 classifiers, by training-set size."""
-    if n_train < 1_300:
-        return 10_000
-    if n_train < 2_600:
-        return 30_000
-    if n_train < 13_000:
-        return 60_000
-    return 120_000
-
-
-def default_recipe(classifier: str, dataset: str, n_train: int, n_base: int, n_total: int,
-                   flip: bool = True) -> Recipe:
-    """The paper's recipes (shared/data README), and a fast one for the digits CNN."""
-    if classifier == "resnet110":
-        frac = n_base / n_total
-        epochs = 480 if frac <= 0.01 else 320 if frac <= 0.10 else 160
-        return Recipe(lr=0.01 if dataset == "BloodMNIST" else 0.1, batch_size=128, weight_decay=1e-4,
-                      epochs=epochs, milestones=(0.5, 0.75), crop_pad=4, flip=flip, input_size=32)
-    if classifier in ("resnet50", "vit-b32"):
-        return Recipe(lr=0.1, batch_size=192, weight_decay=1e-4 if classifier == "resnet50" else 0.0,
-                      schedule="cosine", iterations=iterations_for(n_train), warmup=0.1, crop_pad=28,
-                      flip=flip, input_size=224)
-    if classifier == "smallcnn":
-        # Not from the paper (it has no 8x8 classifier): chosen so that a run takes seconds on a
-        # CPU and the full digits train split reaches ~97-98 %.
-        return Recipe(lr=0.05, batch_size=64, weight_decay=5e-4, schedule="cosine", iterations=200,
-                      crop_pad=1, flip=flip, input_size=8)
-    raise ValueError(f"unknown classifier {classifier!r}; valid: {', '.join(CLASSIFIERS)}")
+from engine.models import create_classifier
+from engine.recipes import Recipe, default_recipe, iterations_for  # noqa: F401  (re-exported)
 
 
 def to_unit(x_u8: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,16 @@
 """`engine worker`: take jobs from the queue and run them, exactly once each.
 
-A worker claims the oldest queued job atomically, heartbeats from a background thread while it
-trains (no store connection is held in between), runs the job with the same code as
-`engine run`, then marks it done with the ids of its runs, or failed with the error. A worker
-that dies stops heartbeating; after `stale_after` seconds any worker puts its job back in the
-queue (or fails it after max_attempts). Run keys make writes idempotent, so a job that is run
+A worker registers itself (host, pid), claims the oldest queued job atomically, heartbeats from a
+background thread while it trains (no store connection is held in between), runs the job with the
+same code as `engine run`, then marks it done with the ids of its runs, or failed with the error.
+A worker that dies stops heartbeating; after `stale_after` seconds any worker puts its job back in
+the queue (or fails it after max_attempts). Run keys make writes idempotent, so a job that is run
 again never duplicates a row.
+
+At every run boundary the worker asks whether to go on: a job its user cancelled is marked
+cancelled, a job another worker has taken over (this one was presumed dead) is left to that
+worker, and a job past its time limit fails; the runs finished so far stay stored in every case.
+There too it resizes its torch thread pool to its share of the host's cores.
 """
 from __future__ import annotations
 
@@ -15,22 +20,27 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
+from engine import threads as thread_policy
+from engine.spec import SpecError, data_paths, validate
 from store import jobs
 from store.db import StoreError
 
 
 class Heartbeat:
+    """Beats every `every_s` from a thread; `state` is 'owned', 'cancel' or 'lost' (store.jobs.heartbeat)."""
+
     def __init__(self, job_id: str, worker_id: str, db, every_s: float):
         self.job_id, self.worker_id, self.db, self.every_s = job_id, worker_id, db, every_s
-        self.owned = True
+        self.state = "owned"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{job_id}")
 
     def _beat(self):
         while not self._stop.wait(self.every_s):
             try:
-                self.owned = jobs.heartbeat(self.job_id, self.worker_id, self.db)
+                self.state = jobs.heartbeat(self.job_id, self.worker_id, self.db)
             except StoreError:
                 pass  # the store was busy past the retry window; the next beat tries again
 
@@ -52,69 +62,174 @@ def run_ids_for(run_keys: list[str], db) -> list[str]:
                                           [run_keys]).fetchall()]
 
 
-def run_job(job: dict, db, device: str, console=None) -> list[str]:
-    from engine.run import run_grid
-    summary, _, _ = run_grid(job["spec"], db, console, device=device)
-    return run_ids_for(summary["run_keys"], db)
+def outside_roots(spec, roots: list[Path]) -> Path | None:
+    """The first path the job would read that lies outside every allowed root (symlinks resolved)."""
+    allowed = [Path(r).resolve() for r in roots]
+    for path in data_paths(spec):
+        real = Path(path).resolve()
+        if not any(real == root or real.is_relative_to(root) for root in allowed):
+            return Path(path)
+    return None
 
 
 @contextlib.contextmanager
 def deferred_interrupt():
-    """Hold Ctrl-C until a store update has finished, so that a job is never left marked
-    running by a worker that stopped between claiming it and recording that."""
+    """Hold Ctrl-C (and SIGTERM) until a store update has finished, so that a job is never left
+    marked running by a worker that stopped between claiming it and recording that."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         if caught:
             raise KeyboardInterrupt
 
 
+def terminate_as_interrupt() -> None:
+    """docker stop and systemd send SIGTERM: hand the job back exactly as for Ctrl-C."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+class Worker:
+    def __init__(self, db=None, device: str = "auto", poll_s: float = 5.0, heartbeat_s: float = 10.0,
+                 stale_after_s: float = 120.0, worker_id: str | None = None, console=None, log=print,
+                 threads: int | None = None, data_roots=(Path("data"),), max_job_hours: float | None = None,
+                 clock=time.time):
+        self.db, self.device, self.poll_s, self.heartbeat_s = db, device, poll_s, heartbeat_s
+        self.stale_after_s, self.console, self.log, self.clock = stale_after_s, console, log, clock
+        self.host = socket.gethostname()
+        self.worker_id = worker_id or f"{self.host}:{os.getpid()}"
+        self.threads, self.data_roots, self.max_job_hours = threads, [Path(r) for r in data_roots], max_job_hours
+        self.device_type = "cpu"
+
+    # ------------------------------------------------------------------ one job
+    def _threads_now(self) -> int:
+        busy = jobs.busy_workers(self.host, self.stale_after_s, self.db, now=self.clock())
+        return thread_policy.choose(self.threads, self.device_type, busy)
+
+    def _limit_s(self, job) -> float | None:
+        limits = [h for h in (job.get("max_hours"), self.max_job_hours) if h]
+        return min(limits) * 3600 if limits else None
+
+    def run_job(self, job: dict) -> tuple[str, list[str], str | None]:
+        """(outcome, run ids, message): outcome is done, failed, cancelled or lost."""
+        from engine.run import Runtime, Stopped, run_grid
+        try:
+            spec = validate(job["spec"])
+        except SpecError as err:
+            return "failed", [], f"SpecError: {err}"
+        outside = outside_roots(spec, self.data_roots)
+        if outside is not None:
+            roots = ", ".join(str(r) for r in self.data_roots) or "none"
+            return "failed", [], (f"data path {outside} is outside this worker's --data-root ({roots}); "
+                                  f"start the worker with --data-root covering it")
+        started, limit_s = time.monotonic(), self._limit_s(job)
+        summary, last = {}, [None]
+
+        with Heartbeat(job["job_id"], self.worker_id, self.db, self.heartbeat_s) as beat:
+            def at_boundary(done: int, planned: int):
+                if beat.state == "lost":
+                    return "lost"
+                if beat.state == "cancel":
+                    return "cancel"
+                if limit_s is not None and time.monotonic() - started > limit_s:
+                    return "time"
+                if last[0] == (done, planned):  # asked again within one run (a generator's steps)
+                    return None
+                last[0] = (done, planned)
+                try:
+                    jobs.progress(job["job_id"], self.worker_id, done, planned, self.db)
+                    if self.threads is None:
+                        thread_policy.apply(self._threads_now())
+                except StoreError:
+                    pass  # progress and sizing are best effort; the job goes on
+                return None
+
+            try:
+                summary, _, _ = run_grid(spec, self.db, self.console, Runtime(device=self.device),
+                                         should_stop=at_boundary)
+            except Stopped as stop:
+                summary = stop.args[1] if len(stop.args) > 1 else {}
+                run_ids = run_ids_for(summary.get("run_keys", []), self.db)
+                reason = stop.args[0]
+                if reason == "cancel":
+                    return "cancelled", run_ids, None
+                if reason == "lost":
+                    return "lost", run_ids, None
+                return "failed", run_ids, (f"time limit of {limit_s / 3600:g} h reached after "
+                                           f"{summary.get('written', 0)} runs; the finished runs are stored")
+        return "done", run_ids_for(summary["run_keys"], self.db), None
+
+    # ------------------------------------------------------------------ the loop
+    def work(self, once: bool = False, idle_exit_s: float | None = None) -> int:
+        """Process jobs until stopped (or once, or idle for idle_exit_s). Returns jobs processed."""
+        from engine.runtime import resolve_device
+        self.device_type = resolve_device(self.device).type
+        first = thread_policy.choose(self.threads, self.device_type,
+                                     jobs.busy_workers(self.host, self.stale_after_s, self.db) + 1)
+        thread_policy.apply(first)
+        jobs.register_worker(self.worker_id, self.host, os.getpid(), self.device, self.threads, self.db)
+        try:
+            return self._loop(once, idle_exit_s)
+        finally:
+            with contextlib.suppress(StoreError):
+                jobs.unregister_worker(self.worker_id, self.db)
+
+    def _loop(self, once: bool, idle_exit_s: float | None) -> int:
+        processed, idle_since, log = 0, time.monotonic(), self.log
+        while True:
+            job = None
+            try:
+                with deferred_interrupt():
+                    job = jobs.claim(self.worker_id, self.db, self.stale_after_s, now=self.clock())
+                if job is None:
+                    if once or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
+                        return processed
+                    jobs.touch_worker(self.worker_id, self.db)
+                    time.sleep(self.poll_s)
+                    continue
+                log(f"worker {self.worker_id}: job {job['job_id']} (attempt {job['attempts']}): {job['spec']}")
+                try:
+                    outcome, run_ids, message = self.run_job(job)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as err:  # the job failed, not the worker: record why and go on
+                    outcome, run_ids = "failed", []
+                    message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                with deferred_interrupt():
+                    job_id, job = job["job_id"], None
+                    if outcome == "done":
+                        ok = jobs.finish(job_id, self.worker_id, run_ids, self.db)
+                        note = f"done, {len(run_ids)} runs" if ok else "was taken over while running; its runs are stored"
+                    elif outcome == "cancelled":
+                        jobs.cancelled(job_id, self.worker_id, run_ids, self.db)
+                        note = f"cancelled by its user after {len(run_ids)} runs (they stay stored)"
+                    elif outcome == "lost":
+                        note = "was taken over by another worker; stopped at a run boundary"
+                    else:
+                        jobs.fail(job_id, self.worker_id, message, self.db)
+                        note = f"failed: {message}"
+                log(f"worker {self.worker_id}: job {job_id} {note}")
+            except KeyboardInterrupt:
+                if job is not None:
+                    jobs.release(job["job_id"], self.worker_id, self.db)
+                    log(f"worker {self.worker_id}: stopped; job {job['job_id']} is back in the queue")
+                raise
+            processed += 1
+            idle_since = time.monotonic()
+            if once:
+                return processed
+
+
 def work(db=None, device: str = "auto", once: bool = False, poll_s: float = 5.0, heartbeat_s: float = 10.0,
          stale_after_s: float = 120.0, idle_exit_s: float | None = None, worker_id: str | None = None,
-         console=None, log=print) -> int:
-    """Process jobs until stopped (or once, or idle for idle_exit_s). Returns jobs processed."""
-    worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
-    processed, idle_since = 0, time.monotonic()
-    while True:
-        job = None
-        try:
-            with deferred_interrupt():
-                job = jobs.claim(worker_id, db, stale_after_s)
-            if job is None:
-                if once or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
-                    return processed
-                time.sleep(poll_s)
-                continue
-            log(f"worker {worker_id}: job {job['job_id']} (attempt {job['attempts']}): {job['spec']}")
-            try:
-                with Heartbeat(job["job_id"], worker_id, db, heartbeat_s):
-                    run_ids = run_job(job, db, device, console)
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:  # the job failed, not the worker: record why and go on
-                message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                with deferred_interrupt():
-                    jobs.fail(job["job_id"], worker_id, message, db)
-                    job_id, job = job["job_id"], None
-                log(f"worker {worker_id}: job {job_id} failed: {message}")
-            else:
-                with deferred_interrupt():
-                    finished = jobs.finish(job["job_id"], worker_id, run_ids, db)
-                    job_id, job = job["job_id"], None
-                log(f"worker {worker_id}: job {job_id} " + (f"done, {len(run_ids)} runs" if finished else
-                                                           "was taken over while running; its runs are stored"))
-        except KeyboardInterrupt:
-            if job is not None:
-                jobs.release(job["job_id"], worker_id, db)
-                log(f"worker {worker_id}: stopped; job {job['job_id']} is back in the queue")
-            raise
-        processed += 1
-        idle_since = time.monotonic()
-        if once:
-            return processed
+         console=None, log=print, **options) -> int:
+    return Worker(db, device, poll_s, heartbeat_s, stale_after_s, worker_id, console, log, **options).work(
+        once, idle_exit_s)

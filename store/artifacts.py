@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from store.db import connect, db_path, migrate, transaction
+from store.db import connect, db_path, has_table, migrate, transaction
 
 
 def artifacts_dir(path=None):
@@ -15,8 +15,7 @@ def _one(path, table: str, key: str, value: str) -> dict | None:
     if not db_path(path).exists():
         return None
     with connect(path, read_only=True) as con:
-        tables = {t for (t,) in con.execute("SHOW TABLES").fetchall()}
-        if table not in tables:
+        if not has_table(con, table):
             return None
         cur = con.execute(f"SELECT * FROM {table} WHERE {key} = ?", [value])
         names = [d[0] for d in cur.description]

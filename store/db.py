@@ -26,6 +26,16 @@ class StoreError(RuntimeError):
     """A store problem the user can act on; its message is one line."""
 
 
+# Never fetch or load extensions behind the user's back: a file of another format (SQLite, say) made
+# DuckDB try to download its reader. Everything the store needs is built in.
+CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def db_path(explicit: str | os.PathLike | None = None) -> Path:
     if explicit:
         return Path(explicit)
@@ -49,8 +59,13 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
     path = db_path(path)
     if read_only and not path.exists():
         raise StoreError(f"no store at {path}: run `engine store init` first")
+    if path.is_dir():
+        raise StoreError(f"store path {path} is a folder; give a file path such as {path / 'equivalence.duckdb'}")
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create the store's folder {path.parent}: {err.strerror or err}") from None
     deadline = time.monotonic() + timeout_s
     delay = 0.01
     con = None
@@ -60,15 +75,17 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
     try:
         while con is None:
             try:
-                con = duckdb.connect(str(path), read_only=read_only)
-            except (duckdb.IOException, duckdb.ConnectionException) as err:
+                con = duckdb.connect(str(path), read_only=read_only, config=CONFIG)
+            except duckdb.Error as err:
                 if not _is_lock_conflict(err) or time.monotonic() > deadline:
-                    raise StoreError(f"cannot open store {path}: {str(err).splitlines()[0]}") from err
+                    raise StoreError(f"cannot open store {path}: {_first_line(err)}") from err
                 # Jitter keeps several waiting workers from retrying in lockstep.
                 wait = delay * (0.5 + random.random())
-                log.debug("store %s is busy (%s); retrying in %.3f s", path, str(err).splitlines()[0], wait)
+                log.debug("store %s is busy (%s); retrying in %.3f s", path, _first_line(err), wait)
                 time.sleep(wait)
                 delay = min(delay * 2, 0.5)
+        # One time base for every process and every TIMESTAMP: UTC, whatever the host's TZ.
+        con.execute("SET TimeZone = 'UTC'")
         yield con
     finally:
         if con is not None:
@@ -162,14 +179,31 @@ MIGRATIONS.append([  # 3: the job queue that workers take studies from
         run_ids JSON
     )""",
 ])
+MIGRATIONS.append([  # 4: cancelling running jobs, job time limits, progress, and the workers alive per host
+    "ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN DEFAULT false",
+    "ALTER TABLE jobs ADD COLUMN max_hours DOUBLE",
+    "ALTER TABLE jobs ADD COLUMN runs_planned INTEGER",
+    "ALTER TABLE jobs ADD COLUMN runs_done INTEGER",
+    """CREATE TABLE workers (
+        worker_id VARCHAR PRIMARY KEY,
+        host VARCHAR NOT NULL,
+        pid INTEGER,
+        device VARCHAR,
+        threads INTEGER,
+        started_at TIMESTAMP NOT NULL,
+        seen_at TIMESTAMP NOT NULL
+    )""",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                            [name]).fetchall()[0][0])
+
+
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not has_table(con, "schema_version"):
         return 0
     row = con.execute("SELECT max(version) FROM schema_version").fetchall()[0]
     return int(row[0] or 0)
@@ -178,6 +212,11 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
 def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int:
     """Bring the schema forward to `target`, one version per transaction."""
     version = current_version(con)
+    if version == 0:
+        foreign = [t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        if foreign:
+            raise StoreError(f"this DuckDB file is not an equivalence store (it holds table(s) "
+                             f"{', '.join(sorted(foreign)[:5])}); refusing to add tables to it: give another --db")
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"store schema version {version} is newer than this program's {SCHEMA_VERSION}: upgrade the program")

@@ -10,43 +10,72 @@ from engine.subsets import (SubsetError, addition_order, base_indices, indices_h
                             stratified_counts)
 
 
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
 def write_cifar(root, n_per_batch=20, n_test=30):
-    folder = root / "cifar-10-batches-py"
+    """A miniature of CIFAR-10's binary version: records of one label byte and 3,072 pixel bytes."""
+    folder = root / "cifar-10-batches-bin"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
 
     def batch(n, name):
         data = rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8)
-        labels = list(rng.integers(0, 10, n))
-        with open(folder / name, "wb") as f:
-            # The official batches are Python 2 pickles whose str keys load as str under
-            # latin1, as torchvision reads them; protocol 2 with str keys gives the same.
-            pickle.dump({"batch_label": name, "data": data, "labels": labels, "filenames": ["x.png"] * n}, f,
-                        protocol=2)
-        return data, labels
-    first = batch(n_per_batch, "data_batch_1")
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        np.concatenate([labels[:, None], data], axis=1).tofile(folder / name)
+        return data, list(labels)
+    first = batch(n_per_batch, "data_batch_1.bin")
     for i in range(2, 6):
-        batch(n_per_batch, f"data_batch_{i}")
-    batch(n_test, "test_batch")
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                                     "ship", "truck"], "num_cases_per_batch": n_per_batch}, f, protocol=2)
+        batch(n_per_batch, f"data_batch_{i}.bin")
+    batch(n_test, "test_batch.bin")
+    (folder / "batches.meta.txt").write_text("\n".join(CIFAR_CLASSES) + "\n\n")
     return first
 
 
-def test_cifar10_reads_the_pickled_batches(tmp_path):
+def test_cifar10_reads_the_binary_batches(tmp_path):
     data, labels = write_cifar(tmp_path)
     ds = load_dataset("cifar10", str(tmp_path))
     assert ds.name == "CIFAR-10" and ds.train_x.shape == (100, 32, 32, 3) and ds.test_x.shape == (30, 32, 32, 3)
     assert ds.classes[0] == "airplane" and ds.num_classes == 10 and ds.channels == 3
     # CIFAR's rows are channel-major: pixel (0, 0) of image 0 is data[0, [0, 1024, 2048]].
     np.testing.assert_array_equal(ds.train_x[0, 0, 0], data[0, [0, 1024, 2048]])
+    np.testing.assert_array_equal(ds.train_x[0, 5, 7], data[0, [5 * 32 + 7, 1024 + 5 * 32 + 7, 2048 + 5 * 32 + 7]])
     assert list(ds.train_y[:20]) == labels
     assert ds.n_total == 100  # a miniature is its own n_total
 
 
+class Payload:
+    """Unpickling this runs a shell command: what a hostile file in a data folder would do."""
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_cifar10_python_version_is_never_unpickled_unless_official(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "pwned"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump(Payload(marker), f)
+    with pytest.raises(DatasetError, match="not the official CIFAR-10 file .*refusing to unpickle"):
+        load_dataset("cifar10", str(tmp_path))
+    assert not marker.exists()
+
+
+def test_cifar10_truncated_binary_batch(tmp_path):
+    write_cifar(tmp_path)
+    path = tmp_path / "cifar-10-batches-bin" / "data_batch_3.bin"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(DatasetError, match="data_batch_3.bin is not a CIFAR-10 binary batch"):
+        load_dataset("cifar10", str(tmp_path))
+
+
 def test_cifar10_missing_folder(tmp_path):
-    with pytest.raises(DatasetError, match="no cifar-10-batches-py"):
+    with pytest.raises(DatasetError, match="no cifar-10-batches-bin or cifar-10-batches-py"):
         load_dataset("cifar10", str(tmp_path))
 
 

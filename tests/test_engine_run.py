@@ -74,7 +74,7 @@ def test_run_writes_rows_and_rerun_skips(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--n-base", "900"], "n_base 900 must be between 1 and digits's 800"),
+    (["--n-base", "900"], "n_base 900 is larger than digits's train split of 800"),
     (["--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["--classifier", "resnet18"], "unknown classifier 'resnet18'"),
     (["--added", "0,ten"], "--added value 'ten' is not a whole number"),
@@ -96,7 +96,7 @@ def test_bad_files_are_reported(tmp_path):
     res = run_cli(tmp_path / "s.duckdb", "--dataset", "medmnist:bloodmnist", "--data-root", tmp_path / "bloodmnist.npz")
     assert res.exit_code == 2 and "lacks key" in res.output
     write_folder(tmp_path / "one", classes=("only",))
-    res = run_cli(tmp_path / "s.duckdb", "--dataset", f"folder:{tmp_path / 'one'}")
+    res = run_cli(tmp_path / "s.duckdb", "--dataset", f"folder:{tmp_path / 'one'}", "--n-base", 2, "--added", "0")
     assert res.exit_code == 2 and "needs at least 2" in " ".join(res.output.split())
     assert not (tmp_path / "s.duckdb").exists()
 

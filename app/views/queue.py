@@ -5,9 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from app.common import store_path
-from engine import jobspec
-from engine.catalog import CLASSIFIERS, GENERATOR_PRESETS
-from engine.spec import SpecError
+from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATOR_PRESETS, MAX_SEEDS,
+                         SpecError, preview, summary, validate)
 from store import jobs
 from store.db import StoreError, connect, migrate
 
@@ -17,16 +16,17 @@ st.caption("A job is a study grid (points × seeds) that `engine worker` execute
            "`engine worker --device cuda:0` (one per GPU) or `engine worker --device cpu`.")
 
 c = st.columns(4)
-dataset = c[0].text_input("Dataset", "digits", key="queue_dataset",
-                          help="digits, cifar10, medmnist:<flag> or folder:<path>")
+dataset = c[0].text_input("Dataset", DEFAULTS.dataset, key="queue_dataset", help=", ".join(DATASET_FORMS))
 classifier = c[1].selectbox("Classifier", ["(default for the dataset)", *CLASSIFIERS], key="queue_classifier")
-augmentation = c[2].radio("Augmentation", ["real", "closed"], key="queue_augmentation", horizontal=True)
-preset = c[3].selectbox("Generator preset (closed set)", GENERATOR_PRESETS, key="queue_preset")
+augmentation = c[2].radio("Augmentation", ENGINE_AUGMENTATIONS, key="queue_augmentation", horizontal=True)
+preset = c[3].selectbox("Generator preset (closed set)", GENERATOR_PRESETS,
+                        index=GENERATOR_PRESETS.index(DEFAULTS.generator_preset), key="queue_preset")
 c = st.columns(4)
-n_base = c[0].number_input("n_base", min_value=1, value=50, step=10, key="queue_n_base")
-added = c[1].text_input("Images to add", "0,N,2N,3N", key="queue_added", help="counts, or multiples of N = n_base")
-seeds = c[2].number_input("Seeds", min_value=1, max_value=100, value=3, key="queue_seeds")
-data_root = c[3].text_input("Data path (as the workers see it)", "", key="queue_data_root")
+n_base = c[0].number_input("n_base", min_value=1, value=DEFAULTS.n_base, step=10, key="queue_n_base")
+added = c[1].text_input("Images to add", DEFAULTS.added, key="queue_added", help="counts, or multiples of N = n_base")
+seeds = c[2].number_input("Seeds", min_value=1, max_value=MAX_SEEDS, value=DEFAULTS.seeds, key="queue_seeds")
+data_root = c[3].text_input("Data path (as the workers see it)", "", key="queue_data_root",
+                            help="Workers run only jobs whose data lie under their --data-root folders.")
 c = st.columns(2)
 recipe = c[0].text_input("Recipe overrides", "", key="queue_recipe", placeholder="e.g. iterations=300, lr=0.05")
 gen_opts = c[1].text_input("Generator options", "", key="queue_gen_opts", placeholder="e.g. train_images=60000")
@@ -35,7 +35,7 @@ raw = {"dataset": dataset.strip(), "classifier": None if classifier.startswith("
        "augmentation": augmentation, "generator_preset": preset, "n_base": int(n_base), "added": added,
        "seeds": int(seeds), "data_root": data_root.strip() or None, "recipe": recipe, "generator_options": gen_opts}
 try:
-    spec = jobspec.validate(raw)
+    spec = validate(raw)
     error = None
 except SpecError as err:
     spec, error = None, str(err)
@@ -43,7 +43,7 @@ except SpecError as err:
 if error:
     st.error(f"Cannot queue this: {error}")
 else:
-    cost = jobspec.preview(spec)
+    cost = preview(spec)
     st.info(f"This job means {cost['classifier_trainings']} classifier trainings ({cost['points']} points × "
             f"{cost['seeds']} seeds)" + (" and up to 1 generator training (none if this base's generator "
                                          "is already trained)." if cost["generator_trainings"] else "."))
@@ -51,7 +51,7 @@ if st.button("Queue this job", type="primary", disabled=spec is None, key="queue
     try:
         with connect(store_path()) as con:
             migrate(con)
-        job_id = jobs.submit(spec, store_path())
+        job_id = jobs.submit(spec.to_dict(), store_path())
         st.success(f"Queued job {job_id}.")
     except StoreError as err:
         st.error(f"The store is busy or unreadable: {err}")
@@ -70,23 +70,31 @@ def job_table():
         st.caption("No jobs yet.")
         return
 
-    def summary(spec):
-        s = json.loads(spec) if isinstance(spec, str) else spec
-        return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {s['augmentation']} +{s['added']} × {s['seeds']} seeds"
+    def what(spec):
+        return summary(json.loads(spec) if isinstance(spec, str) else spec)
+
+    def progress(done, planned):
+        return f"{int(done)}/{int(planned)}" if pd.notna(planned) else ""
+    status = ["cancelling" if s == "running" and pd.notna(c) and bool(c) else s
+              for s, c in zip(frame.status, frame.get("cancel_requested", [False] * len(frame)))]
     view = pd.DataFrame({
-        "job": frame.job_id, "status": frame.status, "attempts": frame.attempts, "worker": frame.worker_id,
-        "what": frame.spec.map(summary),
+        "job": frame.job_id, "status": status, "attempts": frame.attempts, "worker": frame.worker_id,
+        "what": frame.spec.map(what),
+        "progress": [progress(d, p) for d, p in zip(frame.get("runs_done", [None] * len(frame)),
+                                                    frame.get("runs_planned", [None] * len(frame)))],
         "runs": frame.run_ids.map(lambda r: len(json.loads(r)) if isinstance(r, str) else 0),
         "error": frame.error, "queued at (UTC)": frame.created_at, "finished (UTC)": frame.finished_at})
     st.dataframe(view.iloc[::-1], hide_index=True, width="stretch", key="queue_jobs")
-    queued = frame[frame.status == "queued"].job_id.tolist()
-    if queued:
+    active = frame[frame.status.isin(["queued", "running"])].job_id.tolist()
+    if active:
         c = st.columns([3, 1])
-        pick = c[0].selectbox("Cancel a queued job", queued, key="queue_cancel_pick")
+        pick = c[0].selectbox("Cancel a job (a running one stops at its next run boundary)", active,
+                              key="queue_cancel_pick")
         if c[1].button("Cancel job", key="queue_cancel"):
             try:
-                jobs.cancel(pick, store_path())
-                st.success(f"Cancelled job {pick}.")
+                state = jobs.cancel(pick, store_path())
+                st.success(f"Cancelled job {pick}." if state == "cancelled" else
+                           f"Job {pick} will stop at its next run boundary; its finished runs stay stored.")
             except StoreError as err:
                 st.error(str(err))
 

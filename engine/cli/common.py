@@ -39,10 +39,14 @@ def guarded(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        import duckdb
         try:
             return fn(*args, **kwargs)
-        except (UserError, FitError, StoreError, ValueError, FileNotFoundError) as err:
-            fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        except (UserError, FitError, StoreError, ValueError, duckdb.Error) as err:
+            fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+        except OSError as err:  # a missing, unreadable or unwritable file or folder
+            where = f" {err.filename}" if getattr(err, "filename", None) else ""
+            fail(f"{err.strerror or type(err).__name__}:{where}" if err.strerror else str(err).splitlines()[0])
     return wrapper
 
 

@@ -10,66 +10,97 @@ from rich.table import Table
 from engine.analysis.fit import analyse
 from engine.cli.analysis import load_runs, print_analysis
 from engine.cli.common import Db, UserError, app, console, err_console, guarded
+from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATOR_OPTIONS,
+                         GENERATOR_PRESETS, MAX_SEEDS, RECIPE_FIELDS, SpecError, default_classifier, validate)
 
 
-# The options that describe a study grid, shared by `engine run` and `engine queue add`.
-DatasetOpt = Annotated[str, typer.Option("--dataset", help="digits, cifar10, medmnist:<flag> or folder:<path>.")]
+D = DEFAULTS
+# The options that describe a study grid, shared by `engine run` and `engine queue add`; their
+# defaults are StudySpec's, and engine.spec.validate() is the one place that checks them.
+DatasetOpt = Annotated[str, typer.Option("--dataset", help=f"{', '.join(DATASET_FORMS)}.")]
 NBaseOpt = Annotated[int, typer.Option("--n-base", help="Size of the real base set.")]
-AugmentationOpt = Annotated[str, typer.Option("--augmentation", help="real or closed.")]
+AugmentationOpt = Annotated[str, typer.Option("--augmentation", help=" or ".join(ENGINE_AUGMENTATIONS) + ".")]
 AddedOpt = Annotated[str, typer.Option("--added", help="Images to add, e.g. 0,N,2N,3N (N = n_base) or 0,50,100.")]
 ClassifierOpt = Annotated[Optional[str], typer.Option(
-    "--classifier", help="smallcnn, resnet110, resnet50 or vit-b32 (default: smallcnn for digits, else resnet110).")]
-SeedsOpt = Annotated[int, typer.Option("--seeds", help="Seeds per point (0..S-1).")]
+    "--classifier", help=f"{', '.join(CLASSIFIERS)} (default: {default_classifier('digits')} for digits, "
+                         f"else {default_classifier('cifar10')}).")]
+SeedsOpt = Annotated[int, typer.Option("--seeds", help=f"Seeds per point (0..S-1), at most {MAX_SEEDS}.")]
 SubsetSeedOpt = Annotated[int, typer.Option("--subset-seed", help="Seed that picks the base set and the real additions.")]
-RecipeOpt = Annotated[Optional[list[str]], typer.Option("--recipe", help="Override a recipe field: key=value (repeatable).")]
+RecipeOpt = Annotated[Optional[list[str]], typer.Option(
+    "--recipe", help=f"Override a recipe field key=value (repeatable): {', '.join(RECIPE_FIELDS)}.")]
 DataRootOpt = Annotated[Optional[str], typer.Option(
     "--data-root", help="Where the dataset lies (cifar10 root, MedMNIST .npz), as the machine that trains sees it.")]
-SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Resize images to this size (e.g. 32 for BloodMNIST 64).")]
-PresetOpt = Annotated[str, typer.Option("--generator-preset", help="EDM preset for closed-set runs: tiny, small, cifar.")]
+SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Resize medmnist/folder images to this size (e.g. 32).")]
+PresetOpt = Annotated[str, typer.Option("--generator-preset", help=f"EDM preset: {', '.join(GENERATOR_PRESETS)}.")]
 GeneratorOpt = Annotated[Optional[list[str]], typer.Option(
-    "--generator-option", help="Generator option key=value (train_images, batch_size, lr, seed, sample_seed); repeatable.")]
+    "--generator-option", help=f"Generator option key=value ({', '.join(GENERATOR_OPTIONS)}); repeatable.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(
+    "--threads", min=1, max=1024,
+    help="CPU threads for torch (default: this process's share of the usable cores among the host's busy workers).")]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda:K.")]
+
+
+def grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root, size,
+                generator_preset, generator_option) -> dict:
+    """The raw fields of a study grid as typed on the command line, for engine.spec.validate()."""
+    return {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
+            "added": added, "seeds": seeds, "subset_seed": subset_seed, "data_root": data_root, "size": size,
+            "generator_preset": generator_preset, "recipe": list(recipe or []),
+            "generator_options": list(generator_option or [])}
 
 
 @app.command()
 @guarded
-def run(dataset: DatasetOpt = "digits",
-        n_base: NBaseOpt = 50,
-        augmentation: AugmentationOpt = "real",
-        added: AddedOpt = "0,N,2N,3N",
-        classifier: ClassifierOpt = None,
-        seeds: SeedsOpt = 3,
-        subset_seed: SubsetSeedOpt = 0,
+def run(dataset: DatasetOpt = D.dataset,
+        n_base: NBaseOpt = D.n_base,
+        augmentation: AugmentationOpt = D.augmentation,
+        added: AddedOpt = D.added,
+        classifier: ClassifierOpt = D.classifier,
+        seeds: SeedsOpt = D.seeds,
+        subset_seed: SubsetSeedOpt = D.subset_seed,
         recipe: RecipeOpt = None,
-        data_root: DataRootOpt = None,
-        size: SizeOpt = None,
+        data_root: DataRootOpt = D.data_root,
+        size: SizeOpt = D.size,
         download: Annotated[bool, typer.Option(help="Let torchvision download CIFAR-10 (needs internet).")] = False,
-        device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
+        device: DeviceOpt = "auto",
         compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the classifier.")] = False,
         force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
-        generator_preset: PresetOpt = "tiny",
+        generator_preset: PresetOpt = D.generator_preset,
         generator_option: GeneratorOpt = None,
+        threads: ThreadsOpt = None,
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
-    fields = {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
-              "added": added, "seeds": seeds, "subset_seed": subset_seed, "data_root": data_root, "size": size,
-              "generator_preset": generator_preset}
-    summary, spec, ds = run_grid_cli(fields, recipe, generator_option, db, device, force, compile_, download)
+    fields = grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root,
+                         size, generator_preset, generator_option)
+    summary, spec, ds = run_grid_cli(fields, db, device, force, compile_, download, threads)
     console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
                   f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
 
 
-def run_grid_cli(fields, recipe_items, generator_items, db, device="auto", force=False, compile_=False,
-                 download=False):
+def use_threads(requested: int | None, device: str) -> int:
+    """Size torch's thread pools before any training: this process's share of the host."""
+    import socket
+    from engine import threads as thread_policy
+    from engine.runtime import resolve_device
+    from store import jobs
+    try:
+        busy = jobs.busy_workers(socket.gethostname(), 120.0)
+    except Exception:  # no store yet, or a store busy past the retry window: assume no other trainer
+        busy = 0
+    return thread_policy.apply(thread_policy.choose(requested, resolve_device(device).type, busy + 1))
+
+
+def run_grid_cli(fields, db, device="auto", force=False, compile_=False, download=False, threads=None):
     """engine.run.run_grid with the CLI's error handling: one line for bad input, 130 on Ctrl-C."""
     from engine.data import DatasetError
     from engine.generators.checkpoints import CheckpointError
     from engine.generators.guard import ClosedSetViolation
-    from engine.run import SpecError, parse_options, run_grid
+    from engine.run import Runtime, run_grid
     from engine.subsets import SubsetError
     try:
-        fields = dict(fields, recipe=parse_options(recipe_items, "--recipe"),
-                      generator_options=parse_options(generator_items, "--generator-option"))
-        return run_grid(fields, db, err_console, device, force, compile_, download)
+        spec = validate(fields)  # before anything is loaded, trained or stored
+        use_threads(threads, device)
+        return run_grid(spec, db, err_console, Runtime(device=device, compile=compile_, force=force, download=download))
     except (DatasetError, SpecError, SubsetError, CheckpointError, ClosedSetViolation) as err:
         raise UserError(str(err)) from None
     except KeyboardInterrupt:
@@ -85,10 +116,11 @@ app.add_typer(study_app, name="study")
 @guarded
 def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] = "20,50,100,200",
                  seeds: Annotated[int, typer.Option(help="Seeds per point.")] = 3,
-                 recipe: Annotated[Optional[list[str]], typer.Option(help="Classifier recipe override key=value.")] = None,
-                 generator_option: Annotated[Optional[list[str]], typer.Option(help="Generator option key=value.")] = None,
-                 device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
+                 recipe: RecipeOpt = None,
+                 generator_option: GeneratorOpt = None,
+                 device: DeviceOpt = "auto",
                  force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
+                 threads: ThreadsOpt = None,
                  db: Db = None):
     """Real and closed-set grids on digits (3 seeds), then the equivalence fit. Resumable."""
     import time as _time
@@ -97,13 +129,22 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
         base_sizes = [int(b) for b in bases.split(",") if b.strip()]
     except ValueError:
         raise UserError(f"--bases {bases!r} should be whole numbers like 20,50,100,200") from None
-    grids = study_grids(base_sizes)
+    if not base_sizes:
+        raise UserError(f"--bases {bases!r} names no base size")
+    grids = [{"dataset": "digits", "classifier": "smallcnn", "n_base": n_base, "augmentation": aug, "added": added,
+              "seeds": seeds, "generator_preset": "tiny", "recipe": list(recipe or []),
+              "generator_options": list(generator_option or []) if aug == "closed" else []}
+             for n_base, aug, added in study_grids(base_sizes)]
+    try:  # every grid is checked before the first one trains
+        for fields in grids:
+            validate(fields)
+    except SpecError as err:
+        raise UserError(str(err)) from None
     start = _time.perf_counter()
-    for k, (n_base, aug, added) in enumerate(grids, 1):
-        err_console.rule(f"[{k}/{len(grids)}] digits n_base {n_base}: {aug} {added}")
-        run_grid_cli({"dataset": "digits", "classifier": "smallcnn", "n_base": n_base, "augmentation": aug,
-                      "added": added, "seeds": seeds, "generator_preset": "tiny"}, recipe, generator_option, db,
-                     device, force)
+    for k, fields in enumerate(grids, 1):
+        err_console.rule(f"[{k}/{len(grids)}] digits n_base {fields['n_base']}: {fields['augmentation']} "
+                         f"{fields['added']}")
+        run_grid_cli(fields, db, device, force, threads=threads)
     err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
     print_study_report(db)
 

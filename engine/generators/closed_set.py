@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from engine.data import Dataset
-from engine.generators.edm_train import default_config, load_ema, sample_balanced, train_generator
+from engine.generators.edm_train import load_ema, sample_balanced, train_generator
 from engine.generators.guard import ClosedSetView
-from engine.catalog import GENERATOR_OPTIONS
+from engine.generators.presets import config_from_options
 from engine.runtime import resolve_device
 from engine.subsets import base_indices, indices_hash
 from store import artifacts
@@ -30,16 +30,9 @@ def generator_name(preset: str) -> str:
 
 
 class SyntheticSource:
-    def __init__(self, spec, ds: Dataset, db=None, console=None):
-        unknown = set(spec.generator_options) - set(GENERATOR_OPTIONS)
-        if unknown:
-            raise ValueError(f"unknown generator option {sorted(unknown)[0]!r}; valid: {', '.join(GENERATOR_OPTIONS)}")
-        opts = dict(spec.generator_options)
-        self.sample_seed = int(opts.pop("sample_seed", 0))
-        seed = int(opts.pop("seed", 0))
-        self.config = default_config(spec.generator_preset, seed, **{k: type(getattr(default_config(
-            spec.generator_preset), k))(v) for k, v in opts.items()})
-        self.spec, self.ds, self.db, self.console = spec, ds, db, console
+    def __init__(self, spec, ds: Dataset, db=None, console=None, device: str = "auto"):
+        self.config, self.sample_seed = config_from_options(spec.generator_preset, dict(spec.generator_options))
+        self.spec, self.ds, self.db, self.console, self.device = spec, ds, db, console, device
         self.base = base_indices(ds.train_y, spec.n_base, spec.subset_seed)
         self.base_hash = indices_hash(self.base)
         ident = {"dataset": ds.name, "n_base": spec.n_base, "indices_hash": self.base_hash,
@@ -69,7 +62,7 @@ class SyntheticSource:
     # ----------------------------------------------------------------------------- sampling
     def prepare(self, n_images: int, on_train=None, on_sample=None):
         """At least n_images class-balanced synthetic images: (uint8 NHWC, labels, extra row fields)."""
-        device = resolve_device(self.spec.device)
+        device = resolve_device(self.device)
         gen_row = self.ensure_generator(device, on_train)
         path = artifacts.artifacts_dir(self.db) / "synthetic" / f"{self.synthetic_set_id}.npz"
         have_x = np.empty((0,) + self.ds.train_x.shape[1:], np.uint8)

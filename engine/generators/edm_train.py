@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,50 +16,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from engine.generators.checkpoints import CheckpointError, atomic_torch_save, load_training_state
-from engine.generators.edm import PRESETS, EDMLoss, EDMPrecond
+from engine.generators.edm import EDMLoss, EDMPrecond
+from engine.generators.presets import GeneratorConfig, PRESET_TRAINING, default_config  # noqa: F401
 from engine.generators.guard import ClosedSetView
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    preset: str = "tiny"
-    seed: int = 0
-    train_images: int = 60_000         # training length in images seen (EDM counts kimg)
-    batch_size: int = 128
-    lr: float = 2e-3
-    lr_rampup_images: int = 5_000
-    ema_halflife_images: int = 5_000   # EDM: ema_halflife_kimg, with ema_rampup_ratio
-    ema_rampup_ratio: float = 0.05
-    checkpoint_every_images: int = 50_000
-    P_mean: float = -1.2
-    P_std: float = 1.2
-    sigma_data: float = 0.5
-    augment_flip: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# Training defaults per preset. `tiny` is sized for a CPU: ~2,000 images/s on 2 cores. Measured
-# on a 100-image digits base: after 60k images (~30 s) a digits classifier recognises >99 % of
-# its samples; by 150k images the samples sit 5x closer to base images than held-out digits do
-# (copying), so the default stops early.
-# `cifar` follows EDM's CIFAR-10 setup (batch 512, lr 1e-3, EMA half-life 500k images) for a
-# training length a single GPU finishes in hours rather than days; raise it with --generator-kimg.
-PRESET_TRAINING = {
-    "tiny": dict(train_images=60_000, batch_size=128, lr=2e-3, lr_rampup_images=5_000,
-                 ema_halflife_images=5_000, checkpoint_every_images=50_000),
-    "small": dict(train_images=2_000_000, batch_size=256, lr=1e-3, lr_rampup_images=200_000,
-                  ema_halflife_images=100_000, checkpoint_every_images=250_000, augment_flip=True),
-    "cifar": dict(train_images=20_000_000, batch_size=512, lr=1e-3, lr_rampup_images=10_000_000,
-                  ema_halflife_images=500_000, checkpoint_every_images=1_000_000, augment_flip=True),
-}
-
-
-def default_config(preset: str, seed: int = 0, **overrides) -> GeneratorConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown generator preset {preset!r}; valid: {', '.join(PRESETS)}")
-    return GeneratorConfig(preset=preset, seed=seed, **{**PRESET_TRAINING[preset], **overrides})
 
 
 def build_net(resolution: int, channels: int, num_classes: int, preset: str, sigma_data: float = 0.5) -> EDMPrecond:

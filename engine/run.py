@@ -80,6 +80,12 @@ def base_and_additions(ds: Dataset, spec: StudySpec, n_real_added: int):
     return base, added
 
 
+def flips_preserve_labels(dataset_name: str) -> bool:
+    """Horizontal flips are label-preserving for natural and cell images, not for digits (a flipped
+    2 or 7 is not a digit)."""
+    return dataset_name != "digits"
+
+
 def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[PlannedRun]:
     from engine.train import default_recipe
     planned = []
@@ -90,7 +96,7 @@ def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[
         n_syn_added = amount if augmentation == "closed" else 0
         n_train = spec.n_base + amount
         recipe = default_recipe(spec.classifier, ds.name, n_train, spec.n_base, ds.n_total,
-                                flip=ds.name != "digits").with_overrides(spec.recipe).to_dict()
+                                flip=flips_preserve_labels(ds.name)).with_overrides(spec.recipe).to_dict()
         for seed in range(spec.seeds):
             config = identity(spec, ds, recipe, n_real_added, n_syn_added, seed, augmentation,
                               generator_id if augmentation == "closed" else None)
@@ -128,6 +134,7 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
         console.print(f"all {len(planned)} runs of this grid are already stored (use --force to rerun)")
         return summary
     # The whole train and test splits live on the device as uint8; runs index into them.
+    # (N, H, W, C) uint8 as stored -> (N, C, H, W) as the networks take it
     train_x = torch.from_numpy(ds.train_x).permute(0, 3, 1, 2).contiguous().to(device)
     train_y = torch.from_numpy(ds.train_y).to(device)
     test_x = torch.from_numpy(ds.test_x).permute(0, 3, 1, 2).contiguous().to(device)

@@ -1,7 +1,9 @@
 """Where and with what a run executes: the device, its name, and the versions of the code."""
 from __future__ import annotations
 
+import functools
 import platform
+from pathlib import Path
 
 from engine.spec import SpecError
 
@@ -26,9 +28,29 @@ def device_name(device) -> str:
     return f"cpu ({platform.processor() or platform.machine()})"
 
 
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict:
+    """The code a run ran: the git commit and whether the tree had uncommitted changes, or, for an
+    installed copy without its repository, the package version."""
+    import importlib.metadata as md
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip() != ""
+        return {"git_commit": commit, "git_dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        try:
+            return {"package_version": md.version("equivalence")}
+        except md.PackageNotFoundError:
+            return {"package_version": None}
+
+
 def versions() -> dict:
     import importlib.metadata as md
-    out = {"python": platform.python_version()}
+    out = {"python": platform.python_version(), "code": code_version()}
     for pkg in ("torch", "torchvision", "timm", "diffusers", "numpy", "equivalence"):
         try:
             out[pkg] = md.version(pkg)

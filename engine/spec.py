@@ -114,7 +114,7 @@ def _int(raw, name: str, low: int, high: int) -> int:
 
 
 def _text(raw, name: str, default: str | None) -> str | None:
-    if raw is None or raw == "":
+    if raw is None or (raw == "" and name != "dataset"):
         return default
     if not isinstance(raw, str):
         raise SpecError(f"{name} = {raw!r} must be text")
@@ -148,7 +148,7 @@ def _options(raw, name: str) -> dict:
 
 
 def _dataset(raw) -> str:
-    dataset = _text(raw, "dataset", DEFAULTS.dataset)
+    dataset = _text(raw, "dataset", DEFAULTS.dataset) if raw is not None else DEFAULTS.dataset
     if dataset in ("digits", "cifar10"):
         return dataset
     if dataset.startswith("medmnist:"):

@@ -130,7 +130,7 @@ class Worker:
             roots = ", ".join(str(r) for r in self.data_roots) or "none"
             return "failed", [], (f"data path {outside} is outside this worker's --data-root ({roots}); "
                                   f"start the worker with --data-root covering it")
-        started, limit_s = time.monotonic(), self._limit_s(job)
+        started, limit_s = self.clock(), self._limit_s(job)
         summary, last = {}, [None]
 
         with Heartbeat(job["job_id"], self.worker_id, self.db, self.heartbeat_s) as beat:
@@ -139,7 +139,7 @@ class Worker:
                     return "lost"
                 if beat.state == "cancel":
                     return "cancel"
-                if limit_s is not None and time.monotonic() - started > limit_s:
+                if limit_s is not None and self.clock() - started > limit_s:
                     return "time"
                 if last[0] == (done, planned):  # asked again within one run (a generator's steps)
                     return None
@@ -214,7 +214,7 @@ class Worker:
                     elif outcome == "lost":
                         note = "was taken over by another worker; stopped at a run boundary"
                     else:
-                        jobs.fail(job_id, self.worker_id, message, self.db)
+                        jobs.fail(job_id, self.worker_id, message, self.db, run_ids=run_ids or None)
                         note = f"failed: {message}"
                 log(f"worker {self.worker_id}: job {job_id} {note}")
             except KeyboardInterrupt:

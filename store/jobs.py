@@ -149,8 +149,10 @@ def finish(job_id: str, worker_id: str, run_ids: list[str], path=None, now: floa
     return _end(job_id, worker_id, "done", path, now, run_ids=run_ids)
 
 
-def fail(job_id: str, worker_id: str, error: str, path=None, now: float | None = None) -> bool:
-    return _end(job_id, worker_id, "failed", path, now, error=error)
+def fail(job_id: str, worker_id: str, error: str, path=None, now: float | None = None,
+         run_ids: list[str] | None = None) -> bool:
+    """The job failed; `run_ids` lists the runs it finished before failing (they stay stored)."""
+    return _end(job_id, worker_id, "failed", path, now, run_ids=run_ids, error=error)
 
 
 def cancelled(job_id: str, worker_id: str, run_ids: list[str], path=None, now: float | None = None) -> bool:

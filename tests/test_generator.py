@@ -43,6 +43,26 @@ def test_precond_network_uses_the_same_coefficients():
     torch.testing.assert_close(out, expected)
 
 
+def test_precond_network_feeds_F_the_scaled_input_and_noise_level():
+    """D(x; sigma) = c_skip x + c_out F(c_in x; c_noise), checked through the network with an F that
+    echoes its input and records its noise level."""
+    from types import SimpleNamespace
+    net = EDMPrecond(8, 1, 10, "tiny")
+    seen = {}
+
+    def echo(x_in, c_noise, class_labels):
+        seen["c_noise"], seen["labels"] = c_noise, class_labels
+        return SimpleNamespace(sample=x_in)
+    net.model.forward = echo
+    x = torch.randn(3, 1, 8, 8)
+    sigma = torch.tensor([0.1, 1.0, 10.0])
+    out = net(x, sigma, torch.tensor([0, 1, 2]))
+    c = {k: v.float().reshape(-1, 1, 1, 1) for k, v in preconditioning(sigma.double()).items()}
+    torch.testing.assert_close(out, c["c_skip"] * x + c["c_out"] * c["c_in"] * x)
+    torch.testing.assert_close(seen["c_noise"], sigma.log() / 4)
+    assert seen["labels"].tolist() == [0, 1, 2]
+
+
 class GaussianDenoiser:
     """The ideal denoiser for data ~ N(mu, s^2) per pixel: E[y | y + n] = mu + s^2/(s^2+sigma^2) (x - mu)."""
 

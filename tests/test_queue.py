@@ -18,7 +18,8 @@ from store import runs as store_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"recipe": "iterations=10"}
-WORKER = [sys.executable, "-m", "engine.cli", "worker", "--poll", "0.2", "--heartbeat", "0.5"]
+# One thread each: the suite runs several workers beside pytest itself on a 2-core machine.
+WORKER = [sys.executable, "-m", "engine.cli", "worker", "--poll", "0.2", "--heartbeat", "0.5", "--threads", "1"]
 
 
 def fresh_store(tmp_path):

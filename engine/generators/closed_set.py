@@ -30,9 +30,9 @@ def generator_name(preset: str) -> str:
 
 
 class SyntheticSource:
-    def __init__(self, spec, ds: Dataset, db=None, console=None, device: str = "auto"):
+    def __init__(self, spec, ds: Dataset, db=None, device: str = "auto"):
         self.config, self.sample_seed = config_from_options(spec.generator_preset, dict(spec.generator_options))
-        self.spec, self.ds, self.db, self.console, self.device = spec, ds, db, console, device
+        self.spec, self.ds, self.db, self.device = spec, ds, db, device
         self.base = base_indices(ds.train_y, spec.n_base, spec.subset_seed)
         self.base_hash = indices_hash(self.base)
         ident = {"dataset": ds.name, "n_base": spec.n_base, "indices_hash": self.base_hash,
@@ -60,7 +60,7 @@ class SyntheticSource:
         return artifacts.get_generator(self.generator_id, self.db)
 
     # ----------------------------------------------------------------------------- sampling
-    def prepare(self, n_images: int, on_train=None, on_sample=None):
+    def prepare(self, n_images: int, on_train=None):
         """At least n_images class-balanced synthetic images: (uint8 NHWC, labels, extra row fields)."""
         device = resolve_device(self.device)
         gen_row = self.ensure_generator(device, on_train)

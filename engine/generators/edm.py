@@ -47,19 +47,15 @@ class EDMPrecond(nn.Module):
                                  **PRESETS[preset])
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
-        sigma = sigma.reshape(-1, 1, 1, 1).to(torch.float32)
-        sd = self.sigma_data
-        c_skip = sd ** 2 / (sigma ** 2 + sd ** 2)
-        c_out = sigma * sd / (sigma ** 2 + sd ** 2).sqrt()
-        c_in = 1 / (sd ** 2 + sigma ** 2).sqrt()
-        c_noise = sigma.log() / 4
-        F_x = self.model((c_in * x).to(torch.float32), c_noise.flatten(), class_labels=class_labels).sample
-        return c_skip * x + c_out * F_x.to(torch.float32)
+        # x: (N, C, H, W); sigma: (N,) -> (N, 1, 1, 1) so each coefficient broadcasts per image
+        c = preconditioning(sigma.reshape(-1, 1, 1, 1).to(torch.float32), self.sigma_data)
+        F_x = self.model((c["c_in"] * x).to(torch.float32), c["c_noise"].flatten(), class_labels=class_labels).sample
+        return c["c_skip"] * x + c["c_out"] * F_x.to(torch.float32)
 
 
-def preconditioning(sigma, sigma_data: float = 0.5) -> dict:
-    """The four coefficients of Table 1, for tests and for reading alongside the paper."""
-    sigma = torch.as_tensor(sigma, dtype=torch.float64)
+def preconditioning(sigma: torch.Tensor, sigma_data: float = 0.5) -> dict:
+    """EDM's Table 1: the four coefficients of D(x; sigma), in sigma's dtype."""
+    sigma = torch.as_tensor(sigma)
     sd = sigma_data
     return {"c_skip": sd ** 2 / (sigma ** 2 + sd ** 2), "c_out": sigma * sd / (sigma ** 2 + sd ** 2).sqrt(),
             "c_in": 1 / (sd ** 2 + sigma ** 2).sqrt(), "c_noise": sigma.log() / 4}

@@ -34,6 +34,7 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "training.pt"
     x_u8, y = view.load_base()
+    # (N, H, W, C) uint8 -> (N, C, H, W) in [-1, 1], EDM's data range
     images = torch.from_numpy(x_u8).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
     labels = torch.from_numpy(y).to(device)
     res, ch = images.shape[-1], images.shape[1]
@@ -115,6 +116,11 @@ def load_ema(out_dir: Path, resolution: int, channels: int, num_classes: int, pr
     return net.to(device).eval().requires_grad_(False)
 
 
+# Chunk c of sample seed s draws its noise from seed s * stride + c: a prime stride larger than any
+# chunk count, so that no two (seed, chunk) pairs share a noise stream.
+CHUNK_SEED_STRIDE = 1_000_003
+
+
 @torch.no_grad()
 def sample_balanced(net: EDMPrecond, num_classes: int, start: int, stop: int, seed: int, device: torch.device,
                     chunk: int = 500, num_steps: int = 18) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +135,7 @@ def sample_balanced(net: EDMPrecond, num_classes: int, start: int, stop: int, se
     out_x, out_y = [], []
     first_chunk, last_chunk = start // chunk, (stop - 1) // chunk
     for c in range(first_chunk, last_chunk + 1):
-        gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + c)
+        gen = torch.Generator(device=device).manual_seed(seed * CHUNK_SEED_STRIDE + c)
         lo, hi = c * chunk, (c + 1) * chunk
         labels = torch.arange(lo, hi, device=device) % num_classes
         # The whole chunk's latents are drawn (cheap) so that image i always gets the same noise;
@@ -138,6 +144,7 @@ def sample_balanced(net: EDMPrecond, num_classes: int, start: int, stop: int, se
                               device=device, generator=gen)
         keep = slice(max(start, lo) - lo, min(stop, hi) - lo)
         x = edm_sampler(net, latents[keep], labels[keep], num_steps=num_steps)
+        # (n, C, H, W) in [-1, 1] -> (n, H, W, C) uint8, as datasets and synthetic sets are stored
         x = ((x + 1) * 127.5).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         out_x.append(x)
         out_y.append(labels[keep].cpu().numpy())

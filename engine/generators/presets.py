@@ -49,7 +49,8 @@ class GeneratorConfig:
 # its samples; by 150k images the samples sit 5x closer to base images than held-out digits do
 # (copying), so the default stops early.
 # `cifar` follows EDM's CIFAR-10 setup (batch 512, lr 1e-3, EMA half-life 500k images) for a
-# training length a single GPU finishes in hours rather than days; raise it with --generator-kimg.
+# training length a single GPU finishes in hours rather than days; raise it with
+# --generator-option train_images=N.
 PRESET_TRAINING = {
     "tiny": dict(train_images=60_000, batch_size=128, lr=2e-3, lr_rampup_images=5_000,
                  ema_halflife_images=5_000, checkpoint_every_images=50_000),

@@ -1,0 +1,260 @@
+"""Bad input and faults, as a hostile user would try them: each gives one line, a non-zero exit, and a
+store that is exactly as it was (every table's row count and content checksum)."""
+import hashlib
+import os
+import sqlite3
+import stat
+
+import duckdb
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+from store import jobs
+from store import runs as store_runs
+from store.db import CONFIG
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def _base_store(tmp_path_factory):
+    db = tmp_path_factory.mktemp("hard") / "s.duckdb"
+    store_runs.init_store(db)
+    jobs.submit({"dataset": "digits", "classifier": "smallcnn", "n_base": 20, "augmentation": "real",
+                 "added": [0], "seeds": 1}, db)
+    return db
+
+
+@pytest.fixture
+def store(_base_store, tmp_path):
+    import shutil
+    db = tmp_path / "s.duckdb"
+    shutil.copy(_base_store, db)
+    return db
+
+
+def fingerprint(db) -> dict:
+    """Row count and a content hash of every table."""
+    con = duckdb.connect(str(db), read_only=True, config=CONFIG)
+    try:
+        out = {}
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall():
+            frame = con.execute(f"SELECT * FROM {table}").df()
+            frame = frame.sort_values(list(frame.columns)[:1]).astype(str)
+            out[table] = (len(frame), hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest())
+        return out
+    finally:
+        con.close()
+
+
+def one_line_error(res) -> str:
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code != 0, res.output
+    assert "Traceback" not in res.output, res.output
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.output
+    return " ".join(res.output.split())
+
+
+# --------------------------------------------------------------- study specs (run and queue add)
+
+SPEC_CASES = [
+    (["--n-base", "0"], "n_base = 0 must be between 1"),
+    (["--n-base", "-5"], "n_base = -5 must be between 1"),
+    (["--n-base", "900"], "larger than digits's train split of 800"),
+    (["--n-base", "99999999999"], "must be between 1"),
+    (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["--dataset", ""], "unknown dataset"),
+    (["--dataset", "folder:"], "unknown dataset 'folder:'"),
+    (["--dataset", "medmnist:Blood MNIST"], "medmnist flag 'Blood MNIST'"),
+    (["--dataset", "medmnist:bloodmnist", "--data-root", "/etc/passwd"], "must be a MedMNIST .npz file"),
+    (["--dataset", "cifar10", "--size", "64"], "size 64 does not apply to cifar10"),
+    (["--size", "16"], "size 16 does not apply to digits"),
+    (["--data-root", "/tmp"], "does not apply: digits is built in"),
+    (["--dataset", "medmnist:bloodmnist", "--size", "100000"], "size = 100,000 must be between"),
+    (["--dataset", "medmnist:bloodmnist", "--size", "1"], "size = 1 must be between"),
+    (["--classifier", "resnet18"], "unknown classifier 'resnet18'"),
+    (["--classifier", ""], None),  # empty means the dataset's default: accepted, so not in this corpus
+    (["--augmentation", "open"], "augmentation 'open'"),
+    (["--augmentation", "synthetic"], "augmentation 'synthetic'"),
+    (["--added", ""], "added is empty"),
+    (["--added", "0,ten"], "'ten' is not a whole number"),
+    (["--added", "0,-5"], "'-5' is not a whole number"),
+    (["--added", "1e9"], "'1e9' is not a whole number"),
+    (["--n-base", "700", "--added", "0,200"], "only 100 lie outside"),
+    (["--added", ",".join(str(i) for i in range(60))], "at most 50 per job"),
+    (["--augmentation", "closed", "--added", "0,999999999999"], "synthetic images; at most 2,000,000"),
+    (["--augmentation", "closed", "--added", "0,100000000N"], "at most 2,000,000"),
+    (["--seeds", "0"], "seeds = 0 must be between 1 and 10"),
+    (["--seeds", "11"], "seeds = 11 must be between 1 and 10"),
+    (["--subset-seed", "-1"], "subset_seed = -1 must be between 0"),
+    (["--generator-preset", "huge"], "unknown generator preset 'huge'"),
+    (["--recipe", "lr=abc"], "recipe option lr='abc' is not a valid float"),
+    (["--recipe", "lr=0"], "recipe option lr=0.0 must be a number in (0, 10]"),
+    (["--recipe", "lr=nan"], "recipe option lr=nan must be a number"),
+    (["--recipe", "lr=inf"], "recipe option lr=inf must be a number"),
+    (["--recipe", "batch_size=0"], "recipe option batch_size=0 must be between 1"),
+    (["--recipe", "batch_size=2.5"], "batch_size='2.5' is not a valid int"),
+    (["--recipe", "iterations=1000000000"], "iterations=1000000000 must be between 0 and 2,000,000"),
+    (["--recipe", "iterations=-3"], "iterations=-3 must be between"),
+    (["--recipe", "epochs=100000"], "epochs=100000 must be between"),
+    (["--recipe", "iterations=0"], "iterations=0 must be positive when epochs is 0"),
+    (["--recipe", "schedule=linear"], "schedule='linear' must be one of multistep, cosine"),
+    (["--recipe", "momentum=1.5"], "momentum=1.5 must be in [0, 1)"),
+    (["--recipe", "weight_decay=-1"], "weight_decay=-1.0 must be in [0, 1]"),
+    (["--recipe", "milestones=0.9/0.2"], "milestones"),
+    (["--recipe", "warmup=2"], "warmup=2.0 must be a fraction"),
+    (["--recipe", "flip=maybe"], "flip='maybe' is not a valid bool"),
+    (["--recipe", "input_size=100000"], "input_size=100000 must be between"),
+    (["--recipe", "crop_pad=99"], "crop_pad=99 must be between 0 and input_size"),
+    (["--recipe", "speed=fast"], "unknown recipe option 'speed'"),
+    (["--recipe", "iterations"], "should be key=value"),
+    (["--augmentation", "closed", "--generator-option", "batch_size=0"], "batch_size=0 must be between 1"),
+    (["--augmentation", "closed", "--generator-option", "train_images=-5"], "train_images=-5 must be between"),
+    (["--augmentation", "closed", "--generator-option", "train_images=1e12"], "train_images=1000000000000 must be"),
+    (["--augmentation", "closed", "--generator-option", "lr=abc"], "generator option lr='abc' is not a valid float"),
+    (["--augmentation", "closed", "--generator-option", "seed=-1"], "seed=-1 must be between"),
+    (["--augmentation", "closed", "--generator-option", "steps=3"], "unknown generator option 'steps'"),
+    (["--generator-option", "train_images=1000"], "applies only to closed-set runs"),
+]
+SPEC_CASES = [c for c in SPEC_CASES if c[1] is not None]
+
+
+@pytest.mark.parametrize("command", ["run", "queue add"])
+@pytest.mark.parametrize("args, message", SPEC_CASES, ids=[" ".join(a) for a, _ in SPEC_CASES])
+def test_bad_study_specs_are_one_line_and_change_nothing(store, command, args, message):
+    before = fingerprint(store)
+    # An impossible device makes `engine run` stop at once should a case ever pass validation.
+    guard = ["--device", "no-such-device"] if command == "run" else []
+    res = runner.invoke(app, [*command.split(), "--db", str(store), *args, *guard])
+    assert message in one_line_error(res)
+    assert res.exit_code == 2
+    assert fingerprint(store) == before
+
+
+def test_engine_run_and_queue_add_accept_and_refuse_the_same(store):
+    """The two paths share one validator: the same edge values fail (and pass) on both."""
+    for args in (["--seeds", "10", "--added", "0"], ["--seeds", "11", "--added", "0"]):
+        q = runner.invoke(app, ["queue", "add", "--db", str(store), *args, "--json"])
+        r = runner.invoke(app, ["run", "--db", str(store), *args, "--recipe", "iterations=1", "--device", "nope"])
+        # run stops at the device (after validation) when the spec is good, at the spec when it is not
+        assert (q.exit_code == 0) == ("unknown device" in r.output), (q.output, r.output)
+
+
+# -------------------------------------------------------------------------- other options
+
+OPTION_CASES = [
+    (["worker", "--heartbeat", "0"], "--heartbeat 0.0 must be a positive number"),
+    (["worker", "--heartbeat", "nan"], "--heartbeat nan must be a positive number"),
+    (["worker", "--heartbeat", "10", "--stale-after", "5"], "must exceed --heartbeat"),
+    (["worker", "--poll", "-1"], "--poll -1.0 must be a positive number"),
+    (["worker", "--idle-exit", "-3"], "--idle-exit -3.0 must be a non-negative"),
+    (["worker", "--max-job-hours", "0"], "--max-job-hours 0.0 must be a number of hours"),
+    (["worker", "--max-job-hours", "inf"], "--max-job-hours inf must be a number of hours"),
+    (["worker", "--data-root", "/no/such/folder"], "--data-root /no/such/folder is not a folder"),
+    (["worker", "--device", "tpu"], "unknown device 'tpu'"),
+    (["queue", "add", "--max-hours", "-1"], "--max-hours -1.0 must be a number of hours"),
+    (["queue", "cancel", "nosuchjob"], "no job 'nosuchjob'"),
+    (["queue", "list", "--status", "sleeping"], "unknown status 'sleeping'"),
+    (["app", "--port", "0"], "--port 0 must be between 1 and 65535"),
+    (["app", "--port", "70000"], "--port 70000 must be between 1 and 65535"),
+    (["study", "digits", "--bases", "20,x"], "--bases '20,x' should be whole numbers"),
+    (["study", "digits", "--bases", "20,5000"], "n_base 5,000 is larger than digits's train split"),
+    (["study", "digits", "--seeds", "0"], "seeds = 0 must be between 1 and 10"),
+]
+
+
+@pytest.mark.parametrize("args, message", OPTION_CASES, ids=[" ".join(a) for a, _ in OPTION_CASES])
+def test_bad_options_are_one_line_and_change_nothing(store, args, message):
+    before = fingerprint(store)
+    res = runner.invoke(app, [*args, "--db", str(store)])
+    assert message in one_line_error(res)
+    assert fingerprint(store) == before
+
+
+def test_cancelling_a_finished_job_is_refused(store):
+    job_id = jobs.list_jobs(store).job_id[0]
+    jobs.claim("w", store)
+    jobs.finish(job_id, "w", [], store)
+    before = fingerprint(store)
+    res = runner.invoke(app, ["queue", "cancel", job_id, "--db", str(store)])
+    assert f"job {job_id} is done: only queued or running jobs can be cancelled" in one_line_error(res)
+    assert fingerprint(store) == before
+
+
+# ----------------------------------------------------------------------------- store faults
+
+def test_a_duckdb_file_that_is_not_ours_is_refused_not_migrated(tmp_path):
+    db = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE patients (id INTEGER, name VARCHAR)")
+    con.execute("INSERT INTO patients VALUES (1, 'a')")
+    con.close()
+    before = fingerprint(db)
+    for args in (["store", "init"], ["queue", "add"], ["runs", "list"]):
+        res = runner.invoke(app, [*args, "--db", str(db)])
+        text = one_line_error(res)
+        assert "not an equivalence store" in text or "Catalog Error" in text or "runs" in text, text
+    assert fingerprint(db) == before
+
+
+def test_an_sqlite_file_as_the_store_is_refused_without_fetching_an_extension(tmp_path):
+    db = tmp_path / "store.duckdb"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    res = runner.invoke(app, ["store", "init", "--db", str(db)])
+    assert "cannot open store" in one_line_error(res)
+    assert db.read_bytes() == before
+
+
+def test_a_truncated_store_is_one_line(store):
+    data = store.read_bytes()
+    store.write_bytes(data[: len(data) // 3])
+    before = store.read_bytes()
+    for args in (["runs", "list"], ["store", "init"], ["queue", "list"]):
+        res = runner.invoke(app, [*args, "--db", str(store)])
+        assert "store" in one_line_error(res).lower() or "error" in res.output
+    assert store.read_bytes() == before
+
+
+def test_random_bytes_as_the_store_is_one_line(tmp_path):
+    db = tmp_path / "noise.duckdb"
+    db.write_bytes(np.random.default_rng(0).integers(0, 256, 100_000, dtype=np.uint8).tobytes())
+    before = db.read_bytes()
+    res = runner.invoke(app, ["store", "init", "--db", str(db)])
+    assert "cannot open store" in one_line_error(res)
+    assert db.read_bytes() == before
+
+
+def test_a_folder_as_the_store_is_one_line(tmp_path):
+    res = runner.invoke(app, ["store", "init", "--db", str(tmp_path)])
+    assert "is a folder" in one_line_error(res)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_folder_is_one_line(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    res = runner.invoke(app, ["store", "init", "--db", str(ro / "sub" / "s.duckdb")])
+    one_line_error(res)
+
+
+def test_a_store_under_a_file_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    res = runner.invoke(app, ["store", "init", "--db", str(tmp_path / "afile" / "s.duckdb")])
+    assert "cannot create the store's folder" in one_line_error(res)
+
+
+def test_a_newer_schema_is_refused(store):
+    con = duckdb.connect(str(store))
+    con.execute("INSERT INTO schema_version (version) VALUES (999)")
+    con.close()
+    before = fingerprint(store)
+    res = runner.invoke(app, ["queue", "add", "--db", str(store)])
+    assert "is newer than this program's" in one_line_error(res)
+    assert fingerprint(store) == before

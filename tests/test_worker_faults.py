@@ -1,0 +1,224 @@
+"""The worker under faults: host time zones, SIGTERM, takeover, cancellation, time limits, data roots.
+
+Ageing uses an injected clock (`now=`), never sleeps; the cases that matter with real processes
+(another zone's worker beside a healthy one, SIGTERM, a worker paused past stale-after) run real
+worker processes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.spec import validate
+from engine.worker import Worker, outside_roots
+from store import jobs
+from store import runs as store_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+ZONES = ["UTC", "America/New_York", "Asia/Tokyo", "Pacific/Chatham"]
+WORKER = [sys.executable, "-m", "engine.cli", "worker", "--poll", "0.2", "--threads", "1"]
+
+
+def fresh_store(tmp_path):
+    db = tmp_path / "s.duckdb"
+    store_runs.init_store(db)
+    return db
+
+
+def spec(n_base=20, added="0", seeds=1, iterations=10):
+    return validate({"n_base": n_base, "added": added, "seeds": seeds, "recipe": f"iterations={iterations}"}).to_dict()
+
+
+# ------------------------------------------------------------------- one time base, any zone
+
+ZONE_CHECK = """
+import sys, time
+from store import jobs
+db = sys.argv[1]
+job = jobs.claim("w1", db)                     # heartbeat written now, by this host's clock
+assert jobs.requeue_stale(5.0, db) == 0, "a fresh job was requeued"
+assert jobs.claim("w2", db, stale_after_s=5.0) is None, "a second worker took a healthy job"
+jobs.heartbeat(job["job_id"], "w1", db, now=time.time() - 10)   # the worker went silent 10 s ago
+assert jobs.requeue_stale(5.0, db) == 1, "a silent job was not requeued"
+again = jobs.claim("w2", db)
+assert again["job_id"] == job["job_id"] and again["attempts"] == 2
+created = jobs.get(job["job_id"], db)["created_at"].timestamp()
+# naive UTC read back as UTC is the wall clock, whatever the zone
+import datetime
+utc_created = created if False else jobs.get(job["job_id"], db)["created_at"].replace(tzinfo=datetime.timezone.utc).timestamp()
+assert abs(utc_created - time.time()) < 60, utc_created - time.time()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_staleness_is_the_same_in_every_time_zone(tmp_path, zone):
+    db = fresh_store(tmp_path)
+    jobs.submit(spec(), db)
+    env = dict(os.environ, TZ=zone, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", ZONE_CHECK, str(db)], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_staleness_with_an_injected_clock(tmp_path):
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(), db, now=1_000.0)
+    jobs.claim("w1", db, now=2_000.0)
+    assert jobs.requeue_stale(30.0, db, now=2_029.0) == 0      # just inside: still healthy
+    assert jobs.requeue_stale(30.0, db, now=2_031.0) == 1      # just outside: back in the queue
+    assert jobs.get(job_id, db)["status"] == "queued"
+
+
+# --------------------------------------------------------------------------- real processes
+
+def start(db, *args, zone="UTC"):
+    env = dict(os.environ, TZ=zone, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([*WORKER, "--db", str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env=env)
+
+
+def wait_for(predicate, timeout=180, every=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except Exception:
+            pass  # the store is being written: look again
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def rows(db):
+    return store_runs.query_runs(db, source="engine")
+
+
+@pytest.mark.slow
+def test_a_worker_in_another_zone_leaves_a_healthy_job_alone(tmp_path):
+    """The reported bug: under TZ=America/New_York a second worker took a healthy job after 5 s."""
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(30, added="0,N,2N", seeds=2, iterations=150), db)
+    first = start(db, "--once", "--heartbeat", "0.5", "--stale-after", "5", zone="Asia/Tokyo")
+    wait_for(lambda: jobs.get(job_id, db)["status"] == "running")
+    second = start(db, "--heartbeat", "0.5", "--stale-after", "5", "--idle-exit", "8", zone="America/New_York")
+    second.wait(timeout=240)
+    first.wait(timeout=240)
+    assert first.returncode == 0, first.stderr.read()[-2000:]
+    job = jobs.get(job_id, db)
+    assert job["status"] == "done" and job["attempts"] == 1 and job["worker_id"].endswith(f":{first.pid}")
+    assert len(rows(db)) == 6 and rows(db).run_key.is_unique
+
+
+@pytest.mark.slow
+def test_sigterm_hands_the_job_back_like_ctrl_c(tmp_path):
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(30, added="0,N,2N,3N", seeds=2, iterations=150), db)
+    w = start(db, "--heartbeat", "0.5", "--stale-after", "60")
+    wait_for(lambda: len(rows(db)) >= 1)
+    w.send_signal(signal.SIGTERM)
+    w.wait(timeout=60)
+    assert w.returncode == 130, w.stderr.read()[-2000:]
+    job = jobs.get(job_id, db)
+    assert job["status"] == "queued" and job["attempts"] == 0 and job["worker_id"] is None  # not stale-after later
+    done = len(rows(db))
+    assert 1 <= done < 8 and rows(db).run_key.is_unique  # complete rows only
+
+
+@pytest.mark.slow
+def test_a_worker_whose_job_was_taken_over_stops_at_the_next_run(tmp_path):
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(30, added="0,N,2N,3N", seeds=3, iterations=150), db)
+    paused = start(db, "--once", "--heartbeat", "0.3", "--stale-after", "2")
+    wait_for(lambda: len(rows(db)) >= 1)
+    os.kill(paused.pid, signal.SIGSTOP)  # presumed dead: silent past stale-after
+    try:
+        rescuer = start(db, "--once", "--heartbeat", "0.3", "--stale-after", "2")
+        wait_for(lambda: jobs.get(job_id, db)["attempts"] == 2, timeout=60)
+    finally:
+        os.kill(paused.pid, signal.SIGCONT)
+    paused.wait(timeout=120)
+    err = paused.stderr.read()
+    assert paused.returncode == 0 and "was taken over by another worker; stopped at a run boundary" in err, err[-2000:]
+    rescuer.wait(timeout=240)
+    assert rescuer.returncode == 0, rescuer.stderr.read()[-2000:]
+    job = jobs.get(job_id, db)
+    assert job["status"] == "done" and job["attempts"] == 2
+    assert len(rows(db)) == 12 and rows(db).run_key.is_unique
+    assert sorted(json.loads(job["run_ids"])) == sorted(rows(db).run_id)
+
+
+@pytest.mark.slow
+def test_cancelling_a_running_job_stops_it_at_a_run_boundary(tmp_path):
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(30, added="0,N,2N,3N", seeds=3, iterations=150), db)
+    w = start(db, "--once", "--heartbeat", "0.3", "--stale-after", "30")
+    wait_for(lambda: len(rows(db)) >= 1)
+    assert jobs.cancel(job_id, db) == "cancelling"
+    w.wait(timeout=120)
+    assert w.returncode == 0, w.stderr.read()[-2000:]
+    job = jobs.get(job_id, db)
+    assert job["status"] == "cancelled" and job["error"] == "cancelled while running"
+    kept = rows(db)
+    assert 1 <= len(kept) < 12 and sorted(json.loads(job["run_ids"])) == sorted(kept.run_id)
+
+
+# ------------------------------------------------------------------------------ in process
+
+def test_a_job_past_its_time_limit_fails_with_its_runs_kept(tmp_path):
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(20, added="0,N", seeds=2, iterations=5), db, max_hours=1.0)
+    ticks = iter(range(10_000))
+    # Each look at the clock is 0.6 h later: claim, start, before run 1 (0.6 h: goes on),
+    # before run 2 (1.2 h: past the 1 h limit).
+    clock = lambda: time.time() + 0.6 * 3600 * next(ticks)  # noqa: E731
+    n = Worker(db, "cpu", heartbeat_s=0.5, threads=1, log=lambda m: None, clock=clock).work(once=True)
+    job = jobs.get(job_id, db)
+    assert n == 1 and job["status"] == "failed" and "time limit of 1 h reached after 1 runs" in job["error"]
+    assert len(rows(db)) == 1 and json.loads(job["run_ids"]) == list(rows(db).run_id)
+
+
+def test_data_paths_from_the_queue_must_lie_under_the_worker_roots(tmp_path):
+    allowed = tmp_path / "data"
+    outside = tmp_path / "elsewhere"
+    for root in (allowed / "mine", outside):
+        (root / "train" / "a").mkdir(parents=True)
+        (root / "train" / "a" / "1.png").write_bytes(b"not read: the path is refused first")
+    inside = validate({"dataset": f"folder:{allowed / 'mine'}", "n_base": 1, "added": "0"})
+    assert outside_roots(inside, [allowed]) is None
+    sneaky = validate({"dataset": f"folder:{allowed / '..' / 'elsewhere'}", "n_base": 1, "added": "0"})
+    assert outside_roots(sneaky, [allowed]) is not None
+    (allowed / "link").symlink_to(outside)
+    linked = validate({"dataset": f"folder:{allowed / 'link'}", "n_base": 1, "added": "0"})
+    assert outside_roots(linked, [allowed]) is not None   # symlinks are resolved first
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(sneaky.to_dict(), db)
+    Worker(db, "cpu", threads=1, data_roots=[allowed], log=lambda m: None).work(once=True)
+    job = jobs.get(job_id, db)
+    assert job["status"] == "failed" and "is outside this worker's --data-root" in job["error"]
+    assert rows(db).empty
+
+
+def test_threads_are_the_hosts_cores_shared_among_busy_workers(tmp_path, monkeypatch):
+    from engine import threads
+    monkeypatch.setattr(threads, "usable_cores", lambda: 8)
+    assert threads.choose(None, "cpu", 1) == 8
+    assert threads.choose(None, "cpu", 2) == 4
+    assert threads.choose(None, "cpu", 3) == 2
+    assert threads.choose(None, "cpu", 20) == 1
+    assert threads.choose(None, "cuda", 2) == threads.GPU_HOST_THREADS
+    assert threads.choose(3, "cpu", 5) == 3
+    db = fresh_store(tmp_path)
+    for k in range(3):
+        jobs.register_worker(f"h:{k}", "h", k, "cpu", None, db, now=1_000.0)
+        jobs.submit(spec(20 + k), db)
+    jobs.register_worker("other:1", "other", 1, "cpu", None, db, now=1_000.0)
+    for k in range(2):
+        jobs.claim(f"h:{k}", db, now=1_000.0)
+    jobs.claim("other:1", db, now=1_000.0)
+    assert jobs.busy_workers("h", 60, db, now=1_030.0) == 2      # h:2 is idle, other:1 on another host
+    assert jobs.busy_workers("h", 60, db, now=1_100.0) == 0      # their heartbeats are stale

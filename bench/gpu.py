@@ -3,10 +3,12 @@
     python bench/gpu.py --out gpu.json               # on the GPU machine (bench/gpu.sh wraps it)
     python bench/gpu.py --smoke --out smoke.json     # the same measurements at tiny sizes on a CPU
     python bench/gpu.py --only edm_train/cifar/eager,closed_set_point --budget-s 200
+    python bench/gpu.py --table gpu.json             # markdown rows for docs/speed.md
 
 Measurements run one after another in a worker process (bench/gpu_measure.py), each with a
 warm-up inside it and a hard time limit outside it: one that overruns is killed and recorded as
-timed out, one that raises is recorded with its error, and the rest go on. A global budget keeps
+timed out, one that raises is recorded with its error, and the rest go on (in a fresh worker
+after either). A global budget keeps
 the whole run inside its slot (what does not fit is recorded as skipped). The JSON file is
 rewritten after every measurement, so a run cut short still leaves what it measured.
 Plan order puts the figures README needs first and the torch.compile variants (minutes of
@@ -45,14 +47,14 @@ ANCHORS = {
 # batch of 192; DiT at its paper's batch of 256 on 224x224 images (28x28 latents of the f8 VAE).
 SIZES = {
     "gpu": dict(res=32, edm_batch={"small": 256, "cifar": 512}, sample_batches=(256, 1024), heun=18,
-                warmup=5, min_steps=5, target_s=5.0, classifier_batch=None, classifier_warmup=10,
+                warmup=5, min_steps=5, target_s=5.0, classifier_batch={}, classifier_warmup=10,
                 point=dict(resolution=32, n_base=500, n_test=1000, preset="small", train_images=51_200,
                            generator_batch=256, classifier="resnet110", iterations=300),
                 vae="f8", vae_batch=32, dit_res=224, dit_presets=("XL/2", "B/2"), dit_batch=256, dit_sample_batch=256,
                 dit_steps=(2, 12), limits=dict(edm_train=45, edm_sample=60, classifier_train=45, closed_set_point=120,
                                                vae_train=60, dit_train=90, dit_sample=90, compiled=150)),
     "smoke": dict(res=8, edm_batch={"small": 4, "cifar": 2}, sample_batches=(2, 4), heun=2,
-                  warmup=1, min_steps=1, target_s=0.2, classifier_batch={32: 2, 224: 1}, classifier_warmup=1,
+                  warmup=1, min_steps=1, target_s=0.2, classifier_batch={128: 2, 512: 4, 192: 1}, classifier_warmup=1,
                   point=dict(resolution=8, n_base=20, n_test=20, preset="tiny", train_images=256,
                              generator_batch=64, classifier="smallcnn", iterations=5),
                   vae="tiny", vae_batch=4, dit_res=8, dit_presets=("tiny",), dit_batch=4, dit_sample_batch=2,
@@ -93,10 +95,10 @@ def plan(smoke: bool, backend: str) -> list[dict]:
     edm(False)
     for classifier, size, batch in (("resnet110", 32, 128), ("resnet110", 32, 512), ("resnet50", 224, 192),
                                     ("vit-b32", 224, 192)):
+        batch = z["classifier_batch"].get(batch, batch)
         add(f"classifier_train/{classifier}/b{batch}", "classifier_train",
-            {"classifier": classifier, "data_size": size,
-             "batch": z["classifier_batch"][size] if z["classifier_batch"] else batch,
-             **timing, "warmup_steps": z["classifier_warmup"]})
+            {"classifier": classifier, "data_size": size, "batch": batch, **timing,
+             "warmup_steps": z["classifier_warmup"]})
     add("closed_set_point", "closed_set_point", z["point"])
     dit = {"vae_preset": z["vae"], "resolution": z["dit_res"]}
     add(f"vae_train/{z['vae']}", "vae_train", {"preset": z["vae"], "resolution": z["dit_res"],
@@ -153,8 +155,11 @@ class Worker:
                 return json.loads(line[len(prefix):])
 
     def ask(self, request: dict, timeout: float) -> dict | None:
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return None
         return self.receive(RESULT, timeout)
 
     def why_gone(self) -> str:
@@ -235,6 +240,9 @@ def run(args) -> dict:
                 entry.update(status="error", error=why)
             else:
                 entry.update(answer)
+                if answer["status"] != "ok":  # CUDA errors are sticky: the next one starts afresh
+                    worker.kill()
+                    worker = None
         print(f"[gpu bench] {m['name']}: {entry['status']}"
               + (f" ({entry['error']})" if entry.get("error") else ""), file=sys.stderr, flush=True)
         report["wall_s"] = round(time.monotonic() - started, 2)
@@ -244,6 +252,26 @@ def run(args) -> dict:
     report["wall_s"] = round(time.monotonic() - started, 2)
     write_json(args.out, report)
     return report
+
+
+FIGURE = {"edm_train": ("images_per_s", "images/s"), "edm_sample": ("s_per_image", "s/image"),
+          "classifier_train": ("images_per_s", "images/s"), "closed_set_point": ("wall_s", "s wall"),
+          "vae_train": ("images_per_s", "images/s"), "dit_train": ("images_per_s", "images/s"),
+          "dit_sample": ("s_per_image", "s/image")}
+
+
+def table(report: dict) -> str:
+    """Markdown rows (measurement, figure, peak memory) from a written JSON file, for docs/speed.md."""
+    rows = ["| measurement | figure | peak memory |", "| --- | --- | --- |"]
+    for m in report["measurements"]:
+        if m["status"] != "ok":
+            rows.append(f"| {m['name']} | {m['status']}: {m['error']} | |")
+            continue
+        key, unit = FIGURE[m["kind"]]
+        mem = m.get("peak_memory") or {}
+        peak = mem.get("gpu_allocated_mib", mem.get("process_rss_mib"))
+        rows.append(f"| {m['name']} | {m['result'][key]:,} {unit} | {f'{peak:,.0f} MiB' if peak else ''} |")
+    return "\n".join(rows)
 
 
 def main(argv=None) -> int:
@@ -259,7 +287,11 @@ def main(argv=None) -> int:
                         help="torch.compile backend (default inductor; eager with --smoke: tracing only, "
                              "since inductor's compilation takes minutes on a CPU)")
     parser.add_argument("--only", default=None, help="comma-separated name prefixes of the measurements to run")
+    parser.add_argument("--table", type=Path, default=None, help="print a written JSON file as markdown rows, and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return 0
     args.device = args.device or ("cpu" if args.smoke else "auto")
     args.budget_s = args.budget_s or (90.0 if args.smoke else 420.0)
     args.compile_backend = args.compile_backend or ("eager" if args.smoke else "inductor")

@@ -11,8 +11,8 @@ cudnn.benchmark or TF32 flags: the engine does not.
 
 Protocol: bench/gpu.py writes one JSON request a line on stdin; the worker answers each with a
 line `@@RESULT {json}` on stdout. Anything else a library prints is passed on as log. A
-measurement that raises is answered with its error and the worker goes on with the next; one that
-overruns its limit is killed by the parent, which starts a fresh worker for the rest.
+measurement that raises is answered with its error; one that overruns its limit is killed by the
+parent. Either way the parent starts a fresh worker for the rest.
 """
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def test_smoke_run_records_every_planned_measurement_with_its_figures(tmp_path):
             assert m["status"] == "skipped", m
             assert m["error"].startswith("--smoke") or m["error"].endswith("is not in this checkout"), m
     by_name = {m["name"]: m for m in report["measurements"]}
-    for name in ("edm_train/cifar/eager", "edm_sample/cifar/b4/eager", "classifier_train/vit-b32/b192",
+    for name in ("edm_train/cifar/eager", "edm_sample/cifar/b4/eager", "classifier_train/vit-b32/b1",
                  "edm_train/small/compiled", "edm_sample/small/b2/compiled", "closed_set_point"):
         assert by_name[name]["status"] == "ok", by_name[name]
     point = by_name["closed_set_point"]["result"]

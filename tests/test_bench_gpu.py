@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "bench" / "gpu.py")
@@ -24,7 +25,7 @@ FIGURES = {"edm_train": "images_per_s", "edm_sample": "s_per_image", "classifier
 
 def args_for(tmp_path, **overrides):
     values = dict(out=tmp_path / "gpu.json", smoke=True, device="cpu", budget_s=600.0, min_slot_s=1.0,
-                  compile_backend="eager", only=None)
+                  compile_backend="aot_eager", only=None)
     return argparse.Namespace(**{**values, **overrides})
 
 
@@ -41,7 +42,7 @@ def test_smoke_run_records_every_planned_measurement_with_its_figures(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["smoke"] and report["environment"]["device"].startswith("cpu")
-    assert [m["name"] for m in report["measurements"]] == [m["name"] for m in gpu.plan(True, "eager")]
+    assert [m["name"] for m in report["measurements"]] == [m["name"] for m in gpu.plan(True, "aot_eager")]
     for m in report["measurements"]:
         if m["status"] == "ok":
             assert positive(m["result"][FIGURES[m["kind"]]]), m
@@ -54,6 +55,7 @@ def test_smoke_run_records_every_planned_measurement_with_its_figures(tmp_path):
     for name in ("edm_train/cifar/eager", "edm_sample/cifar/b4/eager", "classifier_train/vit-b32/b1",
                  "edm_train/small/compiled", "edm_sample/small/b2/compiled", "closed_set_point"):
         assert by_name[name]["status"] == "ok", by_name[name]
+    assert by_name["edm_train/small/compiled"]["params"]["backend"] == "aot_eager"
     point = by_name["closed_set_point"]["result"]
     assert point["n_syn_added"] == point["n_base"] == 20 and 0 <= point["top1"] <= 100
     assert point["generator"] == "EDM-tiny" and positive(point["generator_train_s"])
@@ -77,6 +79,13 @@ def test_a_failing_and_a_hanging_measurement_do_not_stop_the_others(tmp_path, mo
     assert hang["status"] == "error" and hang["error"].startswith("timed out after 3 s")
     assert fine["status"] == "ok" and positive(fine["result"]["images_per_s"])
     assert json.loads((tmp_path / "gpu.json").read_text()) == json.loads(json.dumps(report, default=str))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_the_full_sizes_refuse_a_machine_without_a_gpu(tmp_path):
+    with pytest.raises(SystemExit, match="no CUDA GPU here"):
+        gpu.run(args_for(tmp_path, smoke=False, device="auto", only="closed_set_point"))
 
 
 def test_a_spent_budget_skips_with_a_reason_and_only_selects_by_prefix(tmp_path):

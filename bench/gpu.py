@@ -98,7 +98,7 @@ def plan(smoke: bool, backend: str) -> list[dict]:
         batch = z["classifier_batch"].get(batch, batch)
         add(f"classifier_train/{classifier}/b{batch}", "classifier_train",
             {"classifier": classifier, "data_size": size, "batch": batch, **timing,
-             "warmup_steps": z["classifier_warmup"]})
+             "warmup_steps": z["classifier_warmup"], "probe": not smoke})
     add("closed_set_point", "closed_set_point", z["point"])
     dit = {"vae_preset": z["vae"], "resolution": z["dit_res"]}
     add(f"vae_train/{z['vae']}", "vae_train", {"preset": z["vae"], "resolution": z["dit_res"],

@@ -145,9 +145,10 @@ def edm_sample(device, preset: str, resolution: int, batch: int, num_steps: int 
 
 
 def classifier_train(device, classifier: str, data_size: int, batch: int, compile: bool = False,
-                     warmup_steps: int = 10, min_steps: int = 5, target_s: float = 5.0) -> dict:
-    """train_classifier times its own loop; a warm-up call, a short probe to size the timed call,
-    then the timed call. The probe is a second reading of the same rate."""
+                     warmup_steps: int = 10, min_steps: int = 5, target_s: float = 5.0, probe: bool = True) -> dict:
+    """train_classifier times its own loop: a warm-up call, a probe (a quarter of the target) to
+    size the timed call, since the warm-up's rate includes its first steps, then the timed call.
+    The probe is a second reading of the same rate."""
     from engine.train import default_recipe, train_classifier
     n = 2 * batch
     gen = torch.Generator().manual_seed(0)
@@ -164,12 +165,12 @@ def classifier_train(device, classifier: str, data_size: int, batch: int, compil
     start = time.perf_counter()
     step_s, _ = train(warmup_steps)
     warmup_s = time.perf_counter() - start
-    probe = None
-    if int(0.25 * target_s / step_s) >= min_steps:  # worth a probe: the warm-up's estimate includes its start
-        step_s, probe = train(int(0.25 * target_s / step_s))
+    probed = None
+    if probe:
+        step_s, probed = train(max(min_steps, int(0.25 * target_s / step_s)))
     _, timed = train(max(min_steps, int(target_s / step_s)))
     return {"images_per_s": round(timed.images_per_second, 2),
-            "images_per_s_probe": round(probe.images_per_second, 2) if probe else None,
+            "images_per_s_probe": round(probed.images_per_second, 2) if probed else None,
             "timed_steps": timed.steps, "timed_s": round(timed.train_seconds, 3), "batch": batch,
             "input_size": base.input_size, "data_size": data_size, "warmup_s": round(warmup_s, 3),
             "parameters_M": n_parameters(timed.model)}

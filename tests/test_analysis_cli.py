@@ -104,3 +104,25 @@ def test_degenerate_fit_exits_nonzero_and_says_not_identified(paper_db):
     res = invoke("fit", "--dataset", "ImageNet-100", "--classifier", "ResNet-50", "--augmentation", "closed",
                  "--features", "best:aic", "--n-boot", 0, "--db", paper_db)
     assert res.exit_code != 0 and "not identified" in res.output and "1.2e+08" not in res.output.split("not identified")[0]
+
+
+def test_paper_check_json_has_all_seven_equations_and_both_table9_readings():
+    res = invoke("paper-check", "--json", "--n-boot", 30)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r["equation"] for r in rows] == [2, 3, 4, 5, 6, 8, 9]
+    keys = {"equation", "dataset", "classifier", "augmentation", "published_c1", "published_c2", "c1", "c2",
+            "c1_ci", "c2_ci", "inside", "note"}
+    assert all(keys <= set(r) for r in rows)
+    eq3 = rows[1]
+    assert (eq3["published_c1"], eq3["published_c2"]) == (0.88, 2.53)
+    assert eq3["tab9"] == "total" and eq3["tab9_other_reading"]["tab9"] == "printed"
+    assert eq3["c1"] != pytest.approx(eq3["tab9_other_reading"]["c1"], rel=1e-3)
+    printed = json.loads(invoke("paper-check", "--json", "--n-boot", 30, "--tab9", "printed").stdout)
+    assert printed[1]["c1"] == pytest.approx(eq3["tab9_other_reading"]["c1"])
+    eq5 = rows[3]
+    assert "extrapolated" in eq5["note"] and "n_base 26,000 alone" in eq5["note"]
+
+
+def test_paper_check_refuses_an_unknown_reading():
+    one_line_error(invoke("paper-check", "--tab9", "both"), "unknown --tab9 reading 'both'")

@@ -240,3 +240,43 @@ def equiv(dataset: Annotated[str, typer.Option()],
         err_console.print("error: no answer: " + (ans.get("bound", {}).get("text") or ans.get("eq1_error")
                                                    or ans.get("surface_error") or "nothing to solve"), highlight=False)
         raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------ paper-check
+
+@app.command("paper-check")
+@guarded
+def paper_check(tab9: Annotated[str, typer.Option(
+                    help="Table 9's CIFAR-10 row at n_base 25,000: 'total' reads it as 20,000 added (its total "
+                         "45,000 and ratio 1:0.8), 'printed' as the printed 15,000.")] = "total",
+                n_boot: NBootOpt = 200,
+                seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+                as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per equation.")] = False):
+    """The paper's seven equations (Eq. 2-6, 8, 9) beside our refit of its published runs."""
+    from engine.analysis.paper import JSON_KEYS, paper_check as check
+    from store.runs import TAB9_READINGS
+    check_choice("--tab9 reading", tab9, TAB9_READINGS)
+    check_options(1e-3, n_boot, None)
+    rows = check(tab9=tab9, n_boot=n_boot, seed=seed)
+    if as_json:
+        print(to_json([{**{k: r[k] for k in JSON_KEYS}, "generator": r["generator"], "tab9": r["tab9"],
+                        "evidence": r["evidence"], **({"tab9_other_reading": r["tab9_other_reading"]}
+                                                     if "tab9_other_reading" in r else {})} for r in rows]))
+        return
+    table = Table("Eq.", "setting", "published c1", "published c2", "c1 [95% CI]", "c2 [95% CI]", "inside",
+                  title=f"The paper's equations refitted from its published runs (Table 9 row read as "
+                        f"{TAB9_READINGS[tab9]:,} added)")
+    for r in rows:
+        c1 = f"{r['c1']:.3g} {_fmt_ci(r['c1_ci'], '{:.3g}')}" if r["c1"] is not None else "—"
+        c2 = f"{r['c2']:.3g} {_fmt_ci(r['c2_ci'], '{:.3g}')}" if r["c2"] is not None else "—"
+        inside = {True: "yes", False: "[red]no[/]", None: "n/a"}[r["inside"]]
+        table.add_row(str(r["equation"]), f"{r['dataset']} · {r['classifier']} · {r['augmentation']} ({r['generator']})",
+                      f"{r['published_c1']:g}", f"{r['published_c2']:g}", c1, c2, inside)
+    console.print(table)
+    for r in rows:
+        console.print(f"Eq. {r['equation']}: {r['note']}", highlight=False)
+        alt = r.get("tab9_other_reading")
+        if alt and alt["c1"] is not None:
+            console.print(f"  with Table 9's row read as {TAB9_READINGS[alt['tab9']]:,} ({alt['tab9']}): c1 = "
+                          f"{alt['c1']:.3g} {_fmt_ci(alt['c1_ci'], '{:.3g}')}, c2 = {alt['c2']:.3g} "
+                          f"{_fmt_ci(alt['c2_ci'], '{:.3g}')}, published inside: {alt['inside']}", highlight=False)

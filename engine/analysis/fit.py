@@ -35,6 +35,11 @@ UNNAMED_SOURCE = "given"  # runs handed in without a source column
 # Bootstrap draws: each costs ~12 KB of working memory (2,000,000 drew 23 GB); 10,000 keeps a fit
 # under ~120 MB and the Monte Carlo error of a 95 % percentile bound under 0.2 % of coverage.
 MAX_N_BOOT = 10_000
+# Seeds (Gaussian multipliers) and points: the coverage study (bench/bench_coverage.py,
+# docs/method.md) found seeds alone cover the true c1, c2 in 5-75 % of studies, as the surface's
+# form, not seed noise, dominates the error; resampling points too brought it to 85-100 %.
+BOOTSTRAPS = ("seeds+points", "seeds", "resample", "resample+points")
+DEFAULT_BOOTSTRAP = "seeds+points"
 
 
 @dataclass
@@ -395,7 +400,8 @@ def check_n_boot(n_boot: int) -> None:
 def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str, generator=None, *,
             features=PAPER_FEATURES, eps: float = DEFAULT_EPS, grid: dict | None = None,
             n_total: int | None = None, n_boot: int = 200, level: float = 0.95, seed: int = 0,
-            exclude_run_ids=(), source: str | None = None) -> Analysis:
+            exclude_run_ids=(), source: str | None = None,
+            bootstrap: str = DEFAULT_BOOTSTRAP) -> Analysis:
     """The whole fit of one setting from one source of runs (`source`: engine, import, paper, or
     all to pool them; default the first of engine, import, paper that has synthetic runs here)."""
     if augmentation not in ("closed", "open"):
@@ -404,6 +410,8 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
     if not eps > 0:
         raise FitError(f"eps = {eps} must be positive")
     check_n_boot(n_boot)
+    if bootstrap not in BOOTSTRAPS:
+        raise FitError(f"bootstrap {bootstrap!r}: choose from {', '.join(BOOTSTRAPS)}")
     sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
     if "source" not in sel:
         sel = sel.assign(source=UNNAMED_SOURCE)
@@ -457,7 +465,7 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
                 warnings.append(f"n_base {n_base:,} gives no tuples: {fit.error}")
             continue
         if n_boot:
-            fit.boot_betas = _bootstrap_betas(fit, n_boot, rng)
+            fit.boot_betas = _bootstrap_betas(fit, n_boot, rng, bootstrap)
         if not fit.ratios:
             warnings.append(f"n_base {n_base:,} gives no tuples: it is not in {grid_rule}")
             continue
@@ -510,7 +518,7 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
         return result
     result.c1, result.c2, result.eq1_rmse = point["c1"], point["c2"], point["rmse"]
     if tuple_draws:
-        _bootstrap_eq1(result, tuple_draws, point["theta"], tau, level)
+        _bootstrap_eq1(result, tuple_draws, point["theta"], tau, level, bootstrap)
     return result
 
 
@@ -540,20 +548,40 @@ def _grid(dataset, sel, syn_runs, grid, source):
     return {**measured, **paper}, "the paper's Eq. 12 grid or the measured bases with real and synthetic runs"
 
 
-def _bootstrap_betas(fit: BaseFit, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def _bootstrap_betas(fit: BaseFit, n_boot: int, rng: np.random.Generator, method: str = "seeds") -> np.ndarray:
+    """Bootstrap draws of one base's surface coefficients (draws x params); NaN rows cannot be fitted.
+
+    With at least two seeds: "resample" draws seeds with replacement (the same seeds for every
+    point, so paired runs stay paired); "seeds" (default) instead gives every seed a Gaussian
+    multiplier shared by all points, applied to its deviation from the point mean, rescaled by
+    sqrt(k / (k - 1)): the same pairing, the usual variance of a mean of k seeds, and a continuous
+    distribution where resampling 3 seeds has only 10 outcomes and 2/3 of the variance (the
+    coverage study in docs/method.md measured both). "+points" also resamples the real and the
+    synthetic points of the base (the base-only run stays), so that how much the surface's form
+    depends on single points enters the interval too. Seedless observations (published means,
+    when sources are pooled) stay in every draw as they are. Without seeds: the surface's residuals.
+    """
     surface, points = fit.surface, fit.points
     X = surface.X
-    pinv = np.linalg.pinv(X)
     matrix = fit.seed_matrix
     if matrix is not None and matrix.shape[1] >= 2:
-        # Resample seeds, the same draw for every point, so paired runs stay paired; seedless
-        # observations (published means, when sources are pooled) stay in every draw as they are.
-        draw = rng.integers(0, matrix.shape[1], size=(n_boot, matrix.shape[1]))
-        sampled = matrix[:, draw]                      # points x B x seeds
-        total = np.nansum(sampled, axis=2).T + points.unseeded_sum.to_numpy()[None, :]
-        count = np.isfinite(sampled).sum(axis=2).T + points.n_unseeded.to_numpy()[None, :]
+        k = matrix.shape[1]
+        un_sum, un_n = points.unseeded_sum.to_numpy()[None, :], points.n_unseeded.to_numpy()[None, :]
+        if method.startswith("resample"):
+            draw = rng.integers(0, k, size=(n_boot, k))
+            sampled = matrix[:, draw]                      # points x B x seeds
+            total = np.nansum(sampled, axis=2).T + un_sum
+            count = np.isfinite(sampled).sum(axis=2).T + un_n
+        else:
+            seed_mean = np.nanmean(matrix, axis=1, keepdims=True)
+            n_seed = np.isfinite(matrix).sum(axis=1, keepdims=True)
+            dev = np.nan_to_num(matrix - seed_mean) * np.sqrt(n_seed / np.maximum(n_seed - 1, 1))
+            v = rng.standard_normal((n_boot, k))
+            shifted = seed_mean.T + (v @ dev.T) / n_seed.T  # B x points: mean of k perturbed seeds
+            total = shifted * n_seed.T + un_sum
+            count = n_seed.T + un_n
         with np.errstate(all="ignore"):
-            y = total / count                          # B x points
+            y = total / count                              # B x points
         y = np.where(np.isfinite(y), y, points.acc.to_numpy()[None, :])
     else:
         n, p = X.shape
@@ -561,10 +589,25 @@ def _bootstrap_betas(fit: BaseFit, n_boot: int, rng: np.random.Generator) -> np.
         resid = surface.residuals * scale
         fitted = X @ surface.beta
         y = fitted[None, :] + resid[rng.integers(0, n, size=(n_boot, n))]
-    return y @ pinv.T
+    if not method.endswith("+points"):
+        return y @ np.linalg.pinv(X).T
+    # Weighted least squares per draw, with the weights of a within-axis resample of the points.
+    w = np.zeros_like(y)
+    base = ((points.n_real_added == 0) & (points.n_syn_added == 0)).to_numpy()
+    w[:, base] = 1.0
+    for axis in (points.n_real_added > 0, points.n_syn_added > 0):
+        idx = np.where(axis.to_numpy())[0]
+        picks = idx[rng.integers(0, idx.size, size=(n_boot, idx.size))]
+        np.add.at(w, (np.repeat(np.arange(n_boot), idx.size), picks.ravel()), 1.0)
+    xtwx = np.einsum("bi,ij,ik->bjk", w, X, X)
+    xtwy = np.einsum("bi,ij,bi->bj", w, X, y)
+    ok = np.linalg.matrix_rank(xtwx) == X.shape[1]
+    betas = np.full((n_boot, X.shape[1]), np.nan)
+    betas[ok] = np.linalg.solve(xtwx[ok], xtwy[ok][..., None])[..., 0]
+    return betas
 
 
-def _bootstrap_eq1(result: Analysis, tuple_draws, theta0, tau, level):
+def _bootstrap_eq1(result: Analysis, tuple_draws, theta0, tau, level, bootstrap):
     n_boot = tuple_draws[0][2].shape[0]
     # Every draw's tuples side by side (draws x all grid tuples), masked where a draw has no root.
     nb = np.concatenate([np.full(r.size, b, float) for b, r, _ in tuple_draws])
@@ -578,8 +621,9 @@ def _bootstrap_eq1(result: Analysis, tuple_draws, theta0, tau, level):
     ok = np.isfinite(c1)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
     result.boot = {"c1": c1, "c2": c2, "n_boot": int(n_boot), "n_ok": int(ok.sum()),
-                   "method": "seeds" if any(f.seed_matrix is not None and f.seed_matrix.shape[1] >= 2
-                                            for f in result.bases.values()) else "residuals"}
+                   "method": ("seeds" if any(f.seed_matrix is not None and f.seed_matrix.shape[1] >= 2
+                                             for f in result.bases.values()) else "residuals")
+                   + ("+points" if bootstrap.endswith("+points") else "")}
     if ok.sum() >= 20:
         result.c1_ci = tuple(float(v) for v in np.quantile(c1[ok], [lo_q, hi_q]))
         result.c2_ci = tuple(float(v) for v in np.quantile(c2[ok], [lo_q, hi_q]))

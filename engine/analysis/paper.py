@@ -106,8 +106,8 @@ def check_equation(eq: dict, tab9: str = "total", n_boot: int = 200, seed: int =
         status = "published c1 and c2 inside our 95 % intervals"
         wide = [n for n, ci in (("c1", a.c1_ci), ("c2", a.c2_ci)) if ci[0] > 0 and ci[1] / ci[0] > 100]
         if wide:
-            status += (f", but the {' and '.join(wide)} interval spans more than two orders of magnitude: "
-                       f"these runs hardly constrain it")
+            status += (f", but the {' and '.join(wide)} interval{'s span' if len(wide) > 1 else ' spans'} more "
+                       f"than two orders of magnitude: these runs hardly constrain {'them' if len(wide) > 1 else 'it'}")
     else:
         outside = [n for n, ok in (("c1", in1), ("c2", in2)) if not ok]
         status = f"published {' and '.join(outside)} outside our 95 % interval"

@@ -1,10 +1,11 @@
 """The whole equivalence fit of one setting, its intervals, and the two questions users ask.
 
-A setting is (dataset, classifier, augmentation, generator). For every n_base it fits the
-accuracy surface, solves Eq. 12 on a grid of real ratios, fits Eq. 13 to all the tuples, and
-bootstraps the lot: over seeds where per-seed runs exist (the same seeds are drawn for every
-point, so base and augmented runs stay paired), else over the surface's residuals (the
-published values are means with no per-seed spread).
+A setting is (dataset, classifier, augmentation, generator), fitted from one source of runs
+(engine, import or paper; "all" pools them). For every n_base it fits the accuracy surface,
+solves Eq. 12 on a grid of real ratios, fits Eq. 13 to all the tuples, and bootstraps the lot:
+over seeds where per-seed runs exist (base and augmented runs stay paired), else over the
+surface's residuals (the published values are means with no per-seed spread), and over the
+points of each base. docs/method.md has the choices and the coverage they were measured to give.
 """
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from engine.analysis.simulate import TRUTHS, coverage
+from engine.analysis.surface import PAPER_FEATURES
 
 
 def measured_noise(db) -> dict:
@@ -44,17 +45,23 @@ def main():
                         help="comma-separated bootstrap methods to compare (engine/analysis/fit.py BOOTSTRAPS)")
     parser.add_argument("--published-means", action="store_true",
                         help="also simulate published means (one value per point) for the first setting")
+    parser.add_argument("--features", default=None,
+                        help="surface features as in `engine fit --features` (default: the paper's three logs)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.noise_sd is None and args.db is None:
         parser.error("give --noise-sd or --db (a store with engine runs)")
     noise = measured_noise(args.db) if args.noise_sd is None else {"noise_sd": args.noise_sd, "source": "given"}
     sd = noise["noise_sd"]
+    features = args.features or PAPER_FEATURES
+    if "," in features and not features.startswith("best:"):
+        features = tuple(features.split(","))
     rows = []
     for name in args.settings.split(","):
         for method in args.bootstrap.split(","):
             start = time.process_time()
-            row = coverage(TRUTHS[name], args.studies, sd, n_boot=args.n_boot, seed=args.seed, bootstrap=method)
+            row = coverage(TRUTHS[name], args.studies, sd, n_boot=args.n_boot, seed=args.seed, bootstrap=method,
+                           features=features)
             row.update(key=name, cpu_s=round(time.process_time() - start, 1))
             rows.append(row)
             print(json.dumps({"progress": name, "bootstrap": method, "cpu_s": row["cpu_s"]}), flush=True)
@@ -63,7 +70,7 @@ def main():
         for method in args.bootstrap.split(","):
             start = time.process_time()
             row = coverage(TRUTHS[name], args.studies, sd / np.sqrt(3), seeds=1, n_boot=args.n_boot, seed=args.seed,
-                           bootstrap=method)
+                           bootstrap=method, features=features)
             row.update(key=name + ":published_means", cpu_s=round(time.process_time() - start, 1))
             rows.append(row)
     print(json.dumps({"benchmark": "coverage of 95 % intervals in simulated studies with known c1, c2",

@@ -36,9 +36,9 @@ UNNAMED_SOURCE = "given"  # runs handed in without a source column
 # Bootstrap draws: each costs ~12 KB of working memory (2,000,000 drew 23 GB); 10,000 keeps a fit
 # under ~120 MB and the Monte Carlo error of a 95 % percentile bound under 0.2 % of coverage.
 MAX_N_BOOT = 10_000
-# Seeds (Gaussian multipliers) and points: the coverage study (bench/bench_coverage.py,
-# docs/method.md) found seeds alone cover the true c1, c2 in 5-75 % of studies, as the surface's
-# form, not seed noise, dominates the error; resampling points too brought it to 85-100 %.
+# Seeds (Gaussian multipliers) and points: in the coverage study (bench/bench_coverage.py,
+# docs/method.md) resampling 3 seeds covered even the method's own noise-free answer in only
+# 71-87 % of studies; this covers it in 98-100 % (and the truth where the surface can follow it).
 BOOTSTRAPS = ("seeds+points", "seeds", "resample", "resample+points")
 DEFAULT_BOOTSTRAP = "seeds+points"
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from engine.analysis.equivalence import eq1, eq1_inverse, tau_for
 from engine.analysis.fit import analyse
+from engine.analysis.surface import PAPER_FEATURES
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,10 @@ def design(truth: Truth, seeds: int) -> pd.DataFrame:
 
 
 def run_study(truth: Truth, frame: pd.DataFrame, mean: np.ndarray, noise_sd: float, rng, n_boot: int,
-              bootstrap: str = "seeds+points") -> dict:
+              bootstrap: str = "seeds+points", features=PAPER_FEATURES) -> dict:
     runs = frame.assign(top1=mean + rng.normal(0.0, noise_sd, len(mean)))
     a = analyse(runs, "Sim", "Net", "closed", "G", grid=truth.grid, n_boot=n_boot,
-                seed=int(rng.integers(2 ** 31)), bootstrap=bootstrap)
+                seed=int(rng.integers(2 ** 31)), bootstrap=bootstrap, features=features)
     b, true_answer = truth.answer()
     ans = a.syn_for_real(b, b)
     out = {"c1": a.c1, "c2": a.c2, "c1_ci": a.c1_ci, "c2_ci": a.c2_ci, "answer": ans.get("eq1"),
@@ -93,30 +94,31 @@ def run_study(truth: Truth, frame: pd.DataFrame, mean: np.ndarray, noise_sd: flo
     return out
 
 
-def noise_free(truth: Truth, frame: pd.DataFrame, mean: np.ndarray) -> dict:
+def noise_free(truth: Truth, frame: pd.DataFrame, mean: np.ndarray, features=PAPER_FEATURES) -> dict:
     """What the method returns from the true accuracies themselves: the target its intervals aim at.
 
     It differs from the true c1, c2 only because the paper's three-log surface cannot follow the
     true surface exactly (and the more, the further the Eq. 12 grid reaches beyond the measured
     synthetic amounts)."""
-    a = analyse(frame.assign(top1=mean), "Sim", "Net", "closed", "G", grid=truth.grid, n_boot=0)
+    a = analyse(frame.assign(top1=mean), "Sim", "Net", "closed", "G", grid=truth.grid, n_boot=0, features=features)
     b, _ = truth.answer()
     ans = a.syn_for_real(b, b)
     return {"c1": a.c1, "c2": a.c2, "answer": ans.get("eq1"), "surface_answer": ans.get("surface")}
 
 
 def coverage(truth: Truth, studies: int, noise_sd: float, seeds: int = 3, n_boot: int = 200,
-             seed: int = 0, bootstrap: str = "seeds+points") -> dict:
+             seed: int = 0, bootstrap: str = "seeds+points", features=PAPER_FEATURES) -> dict:
     """Coverage of the intervals for c1, c2 and the budget answer, and the bias of the points:
     against the true values, and against the noise-free output of the method (its target)."""
     frame = design(truth, seeds)
     mean = truth.accuracy(frame.n_base, frame.n_real_added, frame.n_syn_added)
     rng = np.random.default_rng(seed)
-    results = [run_study(truth, frame, mean, noise_sd, rng, n_boot, bootstrap) for _ in range(studies)]
+    results = [run_study(truth, frame, mean, noise_sd, rng, n_boot, bootstrap, features) for _ in range(studies)]
     _, true_answer = truth.answer()
-    target = noise_free(truth, frame, mean)
+    target = noise_free(truth, frame, mean, features)
     summary = {"setting": truth.name, "studies": studies, "noise_sd": noise_sd, "seeds": seeds, "n_boot": n_boot,
-               "bootstrap": bootstrap, "fitted": sum(r["c1"] is not None for r in results)}
+               "bootstrap": bootstrap, "features": features if isinstance(features, str) else "+".join(features),
+               "fitted": sum(r["c1"] is not None for r in results)}
     # The budget answer (N = n_base more real images at the middle base) both ways the product
     # gives it: from Eq. 1 over all bases, and solved on that base's own surface.
     for key, true in (("c1", truth.c1), ("c2", truth.c2), ("answer", true_answer), ("surface_answer", true_answer)):

@@ -497,8 +497,8 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
             b_roots, b_status = equivalence_tuples(fit.surface, fit.ratios, fit.boot_betas)
             tuple_draws.append((n_base, np.asarray(fit.ratios, float), np.where(b_status == "ok", b_roots, np.nan)))
     if not (syn_runs.seed.notna().any()):
-        warnings.append("published means only: intervals come from the surface residuals, not from seeds, "
-                        "and gains cannot be tested against seed-to-seed noise")
+        warnings.append("published means only: intervals come from the surface residuals and points, not from "
+                        "seeds, and gains cannot be tested against seed-to-seed noise")
     result = Analysis(dataset=dataset, classifier=classifier, augmentation=augmentation, generator=generator,
                       features=_features_label(features, bases), eps=eps, tau=tau, n_total=n_total, bases=bases,
                       tuples=tuples, dropped=dropped, warnings=warnings, level=level, source=source,

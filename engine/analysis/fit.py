@@ -9,6 +9,7 @@ points of each base. docs/method.md has the choices and the coverage they were m
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -259,7 +260,9 @@ def surface_points(runs: pd.DataFrame | dict, n_base: int, augmentation: str, ge
         mean = (seed_sum + un_sum) / (seed_n + un_n)
         sd = np.full(n_points, np.nan)
         if matrix is not None and matrix.shape[1] > 1:
-            sd = np.where(seed_n > 1, np.nanstd(matrix, axis=1, ddof=1), np.nan)
+            with warnings.catch_warnings():  # points with fewer than two seeds: NaN by design
+                warnings.simplefilter("ignore", RuntimeWarning)
+                sd = np.where(seed_n > 1, np.nanstd(matrix, axis=1, ddof=1), np.nan)
     points = pd.DataFrame({"n_real_added": points_u[:, 0].astype(int), "n_syn_added": points_u[:, 1].astype(int),
                            "acc": mean, "sd": sd, "n_seeds": seed_n.astype(int), "n_unseeded": un_n.astype(int),
                            "unseeded_sum": un_sum})
@@ -316,10 +319,12 @@ def paired_gains(points: pd.DataFrame, matrix: np.ndarray | None) -> tuple[pd.Da
         return None, {"tested": False, "reason": "needs a base-only run and synthetic runs"}
     diffs = matrix[syn_idx] - matrix[base_idx[0]][None, :]
     gains = points.iloc[syn_idx][["n_syn_added"]].copy()
-    gains["gain_mean"] = np.nanmean(diffs, axis=1)
-    gains["gain_sd"] = np.nanstd(diffs, axis=1, ddof=1) if diffs.shape[1] > 1 else np.nan
+    with warnings.catch_warnings():  # a pooled point without seeded runs has no pairs: NaN, said by n_pairs
+        warnings.simplefilter("ignore", RuntimeWarning)
+        gains["gain_mean"] = np.nanmean(diffs, axis=1)
+        gains["gain_sd"] = np.nanstd(diffs, axis=1, ddof=1) if diffs.shape[1] > 1 else np.nan
+        per_seed = np.nanmean(diffs, axis=0)  # each seed's mean gain over the synthetic points
     gains["n_pairs"] = np.isfinite(diffs).sum(axis=1)
-    per_seed = np.nanmean(diffs, axis=0)  # each seed's mean gain over the synthetic points
     per_seed = per_seed[np.isfinite(per_seed)]
     if per_seed.size < 2:
         return gains, {"tested": False, "reason": "one seed: no seed-to-seed spread to compare with"}
@@ -574,12 +579,12 @@ def _bootstrap_betas(fit: BaseFit, n_boot: int, rng: np.random.Generator, method
             total = np.nansum(sampled, axis=2).T + un_sum
             count = np.isfinite(sampled).sum(axis=2).T + un_n
         else:
-            seed_mean = np.nanmean(matrix, axis=1, keepdims=True)
             n_seed = np.isfinite(matrix).sum(axis=1, keepdims=True)
+            seed_mean = np.nansum(matrix, axis=1, keepdims=True) / np.maximum(n_seed, 1)
             dev = np.nan_to_num(matrix - seed_mean) * np.sqrt(n_seed / np.maximum(n_seed - 1, 1))
             v = rng.standard_normal((n_boot, k))
-            shifted = seed_mean.T + (v @ dev.T) / n_seed.T  # B x points: mean of k perturbed seeds
-            total = shifted * n_seed.T + un_sum
+            # B x points: the sum of k perturbed seeds (zero where a point has no seeded run)
+            total = seed_mean.T * n_seed.T + v @ dev.T + un_sum
             count = n_seed.T + un_n
         with np.errstate(all="ignore"):
             y = total / count                              # B x points

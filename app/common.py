@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine.analysis.fit import analyse, settings
+from engine.analysis.fit import ALL_SOURCES, analyse, settings, sources_of
 from engine.analysis.surface import CRITERIA, FEATURES, PAPER_FEATURES, FitError
 from store.db import StoreError, db_path
 
@@ -64,22 +64,32 @@ def load_runs() -> pd.DataFrame | None:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def cached_analysis(path: str, stamp_key: tuple, dataset: str, classifier: str, augmentation: str, generator,
-                    features, eps: float, excluded: tuple, n_boot: int):
+                    features, eps: float, excluded: tuple, n_boot: int, source: str | None = None):
     runs = _runs(path, stamp_key)
     start = time.perf_counter()
     result = analyse(runs, dataset, classifier, augmentation, generator, features=features, eps=eps,
-                     n_boot=n_boot, exclude_run_ids=excluded)
+                     n_boot=n_boot, exclude_run_ids=excluded, source=source)
     return result, (time.perf_counter() - start) * 1000
 
 
-def fit(setting: tuple, features, eps: float, excluded: tuple = (), n_boot: int = 200):
-    """(Analysis or None, error text or None, fit milliseconds)."""
+def fit(setting: tuple, features, eps: float, excluded: tuple = (), n_boot: int = 200, source: str | None = None):
+    """(Analysis or None, error text or None, fit milliseconds); `source` None is the default source."""
     path = store_path()
     try:
-        analysis, ms = cached_analysis(str(path), stamp(path), *setting, features, eps, tuple(sorted(excluded)), n_boot)
+        analysis, ms = cached_analysis(str(path), stamp(path), *setting, features, eps, tuple(sorted(excluded)), n_boot,
+                                       source)
     except FitError as err:
         return None, str(err), 0.0
     return analysis, None, ms
+
+
+def source_picker(runs: pd.DataFrame, setting: tuple, key: str) -> str:
+    """Which runs a fit uses: one source (the default prefers engine, then import, then paper) or all pooled."""
+    options = sources_of(runs, *setting) + [ALL_SOURCES]
+    labels = {ALL_SOURCES: "all sources pooled (a run without a seed is one observation, never a seed)"}
+    return st.radio("Runs to fit", options, key=f"{key}_source", horizontal=True,
+                    format_func=lambda s: labels.get(s, f"{s} runs"),
+                    help="A fit uses one source of runs unless you pool them.")
 
 
 def setting_picker(runs: pd.DataFrame, key: str) -> tuple | None:

@@ -19,6 +19,7 @@ navigation = st.navigation([
     st.Page(VIEWS / "contours.py", title="Contours", icon=":material/map:"),
     st.Page(VIEWS / "budget.py", title="Budget calculator", icon=":material/calculate:"),
     st.Page(VIEWS / "scaling.py", title="Scaling", icon=":material/trending_up:"),
+    st.Page(VIEWS / "paper_check.py", title="Paper check", icon=":material/fact_check:"),
     st.Page(VIEWS / "queue.py", title="Queue", icon=":material/queue:"),
 ])
 st.sidebar.caption(f"Store: `{store_path()}`")

@@ -193,7 +193,7 @@ def test_seed_bootstrap_keeps_pairs_and_is_reproducible():
     runs = make_runs(pts, seeds=(0, 1, 2))
     a = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=100, seed=7)
     b = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=100, seed=7)
-    assert a.boot["method"] == "seeds"
+    assert a.boot["method"] == "seeds+points"
     assert a.c1_ci == b.c1_ci and a.c2_ci is not None
     assert a.c2_ci[0] <= a.c2 <= a.c2_ci[1]
 

@@ -90,7 +90,7 @@ def test_budget_page_answers_and_refits_live(paper_db, monkeypatch):
     at.number_input(key="budget_n_base").set_value(5000).run()
     at.number_input(key="budget_amount").set_value(5000).run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["c1"] == "1.012" and metrics["c2"] == "2.71"
+    assert metrics["c1"] == "0.9694" and metrics["c2"] == "2.734"  # Table 9's row read as 20,000 (issue 10)
     surface = int(metrics["This base's surface: synthetic images"].replace(",", ""))
     assert 6900 <= surface <= 7000  # the Eq. 12 tuple at n_base 5,000, ratio 1
     assert "95% interval" in text_of(at)
@@ -107,7 +107,7 @@ def test_budget_page_answers_and_refits_live(paper_db, monkeypatch):
     drop = [label for label in labels if "n_base 5,000 +25,000 synthetic" in label]
     at.multiselect(key="budget_excluded").set_value(drop).run()
     assert not at.exception
-    assert {m.label: m.value for m in at.metric}["c2"] != "2.71"
+    assert {m.label: m.value for m in at.metric}["c2"] != "2.734"
     fig = figure(at)
     assert any(t["name"].startswith("Eq. 1, n_base") for t in fig["data"])
     assert any(t["name"].startswith("tuples, n_base") for t in fig["data"])
@@ -126,7 +126,8 @@ def test_scaling_page_lists_every_setting(paper_db, monkeypatch):
     at = open_app(paper_db, monkeypatch, "scaling")
     ir = figure(at, 0)
     assert {t["name"] for t in ir["data"] if t.get("mode") == "lines+markers"} == {
-        "CIFAR-10 · ResNet-110", "ImageNet-100 · ResNet-50", "ImageNet-100 · ViT-B/32"}
+        "CIFAR-10 · ResNet-110 · EDM vs CIFAKE (paper)", "ImageNet-100 · ResNet-50 · DiT vs SD3 (paper)",
+        "ImageNet-100 · ViT-B/32 · DiT vs SD3 (paper)"}
     c = figure(at, 1)
     assert {t["name"] for t in c["data"]} == {"closed set", "open set"}
     table = at.dataframe[-1].value

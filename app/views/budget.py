@@ -6,12 +6,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.common import features_text, fit, fmt_ci, page_with_setting, surface_controls
+from app.common import features_text, fit, fmt_ci, page_with_setting, source_picker, surface_controls
 from engine.analysis.equivalence import eq1
 
 started = time.perf_counter()
 runs, setting = page_with_setting("Budget calculator", "budget")
 dataset, classifier, augmentation, generator = setting
+source = source_picker(runs, setting, "budget")
 features, eps = surface_controls("budget")
 if not features:
     st.warning("Choose at least one surface feature.")
@@ -20,6 +21,8 @@ if not features:
 # Runs of this setting, each of which the user may tick out of the fit.
 mask = (runs.dataset == dataset) & (runs.classifier == classifier) & (
     (runs.augmentation == "real") | ((runs.augmentation == augmentation) & (runs.generator.fillna("") == (generator or ""))))
+if source != "all":
+    mask &= runs.source == source
 setting_runs = runs[mask]
 def run_label(r) -> str:
     added = f"+{r.n_real_added:,} real" if r.n_real_added else (f"+{r.n_syn_added:,} synthetic" if r.n_syn_added else "base only")
@@ -35,7 +38,7 @@ with st.expander(f"Runs in the fit ({len(setting_runs)}): leave some out"):
                                "source", "note"]], hide_index=True, width="stretch", height=240)
 excluded = tuple(labels[label] for label in left_out)
 
-analysis, error, fit_ms = fit(setting, features, eps, excluded)
+analysis, error, fit_ms = fit(setting, features, eps, excluded, source=source)
 if analysis is None:
     st.error(f"No fit: {error}")
     st.stop()
@@ -57,6 +60,9 @@ def question_panel(analysis, setting_key):
 
     if analysis.c1 is None:
         st.error(f"No equivalence can be estimated for this setting: {analysis.eq1_error}")
+        if analysis.unidentified:
+            st.caption(f"The solver stopped at c1 = {analysis.unidentified['c1']:.3g}, "
+                       f"c2 = {analysis.unidentified['c2']:.6g}: numbers at a bound are not an estimate.")
     answer = (analysis.syn_for_real(n_base, amount) if question == "synthetic for real"
               else analysis.real_for_syn(n_base, amount))
     unit = "synthetic images" if question == "synthetic for real" else "real images"
@@ -79,6 +85,9 @@ def question_panel(analysis, setting_key):
         m[2].caption(f"{pct} interval {fmt_ci(analysis.c1_ci, '{:.3g}')}")
         m[3].metric("c2", f"{analysis.c2:.4g}")
         m[3].caption(f"{pct} interval {fmt_ci(analysis.c2_ci, '{:.3g}')}")
+    if answer.get("bound"):
+        # Gains within seed noise: the honest answer is a bound, or that nothing is measurable here.
+        st.info(f"At n_base {n_base:,}: {answer['bound']['text']}.")
     for w in answer["warnings"]:
         st.warning(w)
 
@@ -125,6 +134,9 @@ fig.update_layout(title="Eq. 1 against the equivalence tuples",
                   yaxis_title="equivalent synthetic images / n_base", height=460, legend=dict(orientation="h", y=-0.2))
 st.plotly_chart(fig, key="budget_figure")
 n_dropped = len(analysis.dropped)
+st.caption(f"Fitted on {analysis.source} runs"
+           + (" (sources pooled: a run without a seed is one observation, never a seed)" if analysis.source == "all" else "")
+           + f"; Eq. 12 grid: {analysis.grid_rule}.")
 st.caption(f"Tuples solved on each base's surface ({features_text(analysis.features)}, eps = {eps:g}) from "
            f"{len(setting_runs) - len(excluded)} runs; open diamonds extrapolate beyond the measured runs. "
            f"Curves: Eq. 1 with τ = 10/{analysis.n_total:,}; shaded: {pct} bootstrap band "
@@ -132,7 +144,7 @@ st.caption(f"Tuples solved on each base's surface ({features_text(analysis.featu
            f"{n_dropped} tuple(s) dropped.")
 if analysis.dropped:
     with st.expander(f"Dropped tuples ({len(analysis.dropped)})"):
-        st.dataframe(analysis.dropped, hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(analysis.dropped), hide_index=True, width="stretch")
 for w in analysis.warnings:
     st.caption(f"⚠️ {w}")
 st.caption(f"Refit: {fit_ms:.0f} ms (0 when cached) · page computed in {(time.perf_counter() - started) * 1000:.0f} ms")

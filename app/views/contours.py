@@ -4,15 +4,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.common import features_text, fit, page_with_setting, surface_controls
+from app.common import features_text, fit, page_with_setting, source_picker, surface_controls
 from engine.analysis.surface import all_subsets
 
 runs, setting = page_with_setting("Equivalence contours", "contours")
+source = source_picker(runs, setting, "contours")
 features, eps = surface_controls("contours")
 if not features:
     st.warning("Choose at least one surface feature.")
     st.stop()
-analysis, error, ms = fit(setting, features, eps, n_boot=0)
+analysis, error, ms = fit(setting, features, eps, n_boot=0, source=source)
 if analysis is None:
     st.error(f"No fit: {error}")
     st.stop()
@@ -31,11 +32,15 @@ real_axis = np.linspace(0, max_real, 90)
 syn_axis = np.linspace(0, max_syn, 90)
 R, S = np.meshgrid(real_axis, syn_axis)
 Z = surface.predict(n_base + R, S)
-lo, hi = np.percentile(points.acc, [0, 100])
+# Accuracy cannot exceed 100 %: where the fitted surface does, it is extrapolating, so that region
+# is left blank rather than drawn as a contour no classifier can reach.
+CEILING = 100.0
+masked = Z > CEILING
+Z = np.where(masked, np.nan, Z)
 fig = go.Figure(go.Contour(
     x=real_axis, y=syn_axis, z=Z, colorscale="Viridis", ncontours=18,
-    contours=dict(showlabels=True, labelfont=dict(size=11, color="white"), start=float(np.floor(Z.min())),
-                  end=float(np.ceil(Z.max()))),
+    contours=dict(showlabels=True, labelfont=dict(size=11, color="white"), start=float(np.floor(np.nanmin(Z))),
+                  end=float(np.ceil(np.nanmax(Z)))),
     colorbar=dict(title="fitted top-1 (%)"), name="fitted surface",
     hovertemplate="+%{x:,.0f} real, +%{y:,.0f} synthetic<br>fitted top-1 %{z:.2f}%<extra></extra>"))
 kind = np.where(points.n_real_added > 0, "real", np.where(points.n_syn_added > 0, "synthetic", "base"))
@@ -63,7 +68,10 @@ st.caption(f"Fitted on the {len(points)} measured points of this base ({'means o
            + (f"chosen as the best of 31 subsets ({features}): " if isinstance(features, str) else "")
            + f"{features_text(surface.features)}, eps = {eps:g}: {surface.formula()}. "
            f"Lines join equal fitted accuracy; a tuple lies where adding real and adding synthetic images "
-           f"give the same accuracy. Outside the measured points the surface extrapolates.")
+           f"give the same accuracy. Outside the measured points the surface extrapolates. Fitted on "
+           f"{analysis.source} runs."
+           + (f" Blank: the {masked.mean():.0%} of the map where the fitted surface exceeds {CEILING:g} % top-1, an "
+              f"extrapolation no classifier can reach, so no contour is drawn there." if masked.any() else ""))
 c = st.columns(4)
 c[0].metric("R²", f"{surface.stats['r2']:.3f}")
 c[1].metric("adjusted R²", f"{surface.stats['adj_r2']:.3f}")

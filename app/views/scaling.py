@@ -24,31 +24,39 @@ for dataset, classifier in pairs.itertuples(index=False):
     if ir.empty:
         continue
     ir_rows.append(ir.assign(dataset=dataset, classifier=classifier))
-    fig.add_trace(go.Scatter(x=ir.n_base, y=ir.IR, mode="lines+markers", name=f"{dataset} · {classifier}",
-                             customdata=ir[["gain_closed", "gain_open"]],
-                             hovertemplate="n_base %{x:,}<br>IR %{y:.2f}<br>closed gain %{customdata[0]:+.2f}"
-                                           "<br>open gain %{customdata[1]:+.2f}<extra></extra>"))
+    # One line per (source, closed generator, open generator): never averaged across them.
+    for (source, gc, go_), g in ir.groupby(["source", "generator_closed", "generator_open"]):
+        finite = np.isfinite(g.IR_lo) & np.isfinite(g.IR_hi)
+        fig.add_trace(go.Scatter(
+            x=g.n_base, y=g.IR, mode="lines+markers", name=f"{dataset} · {classifier} · {gc} vs {go_} ({source})",
+            error_y=dict(type="data", symmetric=False, array=np.where(finite, g.IR_hi - g.IR, np.nan),
+                         arrayminus=np.where(finite, g.IR - g.IR_lo, np.nan)),
+            customdata=g[["gain_closed", "gain_open", "note"]],
+            hovertemplate="n_base %{x:,}<br>IR %{y:.2f}<br>closed gain %{customdata[0]:+.2f}"
+                          "<br>open gain %{customdata[1]:+.2f}<br>%{customdata[2]}<extra></extra>"))
 if ir_rows:
     fig.add_hline(y=1, line_dash="dot", annotation_text="closed = open")
     fig.update_layout(xaxis_type="log", xaxis_title="base set size n_base (log scale)",
                       yaxis_title="IR = closed-set gain / open-set gain at 1:1", height=420,
-                      legend_title="dataset · classifier")
+                      legend_title="dataset · classifier · closed vs open generator (source)")
     st.plotly_chart(fig, key="scaling_ir")
     table = pd.concat(ir_rows)
     st.caption("Eq. 7: at each n_base, the accuracy gain of n_base closed-set synthetic images over the gain of "
-               "n_base open-set ones, both against the base-only run; measured runs only (means over seeds). "
-               f"Uses {len(table)} base sizes where both kinds were run at 1:1.")
-    st.dataframe(table[["dataset", "classifier", "n_base", "acc_base", "gain_closed", "generator_closed",
-                        "gain_open", "generator_open", "IR"]], hide_index=True, width="stretch")
+               "n_base open-set ones, both against the base-only run of the same source; measured runs only. One "
+               "line per source and pair of generators. Error bars: 95 % interval over seeds (resampled, paired) "
+               f"where at least two seeds exist; published means have none. Uses {len(table)} base sizes.")
+    st.dataframe(table[["dataset", "classifier", "source", "n_base", "acc_base", "generator_closed", "gain_closed",
+                        "generator_open", "gain_open", "IR", "IR_lo", "IR_hi", "note"]], hide_index=True, width="stretch")
 else:
-    st.info("IR needs closed-set and open-set runs at 1:1 (n_syn_added = n_base) for the same base.")
+    st.info("IR needs closed-set and open-set runs at 1:1 (n_syn_added = n_base) for the same base and source.")
 
 # --------------------------------------------------------------------------- c1, c2 side by side
 st.subheader("Fitted c1 and c2 of every setting")
 rows = []
 for setting in settings(runs):
     analysis, error, _ = fit(setting, PAPER_FEATURES, 1e-3)
-    row = {"dataset": setting[0], "classifier": setting[1], "augmentation": setting[2], "generator": setting[3] or ""}
+    row = {"dataset": setting[0], "classifier": setting[1], "augmentation": setting[2], "generator": setting[3] or "",
+           "source": analysis.source if analysis is not None else ""}
     if analysis is None or analysis.c1 is None:
         row["note"] = error or analysis.eq1_error
     else:
@@ -76,7 +84,8 @@ if not fitted.empty:
     figc.update_yaxes(type="log", title_text="c2 (log scale)", row=1, col=2)
     figc.update_layout(height=460, legend_title="augmentation")
     st.plotly_chart(figc, key="scaling_c")
-    st.caption("Each point: Eq. 1 fitted to that setting's equivalence tuples (paper surface, eps = 1e-3), with "
+    st.caption("Each point: Eq. 1 fitted to that setting's equivalence tuples from its default source (engine runs "
+               "if it has any, else imported, else the paper's; the table says which; paper surface, eps = 1e-3), with "
                "95 % bootstrap intervals; c2 > 1 always (a constraint of Eq. 13). A larger c2 means more synthetic "
                "images per real image, growing faster with the real ratio.")
 show = table.copy()
@@ -85,6 +94,6 @@ if "c1" in show:
                            zip(show.c1, show.c1_lo, show.c1_hi)]
     show["c2 [95% CI]"] = [f"{a:.3g} {fmt_ci((l, h), '{:.3g}')}" if pd.notna(a) else "" for a, l, h in
                            zip(show.c2, show.c2_lo, show.c2_hi)]
-cols = [c for c in ["dataset", "classifier", "augmentation", "generator", "c1 [95% CI]", "c2 [95% CI]", "tuples",
+cols = [c for c in ["dataset", "classifier", "augmentation", "generator", "source", "c1 [95% CI]", "c2 [95% CI]", "tuples",
                     "dropped", "note"] if c in show]
 st.dataframe(show[cols], hide_index=True, width="stretch")

@@ -179,8 +179,34 @@ def _start(t, ratio, y):
     return np.array([a[k, 0], b[k, 0]])
 
 
+# Where a fit of Eq. 13 stops being a number: c2 within 1e-4 of its bound 1 turns Eq. 1 into a
+# straight line whose slope c1 and c2 trade off freely (the solver then runs c1 to 1e8 and beyond);
+# c1 or c2 beyond 1e8 is a parameter running off to infinity. The published values lie in
+# 0.72-1.67 (c1) and 1.68-38.5 (c2), six orders of magnitude inside these limits.
+C2_FLOOR = 1e-4
+C_LIMIT = 1e8
+
+
+def identification(c1: float, c2: float) -> str | None:
+    """Why (c1, c2) sits at a bound of Eq. 13's parameter space, or None when it does not."""
+    if not (np.isfinite(c1) and np.isfinite(c2)):
+        return "c1 or c2 is not finite"
+    if c2 - 1 < C2_FLOOR:
+        return (f"c2 ran onto its bound 1 (c2 - 1 = {c2 - 1:.1e}): the tuples do not grow faster than "
+                f"linearly with the real ratio, so c1 and c2 cannot be told apart")
+    if not 1 / C_LIMIT < c1 < C_LIMIT:
+        return f"c1 = {c1:.3g} ran off to a bound (outside 1e-8 to 1e8)"
+    if c2 > C_LIMIT:
+        return f"c2 = {c2:.3g} ran off to infinity (above 1e8)"
+    return None
+
+
 def fit_eq1(n_base, n_real_added, n_syn_added, tau: float, x0=None) -> dict:
-    """Non-linear least squares of Eq. 13 on y = n_syn_added / n_base (not its log)."""
+    """Non-linear least squares of Eq. 13 on y = n_syn_added / n_base (not its log).
+
+    `identified` is false, with the `reason`, when the solver did not converge or the fit sits at a
+    bound: such a fit is not an answer, whatever its numbers.
+    """
     n_base = np.asarray(n_base, float)
     ratio = np.asarray(n_real_added, float) / n_base
     y = np.asarray(n_syn_added, float) / n_base
@@ -189,8 +215,10 @@ def fit_eq1(n_base, n_real_added, n_syn_added, tau: float, x0=None) -> dict:
     best = least_squares(_eq1_residuals, start, jac=_eq1_jacobian, args=(t, ratio, y), method="lm")
     c1, c2 = _unpack(best.x)
     resid = _eq1_residuals(best.x, t, ratio, y)
+    reason = None if best.success else f"the least-squares solver did not converge ({best.message})"
+    reason = reason or identification(float(c1), float(c2))
     return {"c1": float(c1), "c2": float(c2), "theta": best.x, "rmse": float(np.sqrt(np.mean(resid ** 2))),
-            "converged": bool(best.success)}
+            "converged": bool(best.success), "identified": reason is None, "reason": reason}
 
 
 def fit_eq1_batch(t, ratio, y, mask, theta0, iterations: int = 100) -> np.ndarray:

@@ -7,14 +7,15 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from engine.analysis.fit import Analysis, analyse, settings
+from engine.analysis.fit import ALL_SOURCES, MAX_N_BOOT, SOURCE_ORDER, Analysis, analyse, settings
 from engine.analysis.surface import CRITERIA, FEATURES, PAPER_FEATURES, FitError
 from engine.cli.common import Db, UserError, app, check_choice, console, err_console, guarded, to_json
 from store import runs as store_runs
 
-
-def load_runs(db):
-    return store_runs.query_runs(db)
+SourceOpt = Annotated[Optional[str], typer.Option(
+    help=f"Runs to fit: {', '.join(SOURCE_ORDER)} or {ALL_SOURCES} (pooled) "
+         f"[default: engine if the setting has engine runs, else import, else paper].")]
+NBootOpt = Annotated[int, typer.Option(help=f"Bootstrap draws for intervals (0: none; at most {MAX_N_BOOT:,}).")]
 
 
 def parse_features(text: str | None):
@@ -33,12 +34,22 @@ def parse_features(text: str | None):
     return names
 
 
+def load_runs(db):
+    return store_runs.query_runs(db)
+
+
+def setting_runs(db, dataset, classifier):
+    """Only the runs of one dataset and classifier, checked against what the store holds."""
+    check_choice("dataset", dataset, store_runs.distinct_values("dataset", db))
+    runs = store_runs.query_runs(db, dataset=dataset, classifier=classifier)
+    if runs.empty:
+        check_choice("classifier", classifier, store_runs.query_runs(db, dataset=dataset).classifier.unique())
+    return runs
+
+
 def select_setting(runs, dataset, classifier, augmentation, generator):
-    check_choice("dataset", dataset, runs.dataset.unique())
-    sel = runs[runs.dataset == dataset]
-    check_choice("classifier", classifier, sel.classifier.unique())
     check_choice("augmentation", augmentation, ["closed", "open"])
-    sel = sel[(sel.classifier == classifier) & (sel.augmentation == augmentation)]
+    sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier) & (runs.augmentation == augmentation)]
     gens = sel.generator.dropna().unique()
     if generator is None:
         if len(gens) > 1:
@@ -50,13 +61,22 @@ def select_setting(runs, dataset, classifier, augmentation, generator):
     return generator
 
 
-def run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed) -> Analysis:
-    runs = load_runs(db)
-    generator = select_setting(runs, dataset, classifier, augmentation, generator)
+def check_options(eps: float, n_boot: int, source: str | None) -> None:
     if not (eps > 0 and math.isfinite(eps)):
         raise UserError(f"--eps {eps} must be a positive number")
+    if not 0 <= n_boot <= MAX_N_BOOT:
+        raise UserError(f"--n-boot {n_boot} must be between 0 and {MAX_N_BOOT:,}")
+    if source is not None:
+        check_choice("source", source, [*SOURCE_ORDER, ALL_SOURCES])
+
+
+def run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed,
+                 source=None) -> Analysis:
+    check_options(eps, n_boot, source)
+    runs = setting_runs(db, dataset, classifier)
+    generator = select_setting(runs, dataset, classifier, augmentation, generator)
     return analyse(runs, dataset, classifier, augmentation, generator, features=parse_features(features),
-                   eps=eps, n_boot=n_boot, seed=seed)
+                   eps=eps, n_boot=n_boot, seed=seed, source=source)
 
 
 def _fmt_ci(ci, fmt="{:.4g}"):
@@ -66,6 +86,9 @@ def _fmt_ci(ci, fmt="{:.4g}"):
 def print_analysis(a: Analysis) -> None:
     title = f"{a.dataset} · {a.classifier} · {a.augmentation}" + (f" ({a.generator})" if a.generator else "")
     console.rule(title)
+    console.print(f"source: {a.source} runs" + (" (pooled: a run without a seed is one observation, never a seed)"
+                                                 if a.source == ALL_SOURCES else "")
+                  + f"; Eq. 12 grid: {a.grid_rule}", highlight=False)
     for b, f in sorted(a.bases.items()):
         if f.surface is not None:
             s = f.surface
@@ -80,6 +103,8 @@ def print_analysis(a: Analysis) -> None:
     console.print(table)
     for d in a.dropped:
         console.print(f"  dropped n_base {d['n_base']:,}, r {d['ratio']:g}: {d['reason']}", highlight=False)
+        if d.get("bound"):
+            console.print(f"    {d['n_real_added']:,.0f} more real images are worth {d['bound']}", highlight=False)
     if a.c1 is not None:
         pct = f"{a.level:.0%}"
         console.print(f"Eq. 1: n_syn/n_base = c1^(tau·n_base)·(c2^(n_real/n_base) − 1), tau = {a.tau:.3g}")
@@ -88,6 +113,9 @@ def print_analysis(a: Analysis) -> None:
                       f"{a.boot.get('n_ok', 0)}/{a.boot.get('n_boot', 0)} draws)", highlight=False)
     else:
         console.print(f"[yellow]{a.eq1_error}[/]", highlight=False)
+        if a.unidentified:
+            console.print(f"  (the solver stopped at c1 = {a.unidentified['c1']:.3g}, c2 = {a.unidentified['c2']:.6g}: "
+                          f"not an estimate)", highlight=False)
     for w in a.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
 
@@ -103,14 +131,13 @@ def fit(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR
         eps: Annotated[float, typer.Option(help="eps of the log terms.")] = 1e-3,
         features: Annotated[Optional[str], typer.Option(
             help="Comma-separated subset of n_real,n_syn,log_n_real,log_n_syn,log_n_total, or best:<criterion>.")] = None,
-        n_boot: Annotated[int, typer.Option(help="Bootstrap draws for intervals (0: none).")] = 200,
+        n_boot: NBootOpt = 200,
         seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+        source: SourceOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         db: Db = None):
-    """Fit surfaces, equivalence tuples and Eq. 1 (c1, c2) for one setting."""
-    if n_boot < 0:
-        raise UserError(f"--n-boot {n_boot} must be >= 0")
-    a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed)
+    """Fit surfaces, equivalence tuples and Eq. 1 (c1, c2) for one setting; exit 1 without an Eq. 1 fit."""
+    a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed, source)
     if as_json:
         print(to_json(a.to_dict()))
     else:
@@ -124,24 +151,33 @@ def fit(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR
 @app.command()
 @guarded
 def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = 1e-3,
-           n_boot: Annotated[int, typer.Option(help="Bootstrap draws for intervals.")] = 200,
+           n_boot: NBootOpt = 200,
+           source: SourceOpt = None,
            db: Db = None):
-    """Print the fitted equivalence of every setting in the store."""
-    runs = load_runs(db)
-    summary = Table("dataset", "classifier", "augmentation", "c1 [CI]", "c2 [CI]", "tuples", "dropped",
+    """Print the fitted equivalence of every setting in the store; exit 1 when no setting has one."""
+    check_options(eps, n_boot, source)
+    runs = store_runs.query_runs(db)
+    summary = Table("dataset", "classifier", "augmentation", "source", "c1 [CI]", "c2 [CI]", "tuples", "dropped",
                     title="Eq. 1 for every setting")
+    answered = 0
     for setting in settings(runs):
         try:
-            a = analyse(runs, *setting, eps=eps, n_boot=n_boot)
+            a = analyse(runs, *setting, eps=eps, n_boot=n_boot, source=source)
         except FitError as err:
-            summary.add_row(*[str(v) for v in setting[:2]], f"{setting[2]} {setting[3] or ''}", str(err), "", "", "")
+            summary.add_row(*[str(v) for v in setting[:2]], f"{setting[2]} {setting[3] or ''}", source or "",
+                            str(err), "", "", "")
             continue
         print_analysis(a)
+        answered += a.c1 is not None
         c1 = f"{a.c1:.3g} {_fmt_ci(a.c1_ci, '{:.3g}')}" if a.c1 else "—"
-        c2 = f"{a.c2:.3g} {_fmt_ci(a.c2_ci, '{:.3g}')}" if a.c2 else "no equivalence"
-        summary.add_row(a.dataset, a.classifier, f"{a.augmentation} ({a.generator})", c1, c2,
+        c2 = f"{a.c2:.3g} {_fmt_ci(a.c2_ci, '{:.3g}')}" if a.c2 else (
+            "not identified" if a.unidentified else "no equivalence")
+        summary.add_row(a.dataset, a.classifier, f"{a.augmentation} ({a.generator})", a.source, c1, c2,
                         str(len(a.tuples)), str(len(a.dropped)))
     console.print(summary)
+    if not answered:
+        err_console.print("error: no setting in the store gives an Eq. 1 fit", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -155,32 +191,39 @@ def equiv(dataset: Annotated[str, typer.Option()],
           generator: Annotated[Optional[str], typer.Option()] = None,
           eps: Annotated[float, typer.Option()] = 1e-3,
           features: Annotated[Optional[str], typer.Option()] = None,
-          n_boot: Annotated[int, typer.Option()] = 200,
+          n_boot: NBootOpt = 200,
           seed: Annotated[int, typer.Option()] = 0,
+          source: SourceOpt = None,
           as_json: Annotated[bool, typer.Option("--json")] = False,
           db: Db = None):
-    """Answer "how many synthetic images equal N more real ones" (or the inverse)."""
+    """Answer "how many synthetic images equal N more real ones" (or the inverse); exit 1 without an answer."""
     if (n_real_added is None) == (n_syn_added is None):
         raise UserError("give exactly one of --n-real-added or --n-syn-added")
     if n_base <= 0:
         raise UserError(f"--n-base {n_base} must be positive")
+    flag = "--n-real-added" if n_real_added is not None else "--n-syn-added"
     amount = n_real_added if n_real_added is not None else n_syn_added
-    if amount < 0:
-        raise UserError(f"the amount {amount:g} must be non-negative")
-    a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed)
+    if not (math.isfinite(amount) and amount >= 0):
+        raise UserError(f"{flag} {amount:g} must be a finite, non-negative number")
+    a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed, source)
     ans = a.syn_for_real(n_base, amount) if n_real_added is not None else a.real_for_syn(n_base, amount)
     ans.update({"dataset": a.dataset, "classifier": a.classifier, "augmentation": a.augmentation,
-                "generator": a.generator, "c1": a.c1, "c2": a.c2, "tau": a.tau,
+                "generator": a.generator, "source": a.source, "c1": a.c1, "c2": a.c2, "tau": a.tau,
                 "c1_ci": a.c1_ci, "c2_ci": a.c2_ci, "level": a.level})
+    answered = a.has_answer(ans)
     if as_json:
         print(to_json(ans))
+        if not answered:
+            raise typer.Exit(1)
         return
     pct = f"{a.level:.0%}"
     if n_real_added is not None:
         q, unit = f"{amount:,.0f} more real images at n_base {n_base:,}", "synthetic images"
     else:
         q, unit = f"{amount:,.0f} synthetic images at n_base {n_base:,}", "real images"
-    console.print(f"[bold]{q}[/] are worth:")
+    console.print(f"[bold]{q}[/] are worth (source: {a.source} runs):")
+    if ans.get("bound"):
+        console.print(f"  at this base: {ans['bound']['text']}", highlight=False)
     if "eq1" in ans:
         console.print(f"  Eq. 1 (c1 {a.c1:.4g}, c2 {a.c2:.4g}): {ans['eq1']:,.0f} {unit}, {pct} CI "
                       f"{_fmt_ci(ans.get('eq1_ci'), '{:,.0f}')}", highlight=False)
@@ -193,3 +236,47 @@ def equiv(dataset: Annotated[str, typer.Option()],
         console.print(f"  this base's surface: {ans.get('surface_error')}", highlight=False)
     for w in ans["warnings"]:
         console.print(f"  [yellow]warning:[/] {w}", highlight=False)
+    if not answered:
+        err_console.print("error: no answer: " + (ans.get("bound", {}).get("text") or ans.get("eq1_error")
+                                                   or ans.get("surface_error") or "nothing to solve"), highlight=False)
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------ paper-check
+
+@app.command("paper-check")
+@guarded
+def paper_check(tab9: Annotated[str, typer.Option(
+                    help="Table 9's CIFAR-10 row at n_base 25,000: 'total' reads it as 20,000 added (its total "
+                         "45,000 and ratio 1:0.8), 'printed' as the printed 15,000.")] = "total",
+                n_boot: NBootOpt = 200,
+                seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+                as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per equation.")] = False):
+    """The paper's seven equations (Eq. 2-6, 8, 9) beside our refit of its published runs."""
+    from engine.analysis.paper import JSON_KEYS, paper_check as check
+    from store.runs import TAB9_READINGS
+    check_choice("--tab9 reading", tab9, TAB9_READINGS)
+    check_options(1e-3, n_boot, None)
+    rows = check(tab9=tab9, n_boot=n_boot, seed=seed)
+    if as_json:
+        print(to_json([{**{k: r[k] for k in JSON_KEYS}, "generator": r["generator"], "tab9": r["tab9"],
+                        "evidence": r["evidence"], **({"tab9_other_reading": r["tab9_other_reading"]}
+                                                     if "tab9_other_reading" in r else {})} for r in rows]))
+        return
+    table = Table("Eq.", "setting", "published c1", "published c2", "c1 [95% CI]", "c2 [95% CI]", "inside",
+                  title=f"The paper's equations refitted from its published runs (Table 9 row read as "
+                        f"{TAB9_READINGS[tab9]:,} added)")
+    for r in rows:
+        c1 = f"{r['c1']:.3g} {_fmt_ci(r['c1_ci'], '{:.3g}')}" if r["c1"] is not None else "—"
+        c2 = f"{r['c2']:.3g} {_fmt_ci(r['c2_ci'], '{:.3g}')}" if r["c2"] is not None else "—"
+        inside = {True: "yes", False: "[red]no[/]", None: "n/a"}[r["inside"]]
+        table.add_row(str(r["equation"]), f"{r['dataset']} · {r['classifier']} · {r['augmentation']} ({r['generator']})",
+                      f"{r['published_c1']:g}", f"{r['published_c2']:g}", c1, c2, inside)
+    console.print(table)
+    for r in rows:
+        console.print(f"Eq. {r['equation']}: {r['note']}", highlight=False)
+        alt = r.get("tab9_other_reading")
+        if alt and alt["c1"] is not None:
+            console.print(f"  with Table 9's row read as {TAB9_READINGS[alt['tab9']]:,} ({alt['tab9']}): c1 = "
+                          f"{alt['c1']:.3g} {_fmt_ci(alt['c1_ci'], '{:.3g}')}, c2 = {alt['c2']:.3g} "
+                          f"{_fmt_ci(alt['c2_ci'], '{:.3g}')}, published inside: {alt['inside']}", highlight=False)

@@ -1,0 +1,128 @@
+"""`engine fit / equiv / report / paper-check`: sources said, bad amounts refused, no answer is an error."""
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from engine.analysis.fit import MAX_N_BOOT
+from engine.cli import app
+from store import runs as store_runs
+from store.db import connect, migrate
+
+runner = CliRunner()
+CIFAR = ["--dataset", "CIFAR-10", "--classifier", "ResNet-110", "--augmentation", "closed"]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(res, text):
+    assert res.exit_code != 0
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and text in lines[0], res.output
+
+
+@pytest.mark.parametrize("cmd", [["fit", *CIFAR], ["equiv", *CIFAR, "--n-base", 5000, "--n-real-added", 5000]])
+def test_n_boot_is_capped_with_one_line(paper_db, cmd):
+    res = invoke(*cmd, "--n-boot", 2_000_000, "--db", paper_db)
+    one_line_error(res, f"between 0 and {MAX_N_BOOT:,}")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("flag", ["--n-real-added", "--n-syn-added"])
+def test_equiv_refuses_non_finite_amounts(paper_db, flag, value):
+    res = invoke("equiv", *CIFAR, "--n-base", 5000, flag, value, "--db", paper_db)
+    one_line_error(res, value)
+
+
+def test_report_without_any_answer_exits_nonzero(tmp_path):
+    path = tmp_path / "empty.duckdb"
+    with connect(path) as con:
+        migrate(con)
+    res = invoke("report", "--n-boot", 0, "--db", path)
+    assert res.exit_code != 0 and "no setting" in res.output
+
+
+def _noise_store(tmp_path):
+    """Engine runs whose synthetic images gain nothing beyond seed noise, while real ones do."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(3):
+        base = 80 + rng.normal(0, 0.3)
+        for kind, n, acc in [("real", 0, base), ("real", 500, base + 4 + rng.normal(0, 0.2)),
+                             ("real", 1000, base + 6 + rng.normal(0, 0.2)),
+                             ("closed", 500, base + rng.normal(0, 0.5)), ("closed", 1000, base + rng.normal(0, 0.5)),
+                             ("closed", 2000, base + rng.normal(0, 0.5))]:
+            rows.append({"run_key": f"t:{kind}:{n}:{seed}", "run_id": f"t-{kind}-{n}-{seed}", "source": "engine",
+                         "dataset": "Toy", "classifier": "Net", "augmentation": kind,
+                         "generator": None if kind == "real" else "EDM", "n_base": 500,
+                         "n_real_added": n if kind == "real" else 0, "n_syn_added": n if kind != "real" else 0,
+                         "seed": seed, "top1": float(acc), "n_total": 5000})
+    path = tmp_path / "noise.duckdb"
+    with connect(path) as con:
+        migrate(con)
+    store_runs.insert_runs(rows, path)
+    return path
+
+
+TOY = ["--dataset", "Toy", "--classifier", "Net", "--augmentation", "closed"]
+
+
+def test_equiv_within_noise_says_more_than_k(tmp_path):
+    db = _noise_store(tmp_path)
+    res = invoke("equiv", *TOY, "--n-base", 500, "--n-real-added", 500, "--json", "--db", db)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["bound"]["kind"] == "more_than" and out["bound"]["n_syn_added"] == 2000
+    assert out["source"] == "engine"
+    text = invoke("equiv", *TOY, "--n-base", 500, "--n-real-added", 500, "--db", db)
+    assert "more than 2,000 synthetic images" in text.output and "source: engine" in text.output
+
+
+def test_equiv_without_answer_exits_nonzero(tmp_path):
+    db = _noise_store(tmp_path)
+    # 100 real images: no real run at or below it, so nothing is measurable at this base.
+    res = invoke("equiv", *TOY, "--n-base", 500, "--n-real-added", 100, "--db", db)
+    assert res.exit_code != 0 and "not measurable" in res.output
+
+
+def test_fit_says_its_source_and_the_bounds(tmp_path, paper_db):
+    res = invoke("fit", *CIFAR, "--n-boot", 0, "--db", paper_db)
+    assert res.exit_code == 0 and "source: paper" in res.output
+    res = invoke("fit", *TOY, "--n-boot", 0, "--db", _noise_store(tmp_path))
+    assert res.exit_code != 0 and "more than 2,000 synthetic images" in res.output
+
+
+def test_fit_refuses_a_source_without_runs(paper_db):
+    res = invoke("fit", *CIFAR, "--source", "engine", "--db", paper_db)
+    one_line_error(res, "source 'engine'")
+
+
+def test_degenerate_fit_exits_nonzero_and_says_not_identified(paper_db):
+    res = invoke("fit", "--dataset", "ImageNet-100", "--classifier", "ResNet-50", "--augmentation", "closed",
+                 "--features", "best:aic", "--n-boot", 0, "--db", paper_db)
+    assert res.exit_code != 0 and "not identified" in res.output and "1.2e+08" not in res.output.split("not identified")[0]
+
+
+def test_paper_check_json_has_all_seven_equations_and_both_table9_readings():
+    res = invoke("paper-check", "--json", "--n-boot", 30)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r["equation"] for r in rows] == [2, 3, 4, 5, 6, 8, 9]
+    keys = {"equation", "dataset", "classifier", "augmentation", "published_c1", "published_c2", "c1", "c2",
+            "c1_ci", "c2_ci", "inside", "note"}
+    assert all(keys <= set(r) for r in rows)
+    eq3 = rows[1]
+    assert (eq3["published_c1"], eq3["published_c2"]) == (0.88, 2.53)
+    assert eq3["tab9"] == "total" and eq3["tab9_other_reading"]["tab9"] == "printed"
+    assert eq3["c1"] != pytest.approx(eq3["tab9_other_reading"]["c1"], rel=1e-3)
+    printed = json.loads(invoke("paper-check", "--json", "--n-boot", 30, "--tab9", "printed").stdout)
+    assert printed[1]["c1"] == pytest.approx(eq3["tab9_other_reading"]["c1"])
+    eq5 = rows[3]
+    assert "extrapolated" in eq5["note"] and "n_base 26,000 alone" in eq5["note"]
+
+
+def test_paper_check_refuses_an_unknown_reading():
+    one_line_error(invoke("paper-check", "--tab9", "both"), "unknown --tab9 reading 'both'")

@@ -194,7 +194,7 @@ def closed_set_point(device, resolution: int, n_base: int, n_test: int, preset: 
     evaluate one classifier on base + synthetic, store the row."""
     from rich.console import Console
 
-    from engine.run import run_grid
+    from engine.run import Runtime, run_grid
     from store import runs as store_runs
     with tempfile.TemporaryDirectory() as tmp:
         write_image_folder(Path(tmp) / "data", 2 * n_base, n_test, resolution)
@@ -204,7 +204,7 @@ def closed_set_point(device, resolution: int, n_base: int, n_test: int, preset: 
                   "generator_options": {"train_images": str(train_images), "batch_size": str(generator_batch)},
                   "recipe": {"epochs": "0", "iterations": str(iterations)}}
         start = time.perf_counter()
-        summary, _, _ = run_grid(fields, db, Console(stderr=True, quiet=True), device=str(device))
+        summary, _, _ = run_grid(fields, db, Console(stderr=True, quiet=True), Runtime(device=str(device)))
         wall = time.perf_counter() - start
         rows = store_runs.query_runs(db)
     if summary["written"] != 1 or len(rows) != 1:

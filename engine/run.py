@@ -193,17 +193,6 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
     return summary
 
 
-def parse_options(items, flag: str) -> dict:
-    """['key=value', ...] from a repeatable CLI option into a dict."""
-    out = {}
-    for item in items or []:
-        if "=" not in str(item):
-            raise SpecError(f"{flag} {item!r} should be key=value, e.g. {flag} iterations=300")
-        key, value = str(item).split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
-
-
 def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Runtime(), should_stop=None):
     """Validate a study grid completely, then train and store it: shared by `engine run`,
     `engine study` and `engine worker`. Returns (summary, spec, dataset)."""

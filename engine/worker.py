@@ -55,13 +55,6 @@ class Heartbeat:
         self._thread.join(timeout=self.every_s)
 
 
-def run_ids_for(run_keys: list[str], db) -> list[str]:
-    from store.db import connect
-    with connect(db, read_only=True) as con:
-        return [r for (r,) in con.execute("SELECT run_id FROM runs WHERE list_contains(?, run_key) ORDER BY run_id",
-                                          [run_keys]).fetchall()]
-
-
 def outside_roots(spec, roots: list[Path]) -> Path | None:
     """The first path the job would read that lies outside every allowed root (symlinks resolved)."""
     allowed = [Path(r).resolve() for r in roots]
@@ -157,7 +150,7 @@ class Worker:
                                          should_stop=at_boundary)
             except Stopped as stop:
                 summary = stop.args[1] if len(stop.args) > 1 else {}
-                run_ids = run_ids_for(summary.get("run_keys", []), self.db)
+                run_ids = jobs.run_ids_for(summary.get("run_keys", []), self.db)
                 reason = stop.args[0]
                 if reason == "cancel":
                     return "cancelled", run_ids, None
@@ -165,7 +158,7 @@ class Worker:
                     return "lost", run_ids, None
                 return "failed", run_ids, (f"time limit of {limit_s / 3600:g} h reached after "
                                            f"{summary.get('written', 0)} runs; the finished runs are stored")
-        return "done", run_ids_for(summary["run_keys"], self.db), None
+        return "done", jobs.run_ids_for(summary["run_keys"], self.db), None
 
     # ------------------------------------------------------------------ the loop
     def work(self, once: bool = False, idle_exit_s: float | None = None) -> int:

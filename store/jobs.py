@@ -160,6 +160,13 @@ def cancelled(job_id: str, worker_id: str, run_ids: list[str], path=None, now: f
     return _end(job_id, worker_id, "cancelled", path, now, run_ids=run_ids, error="cancelled while running")
 
 
+def run_ids_for(run_keys: list[str], path=None) -> list[str]:
+    """The ids of a job's stored runs, from the run keys it planned."""
+    with connect(path, read_only=True) as con:
+        return [r for (r,) in con.execute("SELECT run_id FROM runs WHERE list_contains(?, run_key) ORDER BY run_id",
+                                          [run_keys]).fetchall()]
+
+
 def release(job_id: str, worker_id: str, path=None) -> None:
     """A worker stopped by its user hands its job back to the queue (the attempt is not counted)."""
     with transaction(path) as con:

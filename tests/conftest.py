@@ -42,3 +42,10 @@ def make_runs(points, dataset="Toy", classifier="Net", augmentation="closed", ge
     frame = pd.DataFrame(rows)
     frame["seed"] = frame.seed.astype("Int64")
     return frame
+
+
+def pytest_collection_modifyitems(config, items):
+    # A browser test starts a Streamlit server and Chromium: never part of the fast loop.
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.slow)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from app.common import features_text, fit, fmt_ci, page_with_setting, source_picker, surface_controls
 from engine.analysis.equivalence import eq1
+from engine.analysis.fit import MIN_DRAWS
 
 started = time.perf_counter()
 runs, setting = page_with_setting("Budget calculator", "budget")
@@ -102,7 +103,7 @@ bases = sorted({t["n_base"] for t in analysis.tuples}) or sorted(b for b, f in a
 # Outside the fragment: it depends on the fit only, so a new question does not redraw it.
 fig = go.Figure()
 palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-draws_ok = analysis.boot.get("c1") is not None and np.isfinite(analysis.boot["c1"]).sum() >= 20
+draws_ok = analysis.boot.get("c1") is not None and np.isfinite(analysis.boot["c1"]).sum() >= MIN_DRAWS
 for i, b in enumerate(bases):
     color = palette[i % len(palette)]
     ts = [t for t in analysis.tuples if t["n_base"] == b]

@@ -18,7 +18,15 @@ from scipy.optimize import elementwise, least_squares
 
 from engine.analysis.surface import Surface, design_matrix
 
-ROOT_BOUND_FACTOR = 100  # roots are sought on [0, 100 * n_base]
+ROOT_BOUND_FACTOR = 100  # roots are sought on [0, ROOT_BOUND_FACTOR * n_base]
+# Amounts are products like ratio * n_base: a relative slack keeps float round-off from flagging a
+# measured amount as beyond the measured range.
+EXTRAPOLATION_SLACK = 1.0001
+
+
+def beyond(value: float, measured: float) -> bool:
+    """True when `value` lies past the largest measured amount `measured` (extrapolation)."""
+    return value > measured * EXTRAPOLATION_SLACK
 _SCAN_POINTS = 257
 
 
@@ -117,16 +125,51 @@ def equivalence_tuples(surface: Surface, ratios, betas: np.ndarray | None = None
 
 DROP_REASONS = {
     "no_gain": "the surface predicts no gain from these real images, so there is nothing to match",
-    "no_crossing": "synthetic images never reach this accuracy within 100 x n_base on the fitted surface",
+    "no_crossing": f"synthetic images never reach this accuracy within {ROOT_BOUND_FACTOR} x n_base on the fitted surface",
 }
 
 
 # ---------------------------------------------------------------- Eq. 1 / Eq. 13
 
+# Eq. 13 is fitted in theta = (a, b) = (log c1, log(c2 - 1)): c1 = e^a > 0 and c2 = 1 + e^b > 1
+# hold by construction, and the least-squares problem on the ratio itself is unchanged inside them.
+THETA_CLIP = 50.0   # |a|, |b| beyond 50 means c1 or c2 - 1 beyond e^50 ~ 5e21: already unidentified
+_FINITE = dict(nan=1e12, posinf=1e12, neginf=-1e12)
+
+
+def unpack(theta):
+    """(c1, c2) from theta = (log c1, log(c2 - 1)); works on arrays of draws along the last axis."""
+    theta = np.asarray(theta, float)
+    return np.exp(theta[..., 0]), 1.0 + np.exp(theta[..., 1])
+
+
+def eq1_ratio(a, b, t, ratio):
+    """Eq. 1 as n_syn_added / n_base in theta, and its Jacobian: (y, dy/da, dy/db).
+
+    t = tau * n_base and ratio = n_real_added / n_base; everything broadcasts, so a column of
+    draws (k, 1) against tuples (n,) gives (k, n). This is the one written form of Eq. 1: eq1(),
+    both Eq. 13 fitters and the start grid all evaluate it here.
+    """
+    log_c2 = np.logaddexp(0.0, b)                  # log(1 + e^b) without overflow
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = np.exp(a * t)                      # c1^(tau n_base)
+        growth_m1 = np.expm1(ratio * log_c2)       # c2^(n_real_added / n_base) - 1
+        y = scale * growth_m1
+        dy_da = t * y
+        dy_db = scale * (growth_m1 + 1) * ratio / (1.0 + np.exp(-b))   # d log_c2 / db = sigmoid(b)
+    return y, dy_da, dy_db
+
+
+def _theta_of(c1, c2):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.asarray(c1, float)), np.log(np.asarray(c2, float) - 1.0)
+
+
 def eq1(n_base, n_real_added, c1, c2, tau):
     """n_syn_added of Eq. 1."""
     n_base = np.asarray(n_base, float)
-    return n_base * np.power(c1, tau * n_base) * (np.power(c2, np.asarray(n_real_added, float) / n_base) - 1)
+    a, b = _theta_of(c1, c2)
+    return n_base * eq1_ratio(a, b, tau * n_base, np.asarray(n_real_added, float) / n_base)[0]
 
 
 def eq1_inverse(n_base, n_syn_added, c1, c2, tau):
@@ -136,32 +179,15 @@ def eq1_inverse(n_base, n_syn_added, c1, c2, tau):
     return n_base * np.log1p(np.asarray(n_syn_added, float) / scale) / np.log(c2)
 
 
-def _unpack(theta):
-    # c1 = exp(a) > 0 and c2 = 1 + exp(b) > 1: the constraints of Eq. 13 hold by construction,
-    # and the least-squares problem on the ratio itself is unchanged inside them.
-    a, b = theta
-    return np.exp(a), 1.0 + np.exp(b)
-
-
-def _eq1_parts(theta, t, ratio):
-    a, b = (np.clip(v, -50, 50) for v in theta)
-    log_c2 = np.logaddexp(0.0, b)              # log(1 + e^b) without overflow
-    with np.errstate(over="ignore", invalid="ignore"):
-        scale = np.exp(a * t)                  # c1^(tau n_base)
-        growth = np.exp(ratio * log_c2)        # c2^(n_real_added / n_base)
-    return scale, growth, log_c2, b
-
-
 def _eq1_residuals(theta, t, ratio, y):
-    scale, growth, _, _ = _eq1_parts(theta, t, ratio)
-    return np.nan_to_num(scale * (growth - 1) - y, nan=1e12, posinf=1e12, neginf=-1e12)
+    a, b = np.clip(theta, -THETA_CLIP, THETA_CLIP)
+    return np.nan_to_num(eq1_ratio(a, b, t, ratio)[0] - y, **_FINITE)
 
 
 def _eq1_jacobian(theta, t, ratio, y):
-    scale, growth, _, b = _eq1_parts(theta, t, ratio)
-    d_a = t * scale * (growth - 1)
-    d_b = scale * growth * ratio / (1.0 + np.exp(-b))
-    return np.nan_to_num(np.stack([d_a, d_b], axis=1), nan=1e12, posinf=1e12, neginf=-1e12)
+    a, b = np.clip(theta, -THETA_CLIP, THETA_CLIP)
+    _, d_a, d_b = eq1_ratio(a, b, t, ratio)
+    return np.nan_to_num(np.stack([d_a, d_b], axis=1), **_FINITE)
 
 
 # Coarse start grid over (log c1, log(c2 - 1)): the cost surface has long flat valleys, so a
@@ -170,11 +196,9 @@ _GRID_A, _GRID_B = np.meshgrid(np.linspace(-6, 6, 49), np.linspace(-8, 8, 65), i
 
 
 def _start(t, ratio, y):
-    a = _GRID_A.reshape(-1, 1)
-    b = _GRID_B.reshape(-1, 1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        pred = np.exp(a * t[None]) * np.expm1(ratio[None] * np.logaddexp(0.0, b))
-        cost = np.nan_to_num(((pred - y[None]) ** 2).sum(axis=1), nan=np.inf)
+    a, b = _GRID_A.reshape(-1, 1), _GRID_B.reshape(-1, 1)
+    pred = eq1_ratio(a, b, t[None], ratio[None])[0]
+    cost = np.nan_to_num(((pred - y[None]) ** 2).sum(axis=1), nan=np.inf)
     k = int(np.argmin(cost))
     return np.array([a[k, 0], b[k, 0]])
 
@@ -213,7 +237,7 @@ def fit_eq1(n_base, n_real_added, n_syn_added, tau: float, x0=None) -> dict:
     t = tau * n_base
     start = _start(t, ratio, y) if x0 is None else np.asarray(x0, float)
     best = least_squares(_eq1_residuals, start, jac=_eq1_jacobian, args=(t, ratio, y), method="lm")
-    c1, c2 = _unpack(best.x)
+    c1, c2 = unpack(best.x)
     resid = _eq1_residuals(best.x, t, ratio, y)
     reason = None if best.success else f"the least-squares solver did not converge ({best.message})"
     reason = reason or identification(float(c1), float(c2))
@@ -234,16 +258,13 @@ def fit_eq1_batch(t, ratio, y, mask, theta0, iterations: int = 100) -> np.ndarra
     theta = np.tile(np.asarray(theta0, float), (y.shape[0], 1))
     lam = np.full(y.shape[0], 1e-3)
 
-    def cost_and_parts(th):
-        a, b = th[:, :1], th[:, 1:]
-        scale, growth, _, bb = _eq1_parts((a, b), t, ratio)
-        resid = np.nan_to_num(w * (scale * (growth - 1) - y), nan=1e12, posinf=1e12, neginf=-1e12)
-        return (resid ** 2).sum(axis=1), resid, scale, growth, bb
+    def cost_and_jacobian(th):
+        y_hat, d_a, d_b = eq1_ratio(th[:, :1], th[:, 1:], t, ratio)
+        resid = np.nan_to_num(w * (y_hat - y), **_FINITE)
+        return (resid ** 2).sum(axis=1), resid, np.nan_to_num(w * d_a, **_FINITE), np.nan_to_num(w * d_b, **_FINITE)
 
-    cost, resid, scale, growth, bb = cost_and_parts(theta)
+    cost, resid, j_a, j_b = cost_and_jacobian(theta)
     for _ in range(iterations):
-        j_a = w * t * scale * (growth - 1)
-        j_b = w * scale * growth * ratio / (1.0 + np.exp(-bb))
         g_a, g_b = (j_a * resid).sum(1), (j_b * resid).sum(1)
         h_aa, h_bb, h_ab = (j_a * j_a).sum(1), (j_b * j_b).sum(1), (j_a * j_b).sum(1)
         h_aa_d, h_bb_d = h_aa * (1 + lam), h_bb * (1 + lam)
@@ -251,16 +272,15 @@ def fit_eq1_batch(t, ratio, y, mask, theta0, iterations: int = 100) -> np.ndarra
         with np.errstate(divide="ignore", invalid="ignore"):
             step = -np.stack([(h_bb_d * g_a - h_ab * g_b) / det, (h_aa_d * g_b - h_ab * g_a) / det], axis=1)
         step = np.nan_to_num(step)
-        trial = np.clip(theta + step, -50, 50)
-        new_cost, new_resid, new_scale, new_growth, new_bb = cost_and_parts(trial)
+        trial = np.clip(theta + step, -THETA_CLIP, THETA_CLIP)
+        new_cost, new_resid, new_j_a, new_j_b = cost_and_jacobian(trial)
         better = new_cost < cost
         theta = np.where(better[:, None], trial, theta)
         lam = np.where(better, lam * 0.3, lam * 10.0)
         cost = np.where(better, new_cost, cost)
         resid = np.where(better[:, None], new_resid, resid)
-        scale = np.where(better[:, None], new_scale, scale)
-        growth = np.where(better[:, None], new_growth, growth)
-        bb = np.where(better[:, None], new_bb, bb)
+        j_a = np.where(better[:, None], new_j_a, j_a)
+        j_b = np.where(better[:, None], new_j_b, j_b)
         if np.all(np.abs(step).max(axis=1) < 1e-10) or np.all(lam > 1e12):
             break
     theta[~np.isfinite(cost)] = np.nan

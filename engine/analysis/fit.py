@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from engine.analysis.equivalence import (DROP_REASONS, ROOT_BOUND_FACTOR, eq1, eq1_inverse,
+from engine.analysis.equivalence import (DROP_REASONS, ROOT_BOUND_FACTOR, beyond, eq1, eq1_inverse, unpack,
                                          equivalence_tuples, first_crossing, fit_eq1, fit_eq1_batch, tau_for)
 from engine.analysis.surface import (DEFAULT_EPS, PAPER_FEATURES, FitError, Surface, all_subsets,
                                      best_subset, design_matrix, fit_surface)
@@ -29,6 +29,14 @@ DEFAULT_GRIDS = {
 }
 DEFAULT_RATIOS = [1, 2, 3]
 MIN_TUPLES = 3  # two parameters and at least one degree of freedom
+# Quantiles of fewer than 20 successful bootstrap draws are too coarse for a 95 % interval (its
+# tails would rest on one draw each): below that no interval is reported.
+MIN_DRAWS = 20
+# A surface answer's interval needs half of the draws to have an answer at all; below that the
+# interval would describe the draws that happened to cross, not the answer.
+MIN_SURFACE_OK = 0.5
+# Eq. 1's interval is reported with a warning when over a tenth of the draws lost their tuples.
+WARN_EQ1_OK = 0.9
 NOISE_ALPHA = 0.05
 # Preferred source of a default fit: the user's own runs before the published means.
 SOURCE_ORDER = ("engine", "import", "paper")
@@ -112,7 +120,7 @@ class Analysis:
             f = eq1 if direction == "syn_for_real" else eq1_inverse
             out["eq1"] = float(f(n_base, amount, self.c1, self.c2, self.tau))
             c1b, c2b = self.boot.get("c1"), self.boot.get("c2")
-            if c1b is not None and np.isfinite(c1b).sum() >= 20:
+            if c1b is not None and np.isfinite(c1b).sum() >= MIN_DRAWS:
                 ok = np.isfinite(c1b)
                 draws = f(n_base, amount, c1b[ok], c2b[ok], self.tau)
                 out["eq1_ci"] = tuple(float(v) for v in np.quantile(draws, [lo_q, hi_q]))
@@ -128,7 +136,7 @@ class Analysis:
             if base.boot_betas is not None:
                 draws, st = _surface_answer(base.surface, base.boot_betas, n_base, amount, direction)
                 ok = st == "ok"
-                if ok.mean() >= 0.5:
+                if ok.mean() >= MIN_SURFACE_OK:
                     out["surface_ci"] = tuple(float(v) for v in np.quantile(draws[ok], [lo_q, hi_q]))
                 if not ok.all():
                     out["warnings"].append(f"{(~ok).mean():.0%} of bootstrap draws of the surface have no answer")
@@ -168,10 +176,10 @@ class Analysis:
             real_amount, syn_amount = amount, out.get("surface") or out.get("eq1")
         else:
             syn_amount, real_amount = amount, out.get("surface") or out.get("eq1")
-        if real_amount is not None and real_amount > base.points.n_real_added.max() * 1.0001:
+        if real_amount is not None and beyond(real_amount, base.points.n_real_added.max()):
             warn.append(f"extrapolation: {real_amount:,.0f} real images added is beyond the largest measured "
                         f"({base.points.n_real_added.max():,}) at n_base {n_base}")
-        if syn_amount is not None and syn_amount > base.points.n_syn_added.max() * 1.0001:
+        if syn_amount is not None and beyond(syn_amount, base.points.n_syn_added.max()):
             warn.append(f"extrapolation: {syn_amount:,.0f} synthetic images is beyond the largest measured "
                         f"({base.points.n_syn_added.max():,}) at n_base {n_base}")
         return warn
@@ -356,7 +364,7 @@ def bound_statement(fit: BaseFit, n_real_added: float) -> dict:
     k = int(pts.n_syn_added.max())
     p_syn = fit.noise.get("p_value", float("nan"))
     base_idx = np.where((pts.n_real_added == 0) & (pts.n_syn_added == 0))[0]
-    real = pts[(pts.n_real_added > 0) & (pts.n_real_added <= n_real_added * 1.0001)]
+    real = pts[(pts.n_real_added > 0) & ~beyond(pts.n_real_added, n_real_added)]
     if matrix is None or base_idx.size == 0 or real.empty:
         return {"kind": "not_measurable",
                 "text": f"not measurable at this base: no real run of at most {n_real_added:,.0f} added images "
@@ -491,9 +499,9 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
                                 "reason": DROP_REASONS[status[0, j]]})
                 continue
             extrap = []
-            if r > fit.max_real_ratio * 1.0001:
+            if beyond(r, fit.max_real_ratio):
                 extrap.append(f"real ratio {r:g} beyond measured {fit.max_real_ratio:g}")
-            if roots[0, j] > fit.points.n_syn_added.max() * 1.0001:
+            if beyond(roots[0, j], fit.points.n_syn_added.max()):
                 extrap.append(f"n_syn_added beyond measured {fit.points.n_syn_added.max():,}")
             tuples.append({"n_base": n_base, "ratio": float(r), "n_real_added": float(r * n_base),
                            "n_syn_added": float(roots[0, j]), "syn_ratio": float(roots[0, j] / n_base),
@@ -622,18 +630,18 @@ def _bootstrap_eq1(result: Analysis, tuple_draws, theta0, tau, level, bootstrap)
     mask = np.isfinite(ns)
     enough = mask.sum(axis=1) >= MIN_TUPLES
     theta = fit_eq1_batch(tau * nb, nr / nb, np.nan_to_num(ns) / nb, mask, theta0)
-    c1 = np.where(enough, np.exp(theta[:, 0]), np.nan)
-    c2 = np.where(enough, 1.0 + np.exp(theta[:, 1]), np.nan)
+    c1, c2 = unpack(theta)
+    c1, c2 = np.where(enough, c1, np.nan), np.where(enough, c2, np.nan)
     ok = np.isfinite(c1)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
     result.boot = {"c1": c1, "c2": c2, "n_boot": int(n_boot), "n_ok": int(ok.sum()),
                    "method": ("seeds" if any(f.seed_matrix is not None and f.seed_matrix.shape[1] >= 2
                                              for f in result.bases.values()) else "residuals")
                    + ("+points" if bootstrap.endswith("+points") else "")}
-    if ok.sum() >= 20:
+    if ok.sum() >= MIN_DRAWS:
         result.c1_ci = tuple(float(v) for v in np.quantile(c1[ok], [lo_q, hi_q]))
         result.c2_ci = tuple(float(v) for v in np.quantile(c2[ok], [lo_q, hi_q]))
-    if ok.mean() < 0.9:
+    if ok.mean() < WARN_EQ1_OK:
         result.warnings.append(f"only {ok.mean():.0%} of bootstrap draws gave enough tuples for Eq. 1")
 
 

@@ -14,7 +14,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from engine.analysis.equivalence import eq1, fit_eq1
+from engine.analysis.equivalence import beyond, eq1, fit_eq1
 from engine.analysis.fit import MIN_TUPLES, Analysis, analyse
 from store.runs import TAB9_READINGS, paper_rows
 
@@ -63,7 +63,7 @@ def _evidence(a: Analysis, eq: dict) -> list[str]:
         if not ts:
             continue
         measured = fit.max_syn_ratio
-        far = [t["syn_ratio"] for t in ts if t["syn_ratio"] > measured * 1.0001]
+        far = [t["syn_ratio"] for t in ts if beyond(t["syn_ratio"], measured)]
         if far:
             lines.append(f"at n_base {b:,}, {len(far)} of {len(ts)} tuples are extrapolated to "
                          f"{min(far):.0f}-{max(far):.0f} x n_base while the largest measured synthetic amount "

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from engine.analysis.fit import ALL_SOURCES, MAX_N_BOOT, SOURCE_ORDER, Analysis, analyse, settings
-from engine.analysis.surface import CRITERIA, FEATURES, PAPER_FEATURES, FitError
+from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
 from engine.cli.common import Db, UserError, app, check_choice, console, err_console, guarded, to_json
 from store import runs as store_runs
 
@@ -128,7 +128,7 @@ def fit(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR
         classifier: Annotated[str, typer.Option(help="Classifier as stored, e.g. ResNet-110.")],
         augmentation: Annotated[str, typer.Option(help="closed or open.")],
         generator: Annotated[Optional[str], typer.Option(help="Generator, if several.")] = None,
-        eps: Annotated[float, typer.Option(help="eps of the log terms.")] = 1e-3,
+        eps: Annotated[float, typer.Option(help="eps of the log terms.")] = DEFAULT_EPS,
         features: Annotated[Optional[str], typer.Option(
             help="Comma-separated subset of n_real,n_syn,log_n_real,log_n_syn,log_n_total, or best:<criterion>.")] = None,
         n_boot: NBootOpt = 200,
@@ -150,7 +150,7 @@ def fit(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR
 
 @app.command()
 @guarded
-def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = 1e-3,
+def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = DEFAULT_EPS,
            n_boot: NBootOpt = 200,
            source: SourceOpt = None,
            db: Db = None):
@@ -189,7 +189,7 @@ def equiv(dataset: Annotated[str, typer.Option()],
           n_real_added: Annotated[Optional[float], typer.Option(help="How many synthetic images equal this many more real ones?")] = None,
           n_syn_added: Annotated[Optional[float], typer.Option(help="How many real images are this many synthetic ones worth?")] = None,
           generator: Annotated[Optional[str], typer.Option()] = None,
-          eps: Annotated[float, typer.Option()] = 1e-3,
+          eps: Annotated[float, typer.Option()] = DEFAULT_EPS,
           features: Annotated[Optional[str], typer.Option()] = None,
           n_boot: NBootOpt = 200,
           seed: Annotated[int, typer.Option()] = 0,
@@ -256,7 +256,7 @@ def paper_check(tab9: Annotated[str, typer.Option(
     from engine.analysis.paper import JSON_KEYS, paper_check as check
     from store.runs import TAB9_READINGS
     check_choice("--tab9 reading", tab9, TAB9_READINGS)
-    check_options(1e-3, n_boot, None)
+    check_options(DEFAULT_EPS, n_boot, None)
     rows = check(tab9=tab9, n_boot=n_boot, seed=seed)
     if as_json:
         print(to_json([{**{k: r[k] for k in JSON_KEYS}, "generator": r["generator"], "tab9": r["tab9"],

@@ -162,6 +162,16 @@ MIGRATIONS.append([  # 3: the job queue that workers take studies from
         run_ids JSON
     )""",
 ])
+MIGRATIONS.append([  # 4: a change stamp per (dataset, classifier): readers cache per setting on it
+    """CREATE TABLE run_changes (
+        dataset VARCHAR NOT NULL,
+        classifier VARCHAR NOT NULL,
+        version BIGINT NOT NULL,
+        changed_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (dataset, classifier)
+    )""",
+    "INSERT INTO run_changes SELECT dataset, classifier, 1, current_timestamp FROM runs GROUP BY dataset, classifier",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

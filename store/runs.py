@@ -338,21 +338,25 @@ def export_runs(out: str | os.PathLike, path=None, **filters) -> int:
 INT32_MAX = 2**31 - 1
 NULL_TEXTS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]  # what pandas read as missing
 
-# Python's json.dumps(str) with ensure_ascii, in SQL: plain ASCII goes through to_json, anything
-# else character by character, so that an import's run_key is the same as it always was.
+# Python's json.dumps(str) with ensure_ascii, in SQL: printable ASCII needs only \ and " escaped,
+# anything else goes character by character, so that an import's run_key is the same as it always was.
 _JSON_STR = r"""CREATE OR REPLACE TEMP MACRO py_json_str(s) AS CASE
     WHEN s IS NULL THEN 'null'
-    WHEN NOT regexp_matches(s, '[^\x00-\x7e]') THEN CAST(to_json(s) AS VARCHAR)
+    WHEN NOT regexp_matches(s, '[^ -~]') THEN '"' || replace(replace(s, '\', '\\'), '"', '\"') || '"'
     ELSE '"' || array_to_string(list_transform(string_split(s, ''), lambda c: CASE
         WHEN unicode(c) < 127 THEN CAST(to_json(c) AS VARCHAR)[2:-2]
         WHEN unicode(c) < 65536 THEN printf('\u%04x', unicode(c))
         ELSE printf('\u%04x\u%04x', 55296 + ((unicode(c) - 65536) >> 10), 56320 + ((unicode(c) - 65536) & 1023))
         END), '') || '"' END"""
 # run_key = "import:" + sha256(json.dumps(identity, sort_keys=True))[:32]; run_id = uuid5(namespace, run_key).
-_KEY = """'import:' || sha256('{"augmentation": ' || py_json_str(augmentation) || ', "classifier": ' ||
-    py_json_str(classifier) || ', "config": ' || py_json_str(config) || ', "dataset": ' || py_json_str(dataset) ||
-    ', "generator": ' || py_json_str(generator) || ', "n_base": ' || n_base || ', "n_real_added": ' ||
-    n_real_added || ', "n_syn_added": ' || n_syn_added || ', "seed": ' || coalesce(CAST(seed AS VARCHAR), 'null') ||
+_NAMES = ("augmentation", "classifier", "config", "dataset", "generator")
+# The text part of the identity is made once per distinct combination of names (a handful in a
+# million rows), the numbers per row.
+_KEY_PREFIX = """'{"augmentation": ' || py_json_str(augmentation) || ', "classifier": ' || py_json_str(classifier) ||
+    ', "config": ' || py_json_str(config) || ', "dataset": ' || py_json_str(dataset) || ', "generator": ' ||
+    py_json_str(generator)"""
+_KEY = """'import:' || sha256(prefix || ', "n_base": ' || n_base || ', "n_real_added": ' || n_real_added ||
+    ', "n_syn_added": ' || n_syn_added || ', "seed": ' || coalesce(CAST(seed AS VARCHAR), 'null') ||
     ', "top1": ' || CAST(top1 AS VARCHAR) || '}')[1:32]"""
 _UUID5 = r"""CREATE OR REPLACE TEMP MACRO uuid5_format(x) AS
     x[1:8] || '-' || x[9:12] || '-5' || x[14:16] || '-' ||
@@ -500,6 +504,8 @@ def import_runs(file: str | os.PathLike, path=None) -> tuple[int, int]:
             con.execute(_UUID5)
             n = con.execute("SELECT count(*) FROM staging").fetchall()[0][0]
             before = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
+            con.execute(f"CREATE TEMP TABLE names AS SELECT *, {_KEY_PREFIX} AS prefix FROM "
+                        f"(SELECT DISTINCT {', '.join(_NAMES)} FROM typed)")
             # Sorted by setting, so that one setting's runs share row groups and a per-setting query
             # skips the rest by their min/max.
             con.execute(f"""
@@ -510,11 +516,12 @@ def import_runs(file: str | os.PathLike, path=None) -> tuple[int, int]:
                        top1, top5, n_total, config, note
                 FROM (SELECT sha1(unhex('{_NAMESPACE.hex}') || encode(run_key)) AS id_hash, * FROM (
                       SELECT {_KEY} AS run_key, * FROM (
-                        SELECT row, dataset, classifier, augmentation, generator,
+                        SELECT t.row, t.dataset, t.classifier, t.augmentation, t.generator, n.prefix,
                                CAST(n_base_num AS INTEGER) AS n_base, CAST(n_real_added_num AS INTEGER) AS n_real_added,
                                CAST(n_syn_added_num AS INTEGER) AS n_syn_added, CAST(seed_num AS INTEGER) AS seed,
-                               top1_num AS top1, top5_num AS top5, CAST(n_total_num AS INTEGER) AS n_total, config, note
-                        FROM typed)))
+                               top1_num AS top1, top5_num AS top5, CAST(n_total_num AS INTEGER) AS n_total, t.config,
+                               note FROM typed t JOIN names n
+                        ON {' AND '.join(f't.{c} IS NOT DISTINCT FROM n.{c}' for c in _NAMES)})))
                 QUALIFY row_number() OVER (PARTITION BY run_key ORDER BY row) = 1
                 ORDER BY {ORDER}
                 ON CONFLICT (run_key) DO NOTHING""")

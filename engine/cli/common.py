@@ -1,17 +1,18 @@
 """What every command group shares: the root Typer app, the consoles, the --db option, and the
-rule that a user's mistake is one line on stderr with a non-zero exit, never a traceback."""
+rule that a user's mistake is one line on stderr with a non-zero exit, never a traceback.
+
+Only typer and rich are imported here: `engine --help` and every command pay for the modules
+they use, not for numpy, pandas, DuckDB or the analysis (tests/test_cli_startup.py checks it)."""
 from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-
-from engine.analysis.surface import FitError
-from store.db import StoreError
 
 
 app = typer.Typer(help="Closed-set generative vs real data augmentation: runs, fits and answers.",
@@ -41,8 +42,15 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (UserError, FitError, StoreError, ValueError, FileNotFoundError) as err:
+        except (UserError, ValueError, FileNotFoundError) as err:  # FitError is a ValueError
             fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        except Exception as err:
+            # StoreError, looked up only once a command has touched the store (importing it
+            # here would load DuckDB for `engine --help`).
+            store_db = sys.modules.get("store.db")
+            if store_db is not None and isinstance(err, store_db.StoreError):
+                fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+            raise
     return wrapper
 
 

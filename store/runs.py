@@ -422,7 +422,9 @@ def _stage(con, file: Path) -> None:
     if missing:
         raise StoreError(f"import file lacks column(s) {', '.join(missing)}; required: "
                          f"{', '.join(REQUIRED_IMPORT_COLUMNS)}")
-    cols = ["rowid + 1 AS row"]
+    # Rows of a table made inside a transaction are numbered from a large offset, in file order.
+    first = con.execute("SELECT coalesce(min(rowid), 0) FROM staging").fetchall()[0][0]
+    cols = [f"rowid - {int(first)} + 1 AS row"]
     for c in _TEXT_COLUMNS:
         value = f"CAST({c} AS VARCHAR)" if c in present else "CAST(NULL AS VARCHAR)"
         cols.append(f"nullif({value}, '') AS {c}" if c == "generator" else f"{value} AS {c}")

@@ -336,6 +336,7 @@ def export_runs(out: str | os.PathLike, path=None, **filters) -> int:
 # ---------------------------------------------------------------------------------- import
 
 INT32_MAX = 2**31 - 1
+IMPORT_MEMORY_LIMIT = "512MB"
 NULL_TEXTS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]  # what pandas read as missing
 
 # Python's json.dumps(str) with ensure_ascii, in SQL: printable ASCII needs only \ and " escaped,
@@ -348,19 +349,18 @@ _JSON_STR = r"""CREATE OR REPLACE TEMP MACRO py_json_str(s) AS CASE
         WHEN unicode(c) < 65536 THEN printf('\u%04x', unicode(c))
         ELSE printf('\u%04x\u%04x', 55296 + ((unicode(c) - 65536) >> 10), 56320 + ((unicode(c) - 65536) & 1023))
         END), '') || '"' END"""
-# run_key = "import:" + sha256(json.dumps(identity, sort_keys=True))[:32]; run_id = uuid5(namespace, run_key).
+# run_key = "import:" + sha256(json.dumps(identity, sort_keys=True))[:32], as imports always made it;
+# run_id is the digest's other half written as a UUID (one hash a row instead of two).
 _NAMES = ("augmentation", "classifier", "config", "dataset", "generator")
 # The text part of the identity is made once per distinct combination of names (a handful in a
 # million rows), the numbers per row.
 _KEY_PREFIX = """'{"augmentation": ' || py_json_str(augmentation) || ', "classifier": ' || py_json_str(classifier) ||
     ', "config": ' || py_json_str(config) || ', "dataset": ' || py_json_str(dataset) || ', "generator": ' ||
     py_json_str(generator)"""
-_KEY = """'import:' || sha256(prefix || ', "n_base": ' || n_base || ', "n_real_added": ' || n_real_added ||
+_DIGEST = """sha256(prefix || ', "n_base": ' || n_base || ', "n_real_added": ' || n_real_added ||
     ', "n_syn_added": ' || n_syn_added || ', "seed": ' || coalesce(CAST(seed AS VARCHAR), 'null') ||
-    ', "top1": ' || CAST(top1 AS VARCHAR) || '}')[1:32]"""
-_UUID5 = r"""CREATE OR REPLACE TEMP MACRO uuid5_format(x) AS
-    x[1:8] || '-' || x[9:12] || '-5' || x[14:16] || '-' ||
-    lower(printf('%x', (CAST(('0x' || x[17]) AS INTEGER) & 3) | 8)) || x[18:20] || '-' || x[21:32]"""
+    ', "top1": ' || CAST(top1 AS VARCHAR) || '}')"""
+_UUID = "CREATE OR REPLACE TEMP MACRO uuid_format(x) AS x[1:8] || '-' || x[9:12] || '-' || x[13:16] || '-' || x[17:20] || '-' || x[21:32]"
 
 
 def _checks() -> list[tuple[str, str, str]]:
@@ -497,13 +497,15 @@ def import_runs(file: str | os.PathLike, path=None) -> tuple[int, int]:
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
         con.execute("SET enable_progress_bar = false")
+        # A million rows must not take gigabytes: DuckDB spills what does not fit to disk.
+        con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
         try:
             _stage(con, file)
             problem = _first_bad_row(con)
             if problem:
                 raise StoreError(problem)
             con.execute(_JSON_STR)
-            con.execute(_UUID5)
+            con.execute(_UUID)
             n = con.execute("SELECT count(*) FROM staging").fetchall()[0][0]
             before = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
             con.execute(f"CREATE TEMP TABLE names AS SELECT *, {_KEY_PREFIX} AS prefix FROM "
@@ -513,17 +515,16 @@ def import_runs(file: str | os.PathLike, path=None) -> tuple[int, int]:
             con.execute(f"""
                 INSERT INTO runs (run_id, run_key, source, dataset, classifier, augmentation, generator, n_base,
                                   n_real_added, n_syn_added, seed, top1, top5, n_total, config, note)
-                SELECT uuid5_format(id_hash), run_key, 'import',
+                SELECT uuid_format(digest[33:64]), 'import:' || digest[1:32] AS run_key, 'import',
                        dataset, classifier, augmentation, generator, n_base, n_real_added, n_syn_added, seed,
                        top1, top5, n_total, config, note
-                FROM (SELECT sha1(unhex('{_NAMESPACE.hex}') || encode(run_key)) AS id_hash, * FROM (
-                      SELECT {_KEY} AS run_key, * FROM (
+                FROM (SELECT {_DIGEST} AS digest, * FROM (
                         SELECT t.row, t.dataset, t.classifier, t.augmentation, t.generator, n.prefix,
                                CAST(n_base_num AS INTEGER) AS n_base, CAST(n_real_added_num AS INTEGER) AS n_real_added,
                                CAST(n_syn_added_num AS INTEGER) AS n_syn_added, CAST(seed_num AS INTEGER) AS seed,
                                top1_num AS top1, top5_num AS top5, CAST(n_total_num AS INTEGER) AS n_total, t.config,
                                note FROM typed t JOIN names n
-                        ON {' AND '.join(f't.{c} IS NOT DISTINCT FROM n.{c}' for c in _NAMES)})))
+                        ON {' AND '.join(f't.{c} IS NOT DISTINCT FROM n.{c}' for c in _NAMES)}))
                 QUALIFY row_number() OVER (PARTITION BY run_key ORDER BY row) = 1
                 ORDER BY {ORDER}
                 ON CONFLICT (run_key) DO NOTHING""")

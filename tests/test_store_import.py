@@ -123,8 +123,8 @@ def test_n_total_must_match_the_store(paper_db, tmp_path):
 
 
 def test_good_file_lands_with_the_keys_it_always_had(paper_db, tmp_path):
-    # run_key and run_id are made in SQL; they must equal the Python recipe earlier imports used,
-    # or re-importing an old file would duplicate its runs.
+    # run_key is made in SQL; it must equal the Python recipe earlier imports used, or
+    # re-importing an old file would duplicate its runs.
     frame = GOOD.copy().astype(object)
     frame.loc[0, "dataset"] = "Blüten 日本"
     frame.loc[1, "config"] = '{"path": "C:\\\\data", "q": "\\"x\\""}'
@@ -133,7 +133,6 @@ def test_good_file_lands_with_the_keys_it_always_had(paper_db, tmp_path):
     assert store_runs.import_runs(file, paper_db) == (3, 0)
     assert store_runs.import_runs(file, paper_db) == (0, 3)
     stored = store_runs.query_runs(paper_db, source="import")
-    ns = uuid.UUID("5b0e4c1e-8d0f-4f7a-9a57-2f3c6f3d9b11")
     for rec in frame.to_dict("records"):
         rec = {k: None if not isinstance(v, str) and pd.isna(v) else v for k, v in rec.items()}
         identity = {"dataset": rec["dataset"], "classifier": rec["classifier"], "augmentation": rec["augmentation"],
@@ -143,7 +142,7 @@ def test_good_file_lands_with_the_keys_it_always_had(paper_db, tmp_path):
         key = "import:" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
         row = stored[stored.run_key == key]
         assert len(row) == 1, key
-        assert row.run_id.item() == str(uuid.uuid5(ns, key))
+        assert str(uuid.UUID(row.run_id.item())) == row.run_id.item()
         assert row.dataset.item() == rec["dataset"]
 
 

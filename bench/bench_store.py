@@ -40,10 +40,10 @@ sys.stderr.write(proc.stderr[-500:])
 """
 
 
-def measured(cmd: list[str], env: dict | None = None, timeout: float = 600) -> dict:
+def measured(cmd: list[str], env: dict | None = None, timeout: float = 600, cwd: Path = ROOT) -> dict:
     """Wall seconds and peak resident MB of one command, run in a fresh process."""
     out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, timeout=timeout,
-                         env=env or os.environ.copy(), cwd=ROOT)
+                         env=env or os.environ.copy(), cwd=cwd)
     wall, peak, rc = out.stdout.split()
     if rc != "0":
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {rc}"}
@@ -127,9 +127,11 @@ def baseline_import(rev: str, parquet: Path, work: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(old))
     subprocess.run([sys.executable, "-c", f"from store.runs import init_store; init_store({str(store)!r})"],
                    env=env, check=True, cwd=old)
-    code = f"from store.runs import import_runs; print(import_runs({str(parquet)!r}, {str(store)!r}))"
+    # Through the old CLI, like the new import, and from the old code's folder: `python -c`
+    # would put this checkout first on sys.path.
     try:
-        return measured([sys.executable, "-c", code], env=env, timeout=900)
+        return measured([sys.executable, "-m", "engine.cli", "runs", "import", str(parquet), "--db", str(store)],
+                        env=env, timeout=900, cwd=old)
     finally:
         store.unlink(missing_ok=True)
 

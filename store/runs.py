@@ -304,6 +304,10 @@ def improvement_rows(path=None) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------- export
 
+# Imports and exports of a million rows must not take gigabytes: past this DuckDB spills to disk.
+IMPORT_MEMORY_LIMIT = "512MB"
+
+
 def _literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
@@ -323,6 +327,8 @@ def export_runs(out: str | os.PathLike, path=None, **filters) -> int:
         where = where.replace("?", _literal(value) if isinstance(value, str) else repr(value), 1)
     try:
         with connect(path, read_only=True) as con:
+            con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
+            con.execute("SET enable_progress_bar = false")
             n = con.execute(f"COPY (SELECT {', '.join(RUN_COLUMNS)} FROM runs{where} ORDER BY {ORDER}) "
                             f"TO {_literal(tmp)} ({fmt})").fetchall()[0][0]
         os.replace(tmp, out)
@@ -336,7 +342,6 @@ def export_runs(out: str | os.PathLike, path=None, **filters) -> int:
 # ---------------------------------------------------------------------------------- import
 
 INT32_MAX = 2**31 - 1
-IMPORT_MEMORY_LIMIT = "512MB"
 NULL_TEXTS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]  # what pandas read as missing
 
 # Python's json.dumps(str) with ensure_ascii, in SQL: printable ASCII needs only \ and " escaped,
@@ -497,7 +502,6 @@ def import_runs(file: str | os.PathLike, path=None) -> tuple[int, int]:
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
         con.execute("SET enable_progress_bar = false")
-        # A million rows must not take gigabytes: DuckDB spills what does not fit to disk.
         con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
         try:
             _stage(con, file)

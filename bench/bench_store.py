@@ -189,7 +189,7 @@ def _server_pid(url: str) -> int | None:
 
 
 def bench(parquet: Path, work: Path, args) -> dict:
-    from store.runs import import_runs, summary
+    from store.runs import summary
     out = {"file": str(parquet)}
     store = fresh_store(work, parquet.stem)
     out["import"] = measured(engine("runs", "import", parquet, "--db", store), timeout=900)

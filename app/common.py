@@ -1,11 +1,16 @@
-"""Shared pieces of the dashboard: store access, cached fits, the setting pickers.
+"""Shared pieces of the dashboard: cached store queries, cached fits, the setting pickers.
 
-Connections to the store are read-only and closed before a rerun ends: a held DuckDB
-connection, even a read-only one, would block the engine from writing. What is cached is the
-query result, keyed by the file's modification stamp, so new runs show up on the next rerun.
+The store may hold millions of runs, so a page never loads them all: it asks the store for what
+it shows (the pickers' distinct values, one setting's runs, one page of the table, per-point
+means) and DuckDB selects and aggregates. Each result is cached per query, keyed by the store's
+change stamps: one per (dataset, classifier), bumped in the same transaction as the rows
+written (store.runs.run_changes). A worker's new run therefore invalidates its own setting's
+queries and the store-wide ones (pickers, counts), never another setting's fit. Connections are
+read-only and closed before a rerun ends: a held connection would block the engine's writes.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -15,6 +20,7 @@ import streamlit as st
 
 from engine.analysis.fit import ALL_SOURCES, analyse, settings, sources_of
 from engine.analysis.surface import CRITERIA, FEATURES, PAPER_FEATURES, FitError
+from store import runs as store_runs
 from store.db import StoreError, db_path
 
 FEATURE_LABELS = {"n_real": "n_real", "n_syn": "n_syn", "log_n_real": "log(n_real+eps)",
@@ -26,7 +32,7 @@ def store_path() -> Path:
 
 
 def stamp(path: Path) -> tuple:
-    """Changes whenever the store (or its write-ahead log) is written."""
+    """Changes whenever the store file (or its write-ahead log) is written."""
     parts = []
     for p in (path, Path(str(path) + ".wal")):
         try:
@@ -37,35 +43,75 @@ def stamp(path: Path) -> tuple:
     return tuple(parts)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _runs(path: str, stamp_key: tuple) -> pd.DataFrame:
-    from store.runs import query_runs
-    return query_runs(path)
+@st.cache_data(show_spinner=False, max_entries=4)
+def _changes(path: str, file_stamp: tuple) -> dict:
+    return store_runs.run_changes(path)
 
 
-def load_runs() -> pd.DataFrame | None:
-    """All runs, or None (with a message shown) when there is no store or it cannot be read."""
+class Stamps:
+    """The store's change stamps for this rerun: `all` keys store-wide queries, `pair(d, c)` one setting's."""
+
+    def __init__(self, path: Path):
+        file_stamp = stamp(path)
+        # Read from the store only when its file changed: most reruns cost one stat().
+        self.pairs = _changes(str(path), file_stamp)
+        # A store not yet migrated has no per-setting stamps: fall back to the file's.
+        self.all = hashlib.md5(repr(sorted(self.pairs.items())).encode()).hexdigest() if self.pairs \
+            else repr(file_stamp)
+
+    def pair(self, dataset, classifier) -> str:
+        return repr(self.pairs.get((dataset, classifier))) if self.pairs else self.all
+
+
+# ------------------------------------------------------------------------- cached queries
+# Each takes the path and the stamp it depends on as its first two arguments (the cache key).
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def run_summary(path: str, key: str, filters: tuple = ()) -> dict:
+    return store_runs.summary(path, **dict(filters))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def picker_values(path: str, key: str) -> dict:
+    return store_runs.picker_values(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def setting_options(path: str, key: str) -> list[tuple]:
+    return store_runs.setting_keys(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def setting_runs(path: str, key: str, dataset: str, classifier: str, augmentation: str, generator) -> pd.DataFrame:
+    return store_runs.setting_runs(path, dataset, classifier, augmentation, generator)
+
+
+def ready() -> tuple[Path, Stamps] | None:
+    """The store and its stamps, or None (with a message shown) when there is no store or no run."""
     path = store_path()
     if not path.exists():
         st.info(f"No store at `{path}` yet. Create it with `engine store init` (it loads the paper's "
                 f"published runs), or point `EQUIV_DB` at an existing store.")
         return None
     try:
-        runs = _runs(str(path), stamp(path))
+        stamps = Stamps(path)
+        total = run_summary(str(path), stamps.all)["total"]
     except StoreError as err:
         st.error(f"The store cannot be read: {err}")
         return None
-    if runs.empty:
+    if not total:
         st.info("The store has no runs yet. `engine store init` loads the paper's published runs; "
                 "`engine run` or `engine study digits` adds your own.")
         return None
-    return runs
+    return path, stamps
 
+
+# ---------------------------------------------------------------------------------- fits
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def cached_analysis(path: str, stamp_key: tuple, dataset: str, classifier: str, augmentation: str, generator,
+def cached_analysis(path: str, key: str, dataset: str, classifier: str, augmentation: str, generator,
                     features, eps: float, excluded: tuple, n_boot: int, source: str | None = None):
-    runs = _runs(path, stamp_key)
+    runs = setting_runs(path, key, dataset, classifier, augmentation, generator)
     start = time.perf_counter()
     result = analyse(runs, dataset, classifier, augmentation, generator, features=features, eps=eps,
                      n_boot=n_boot, exclude_run_ids=excluded, source=source)
@@ -75,12 +121,27 @@ def cached_analysis(path: str, stamp_key: tuple, dataset: str, classifier: str, 
 def fit(setting: tuple, features, eps: float, excluded: tuple = (), n_boot: int = 200, source: str | None = None):
     """(Analysis or None, error text or None, fit milliseconds); `source` None is the default source."""
     path = store_path()
+    key = Stamps(path).pair(*setting[:2])
     try:
-        analysis, ms = cached_analysis(str(path), stamp(path), *setting, features, eps, tuple(sorted(excluded)), n_boot,
+        analysis, ms = cached_analysis(str(path), key, *setting, features, eps, tuple(sorted(excluded)), n_boot,
                                        source)
     except FitError as err:
         return None, str(err), 0.0
     return analysis, None, ms
+
+
+@st.cache_data(show_spinner=False, max_entries=20_000)
+def fit_summary(path: str, key: str, setting: tuple, features, eps: float) -> dict:
+    """c1, c2, their intervals and the tuple counts of one setting: small, so every setting of a
+    large store stays cached (the full Analysis objects would not fit in memory)."""
+    try:
+        a, _ = cached_analysis(path, key, *setting, features, eps, (), 200)
+    except FitError as err:
+        return {"note": str(err)}
+    if a.c1 is None:
+        return {"note": a.eq1_error}
+    return {"c1": a.c1, "c2": a.c2, "c1_ci": a.c1_ci, "c2_ci": a.c2_ci, "tuples": len(a.tuples),
+            "dropped": len(a.dropped), "source": a.source, "note": ""}
 
 
 def source_picker(runs: pd.DataFrame, setting: tuple, key: str) -> str:
@@ -92,9 +153,13 @@ def source_picker(runs: pd.DataFrame, setting: tuple, key: str) -> str:
                     help="A fit uses one source of runs unless you pool them.")
 
 
-def setting_picker(runs: pd.DataFrame, key: str) -> tuple | None:
-    """Dataset, classifier, augmentation and generator of a setting with synthetic runs."""
-    options = settings(runs)
+def setting_picker(runs: pd.DataFrame | None, key: str) -> tuple | None:
+    """Dataset, classifier, augmentation and generator of a setting with synthetic runs (the
+    options come from the store when `runs` is None)."""
+    if runs is None:
+        options = setting_options(str(store_path()), Stamps(store_path()).all)
+    else:
+        options = settings(runs)
     if not options:
         st.info("No closed- or open-set runs in the store: an equivalence needs synthetic runs beside real ones.")
         return None
@@ -112,15 +177,17 @@ def setting_picker(runs: pd.DataFrame, key: str) -> tuple | None:
 
 
 def page_with_setting(title: str, key: str) -> tuple[pd.DataFrame, tuple]:
-    """Title, runs and a chosen setting; stops the page with a message when there is none."""
+    """Title, a chosen setting and that setting's runs (its real and its synthetic runs); stops the
+    page with a message when there is none."""
     st.title(title)
-    runs = load_runs()
-    if runs is None:
+    found = ready()
+    if found is None:
         st.stop()
-    setting = setting_picker(runs, key)
+    path, stamps = found
+    setting = setting_picker(None, key)
     if setting is None:
         st.stop()
-    return runs, setting
+    return setting_runs(str(path), stamps.pair(*setting[:2]), *setting), setting
 
 
 def surface_controls(key: str):

@@ -201,6 +201,16 @@ MIGRATIONS.append([  # 5: stores made before Table 9's inconsistent row was read
     "the printed reading).' WHERE run_key = 'paper:table9:CIFAR-10:ResNet-110:real::25000:15000' "
     "AND n_real_added = 15000",
 ])
+MIGRATIONS.append([  # 6: a change stamp per (dataset, classifier): readers cache per setting on it
+    """CREATE TABLE run_changes (
+        dataset VARCHAR NOT NULL,
+        classifier VARCHAR NOT NULL,
+        version BIGINT NOT NULL,
+        changed_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (dataset, classifier)
+    )""",
+    "INSERT INTO run_changes SELECT dataset, classifier, 1, current_timestamp FROM runs GROUP BY dataset, classifier",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -5,22 +5,30 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from app.common import fit, fmt_ci, load_runs
-from engine.analysis.fit import improvement_ratio, settings
-from engine.analysis.surface import PAPER_FEATURES
+from app.common import fit_summary, fmt_ci, ready, setting_options
+from engine.analysis.fit import improvement_ratio
+from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
+from store import runs as store_runs
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def improvement_ratios(path: str, key: str) -> list:
+    """IR(n_base) of every (dataset, classifier), from the only runs it reads."""
+    rows = store_runs.improvement_rows(path)
+    return [(d, c, improvement_ratio(g, d, c)) for (d, c), g in rows.groupby(["dataset", "classifier"], sort=True)]
+
 
 st.title("Scaling")
-runs = load_runs()
-if runs is None:
+found = ready()
+if found is None:
     st.stop()
+path, stamps = found
 
 # ------------------------------------------------------------------------------ IR(n_base)
 st.subheader("Improvement ratio IR(n_base)")
-pairs = runs[["dataset", "classifier"]].drop_duplicates().sort_values(["dataset", "classifier"])
 fig = go.Figure()
 ir_rows = []
-for dataset, classifier in pairs.itertuples(index=False):
-    ir = improvement_ratio(runs, dataset, classifier)
+for dataset, classifier, ir in improvement_ratios(str(path), stamps.all):
     if ir.empty:
         continue
     ir_rows.append(ir.assign(dataset=dataset, classifier=classifier))
@@ -53,17 +61,17 @@ else:
 # --------------------------------------------------------------------------- c1, c2 side by side
 st.subheader("Fitted c1 and c2 of every setting")
 rows = []
-for setting in settings(runs):
-    analysis, error, _ = fit(setting, PAPER_FEATURES, 1e-3)
+for setting in setting_options(str(path), stamps.all):
+    found = fit_summary(str(path), stamps.pair(*setting[:2]), setting, PAPER_FEATURES, DEFAULT_EPS)
     row = {"dataset": setting[0], "classifier": setting[1], "augmentation": setting[2], "generator": setting[3] or "",
-           "source": analysis.source if analysis is not None else ""}
-    if analysis is None or analysis.c1 is None:
-        row["note"] = error or analysis.eq1_error
+           "source": found.get("source", "")}
+    if "c1" not in found:
+        row["note"] = found["note"]
     else:
-        row.update(c1=analysis.c1, c2=analysis.c2, c1_lo=(analysis.c1_ci or (np.nan, np.nan))[0],
-                   c1_hi=(analysis.c1_ci or (np.nan, np.nan))[1], c2_lo=(analysis.c2_ci or (np.nan, np.nan))[0],
-                   c2_hi=(analysis.c2_ci or (np.nan, np.nan))[1], tuples=len(analysis.tuples),
-                   dropped=len(analysis.dropped), note="")
+        row.update(c1=found["c1"], c2=found["c2"], c1_lo=(found["c1_ci"] or (np.nan, np.nan))[0],
+                   c1_hi=(found["c1_ci"] or (np.nan, np.nan))[1], c2_lo=(found["c2_ci"] or (np.nan, np.nan))[0],
+                   c2_hi=(found["c2_ci"] or (np.nan, np.nan))[1], tuples=found["tuples"],
+                   dropped=found["dropped"], note="")
     rows.append(row)
 table = pd.DataFrame(rows)
 fitted = table[table.get("c1", pd.Series(dtype=float)).notna()] if "c1" in table else table.iloc[0:0]
@@ -85,7 +93,7 @@ if not fitted.empty:
     figc.update_layout(height=460, legend_title="augmentation")
     st.plotly_chart(figc, key="scaling_c")
     st.caption("Each point: Eq. 1 fitted to that setting's equivalence tuples from its default source (engine runs "
-               "if it has any, else imported, else the paper's; the table says which; paper surface, eps = 1e-3), with "
+               f"if it has any, else imported, else the paper's; the table says which; paper surface, eps = {DEFAULT_EPS:g}), with "
                "95 % bootstrap intervals; c2 > 1 always (a constraint of Eq. 13). A larger c2 means more synthetic "
                "images per real image, growing faster with the real ratio.")
 show = table.copy()

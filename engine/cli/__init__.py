@@ -1,10 +1,26 @@
 """The `engine` command line: one module per command group, wired into one Typer app here.
-Torch is imported only inside the commands that train."""
-from engine.cli.common import app
-from engine.cli import analysis, app_cmd, queue, runs, store_cmd, study  # noqa: F401  (registers commands)
+
+The groups are imported when `app` is first asked for, not when the package is: importing
+`engine.cli.common` (or one group) costs only typer and rich. Each command imports what it
+needs (numpy, DuckDB, the analysis, torch) inside itself, so `engine --help` and the questions
+(`fit`, `equiv`, `queue`) never load torch, diffusers, streamlit or scikit-learn."""
+
+GROUPS = ("analysis", "app_cmd", "queue", "runs", "store_cmd", "study")
+
+
+def __getattr__(name):
+    if name == "app":
+        import importlib
+        for group in GROUPS:  # each module registers its commands on the shared app
+            importlib.import_module(f"engine.cli.{group}")
+        from engine.cli.common import app
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module 'engine.cli' has no attribute {name!r}")
 
 
 def main():  # console-script entry point
+    from engine.cli import app
     app()
 
 

@@ -1,17 +1,18 @@
 """What every command group shares: the root Typer app, the consoles, the --db option, and the
-rule that a user's mistake is one line on stderr with a non-zero exit, never a traceback."""
+rule that a user's mistake is one line on stderr with a non-zero exit, never a traceback.
+
+Only typer and rich are imported here: `engine --help` and every command pay for the modules
+they use, not for numpy, pandas, DuckDB or the analysis (tests/test_cli_startup.py checks it)."""
 from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-
-from engine.analysis.surface import FitError
-from store.db import StoreError
 
 
 app = typer.Typer(help="Closed-set generative vs real data augmentation: runs, fits and answers.",
@@ -39,14 +40,21 @@ def guarded(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        import duckdb
         try:
             return fn(*args, **kwargs)
-        except (UserError, FitError, StoreError, ValueError, duckdb.Error) as err:
+        except (UserError, ValueError) as err:  # FitError and SpecError are ValueErrors
             fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
         except OSError as err:  # a missing, unreadable or unwritable file or folder
             where = f" {err.filename}" if getattr(err, "filename", None) else ""
-            fail(f"{err.strerror or type(err).__name__}:{where}" if err.strerror else str(err).splitlines()[0])
+            fail(f"{err.strerror}:{where}" if err.strerror else str(err).strip().splitlines()[0])
+        except Exception as err:
+            # StoreError and DuckDB's errors, looked up only once a command has touched the store
+            # (importing them here would load DuckDB for `engine --help`).
+            known = [m.StoreError for m in [sys.modules.get("store.db")] if m is not None]
+            known += [m.Error for m in [sys.modules.get("duckdb")] if m is not None]
+            if isinstance(err, tuple(known)):
+                fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+            raise
     return wrapper
 
 

@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, guarded
-from store import runs as store_runs
 
 
 runs_app = typer.Typer(help="List, export and import runs.", no_args_is_help=True)
@@ -31,11 +30,15 @@ def runs_list(source: Annotated[Optional[str], typer.Option()] = None,
               limit: Annotated[int, typer.Option(help="Rows to show (0: all).")] = 0,
               db: Db = None):
     """Runs in the store, filtered."""
-    frame = store_runs.query_runs(db, **_filters(source, dataset, classifier, augmentation, generator, n_base))
-    table = Table("source", "dataset", "classifier", "aug", "generator", "n_base", "real+", "syn+", "seed",
-                  "top1", "top5", title=f"{len(frame)} runs")
-    shown = frame if not limit else frame.head(limit)
     import pandas as pd
+    from store import runs as store_runs
+    if limit < 0:
+        raise UserError(f"--limit {limit} must be >= 0")
+    filters = _filters(source, dataset, classifier, augmentation, generator, n_base)
+    total = store_runs.summary(db, **filters)["matching"]
+    shown = store_runs.page_of_runs(db, limit=limit or total, **filters)
+    table = Table("source", "dataset", "classifier", "aug", "generator", "n_base", "real+", "syn+", "seed",
+                  "top1", "top5", title=f"{total} runs" + (f" (first {len(shown)} shown)" if len(shown) < total else ""))
     for r in shown.itertuples():
         table.add_row(r.source, r.dataset, r.classifier, r.augmentation, "" if pd.isna(r.generator) else r.generator,
                       f"{r.n_base:,}", f"{r.n_real_added:,}", f"{r.n_syn_added:,}",
@@ -54,7 +57,8 @@ def runs_export(file: Annotated[Path, typer.Argument(help="Output .csv or .parqu
                 generator: Annotated[Optional[str], typer.Option()] = None,
                 n_base: Annotated[Optional[int], typer.Option()] = None,
                 db: Db = None):
-    """Write the (filtered) runs to CSV or Parquet."""
+    """Write the (filtered) runs to CSV or Parquet (streamed by DuckDB)."""
+    from store import runs as store_runs
     if file.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"unknown export format {file.suffix or file.name!r}: use .csv or .parquet")
     n = store_runs.export_runs(file, db, **_filters(source, dataset, classifier, augmentation, generator, n_base))
@@ -66,5 +70,6 @@ def runs_export(file: Annotated[Path, typer.Argument(help="Output .csv or .parqu
 def runs_import(file: Annotated[Path, typer.Argument(help="A .csv or .parquet with the runs columns.")],
                 db: Db = None):
     """Add runs made elsewhere (source `import`); the whole file is checked before anything is written."""
+    from store import runs as store_runs
     added, present = store_runs.import_runs(file, db)
     console.print(f"{added} runs imported from {file} ({present} already present)")

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from engine.analysis.equivalence import (DROP_REASONS, ROOT_BOUND_FACTOR, beyond, eq1, eq1_inverse, unpack,
                                          equivalence_tuples, first_crossing, fit_eq1, fit_eq1_batch, tau_for)
@@ -339,7 +338,7 @@ def paired_gains(points: pd.DataFrame, matrix: np.ndarray | None) -> tuple[pd.Da
     if np.allclose(per_seed, per_seed[0]):
         p = 0.0 if per_seed[0] > 0 else 1.0
     else:
-        p = float(sps.ttest_1samp(per_seed, 0.0, alternative="greater").pvalue)
+        p = _t_test_p(per_seed)
     return gains, {"tested": True, "p_value": p, "mean_gain": float(per_seed.mean()),
                    "seeds": int(per_seed.size), "significant": bool(p < NOISE_ALPHA)}
 
@@ -350,7 +349,7 @@ def _one_sided_p(diffs: np.ndarray) -> float:
         return float("nan")
     if np.allclose(diffs, diffs[0]):
         return 0.0 if diffs[0] > 0 else 1.0
-    return float(sps.ttest_1samp(diffs, 0.0, alternative="greater").pvalue)
+    return _t_test_p(diffs)
 
 
 def bound_statement(fit: BaseFit, n_real_added: float) -> dict:
@@ -643,6 +642,12 @@ def _bootstrap_eq1(result: Analysis, tuple_draws, theta0, tau, level, bootstrap)
         result.c2_ci = tuple(float(v) for v in np.quantile(c2[ok], [lo_q, hi_q]))
     if ok.mean() < WARN_EQ1_OK:
         result.warnings.append(f"only {ok.mean():.0%} of bootstrap draws gave enough tuples for Eq. 1")
+
+
+def _t_test_p(gains) -> float:
+    """p of a one-sided t-test that the mean gain is above zero."""
+    from scipy import stats  # scipy.stats takes seconds to import: only the tests that run pay for it
+    return float(stats.ttest_1samp(gains, 0.0, alternative="greater").pvalue)
 
 
 # ------------------------------------------------------------------------- settings & IR

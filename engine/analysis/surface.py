@@ -11,7 +11,8 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-import statsmodels.api as sm
+# statsmodels.api imports most of statsmodels (seconds); the OLS class alone is what a surface needs.
+from statsmodels.regression.linear_model import OLS
 
 # Candidate features H, named as in the paper's appendix.
 FEATURES = ("n_real", "n_syn", "log_n_real", "log_n_syn", "log_n_total")
@@ -85,7 +86,7 @@ def fit_surface(n_base: int, n_real, n_syn, acc, features=PAPER_FEATURES,
     if np.linalg.matrix_rank(X) < p:
         raise FitError(f"n_base {n_base}: the runs cannot separate the {p} parameters of "
                        f"{'+'.join(features)} (need runs with real and with synthetic additions)")
-    result = sm.OLS(acc, X).fit()
+    result = OLS(acc, X).fit()
     hat = result.get_influence().hat_matrix_diag
     # Leave-one-out residuals of a linear smoother: e_i / (1 - h_ii).
     with np.errstate(divide="ignore", invalid="ignore"):

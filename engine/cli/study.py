@@ -7,8 +7,6 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from engine.analysis.fit import analyse
-from engine.cli.analysis import load_runs, print_analysis
 from engine.cli.common import Db, UserError, app, console, err_console, guarded
 from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATOR_OPTIONS,
                          GENERATOR_PRESETS, MAX_SEEDS, RECIPE_FIELDS, SpecError, default_classifier, validate)
@@ -150,6 +148,8 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
 
 
 def print_study_report(db) -> None:
+    from engine.analysis.fit import analyse
+    from engine.cli.analysis import load_runs, print_analysis
     from engine.study import gains_table
     from store.artifacts import list_generators
     runs = load_runs(db)

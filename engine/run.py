@@ -230,6 +230,8 @@ def run_grid(fields: dict, db=None, console=None, device: str = "auto", force: b
     preset = fields.get("generator_preset") or "tiny"
     if preset not in GENERATOR_PRESETS:
         raise SpecError(f"unknown generator preset {preset!r}; valid: {', '.join(GENERATOR_PRESETS)}")
+    if (fields.get("quality") or "cheap") not in ("off", "cheap", "full"):
+        raise SpecError(f"--quality {fields['quality']!r}; valid: off, cheap, full")
     dataset = fields.get("dataset", "digits")
     classifier = fields.get("classifier") or ("smallcnn" if dataset == "digits" else "resnet110")
     if classifier not in CLASSIFIERS:
@@ -251,4 +253,10 @@ def run_grid(fields: dict, db=None, console=None, device: str = "auto", force: b
     if spec.augmentation == "closed":
         from engine.generators.closed_set import SyntheticSource
         synthetic = SyntheticSource(spec, ds, db)
-    return execute(spec, db, ds, console, synthetic), spec, ds
+    summary = execute(spec, db, ds, console, synthetic)
+    quality = fields.get("quality") or "cheap"
+    if synthetic is not None and quality != "off":
+        from engine.quality.assess import after_run
+        after_run(synthetic.synthetic_set_id, quality, db, ds, resolve_device(device),
+                  log=console.print if console else log)
+    return summary, spec, ds

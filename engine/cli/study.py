@@ -29,6 +29,10 @@ PresetOpt = Annotated[str, typer.Option("--generator-preset", help="EDM preset f
 GeneratorOpt = Annotated[Optional[list[str]], typer.Option(
     "--generator-option", help="Generator option key=value (train_images, batch_size, lr, seed, sample_seed); repeatable.")]
 
+QualityOpt = Annotated[str, typer.Option(
+    "--quality", help="Quality of the synthetic set after closed-set runs: cheap (FD, diversity, memorisation: "
+                      "seconds), full (adds FID/IS, domain classifier, t-SNE) or off.")]
+
 
 @app.command()
 @guarded
@@ -48,11 +52,12 @@ def run(dataset: DatasetOpt = "digits",
         force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
         generator_preset: PresetOpt = "tiny",
         generator_option: GeneratorOpt = None,
+        quality: QualityOpt = "cheap",
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
     fields = {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
               "added": added, "seeds": seeds, "subset_seed": subset_seed, "data_root": data_root, "size": size,
-              "generator_preset": generator_preset}
+              "generator_preset": generator_preset, "quality": quality}
     summary, spec, ds = run_grid_cli(fields, recipe, generator_option, db, device, force, compile_, download)
     console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
                   f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
@@ -89,6 +94,7 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
                  generator_option: Annotated[Optional[list[str]], typer.Option(help="Generator option key=value.")] = None,
                  device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
                  force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
+                 quality: QualityOpt = "full",
                  db: Db = None):
     """Real and closed-set grids on digits (3 seeds), then the equivalence fit. Resumable."""
     import time as _time
@@ -102,7 +108,8 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
     for k, (n_base, aug, added) in enumerate(grids, 1):
         err_console.rule(f"[{k}/{len(grids)}] digits n_base {n_base}: {aug} {added}")
         run_grid_cli({"dataset": "digits", "classifier": "smallcnn", "n_base": n_base, "augmentation": aug,
-                      "added": added, "seeds": seeds, "generator_preset": "tiny"}, recipe, generator_option, db,
+                      "added": added, "seeds": seeds, "generator_preset": "tiny", "quality": quality},
+                     recipe, generator_option, db,
                      device, force)
     err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
     print_study_report(db)
@@ -140,3 +147,10 @@ def print_study_report(db) -> None:
                         f"{m['syn_to_base_median']:.3f}" if m else "-", f"{m['heldout_to_base_median']:.3f}" if m else "-",
                         f"{m['ratio']:.2f}" if m else "-")
         console.print(mem)
+    from engine.cli.quality import quality_table
+    from store import quality as store_quality
+    sets = store_quality.list_sets(db)
+    sets = sets[sets.dataset == "digits"] if len(sets) else sets
+    if len(sets):
+        console.print(quality_table(sets, store_quality.query_quality(db),
+                                    "Quality of each digits synthetic set (engine quality SET --json for all rows)"))

@@ -63,31 +63,6 @@ def test_inception_score_is_one_for_uniform_and_k_for_confident_balanced_predict
     assert mean == pytest.approx(k, rel=1e-6) and sd == pytest.approx(0, abs=1e-6)
 
 
-def _random_inception_weights(path):
-    """pytorch-fid's FID Inception with random values, built without its downloader."""
-    from pytorch_fid import inception as pf
-    real_loader = pf.load_state_dict_from_url
-    pf.load_state_dict_from_url = lambda *a, **k: None
-    original = torch.nn.Module.load_state_dict
-    torch.nn.Module.load_state_dict = lambda self, sd, *a, **k: None
-    try:
-        net = pf.fid_inception_v3()
-    finally:
-        torch.nn.Module.load_state_dict = original
-        pf.load_state_dict_from_url = real_loader
-    gen = torch.Generator().manual_seed(0)
-    state = {}
-    for k, v in net.state_dict().items():
-        if not v.is_floating_point():
-            state[k] = v
-        elif k.endswith("running_var"):
-            state[k] = torch.ones_like(v)
-        else:
-            state[k] = torch.randn(v.shape, generator=gen) * 0.05
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-
-
 @pytest.mark.slow
 def test_inception_path_reads_a_local_weights_file_and_never_downloads(tmp_path, monkeypatch):
     from pytorch_fid import inception as pf
@@ -96,7 +71,7 @@ def test_inception_path_reads_a_local_weights_file_and_never_downloads(tmp_path,
         fidlib.find_weights()
     where = tmp_path / "torch" / "hub" / "checkpoints"
     assert fidlib.WEIGHTS_FILE in str(missing.value) and str(where) in str(missing.value)
-    _random_inception_weights(where / fidlib.WEIGHTS_FILE)
+    fidlib.write_random_weights(where / fidlib.WEIGHTS_FILE)
 
     def no_network(*args, **kwargs):
         raise AssertionError("tried to download")

@@ -145,3 +145,24 @@ class FIDInception:
                 # TF Inception's 1008 outputs include unused classes; IS uses the softmax over all.
                 probs.append(torch.softmax(self.fc(f), dim=1).double().cpu().numpy())
         return np.concatenate(feats), np.concatenate(probs)
+
+
+def write_random_weights(path: Path, seed: int = 0) -> None:
+    """A weights file for pytorch-fid's FID Inception holding random values: for tests and cost
+    measurements on machines without the real file. Its SHA-256 never matches the official one,
+    so any FID computed with it is flagged as not comparable."""
+    import torch
+    from pytorch_fid import inception as pf
+    real_loader, real_load = pf.load_state_dict_from_url, torch.nn.Module.load_state_dict
+    pf.load_state_dict_from_url = lambda *a, **k: None
+    torch.nn.Module.load_state_dict = lambda self, sd, *a, **k: None  # build the structure only
+    try:
+        net = pf.fid_inception_v3()
+    finally:
+        torch.nn.Module.load_state_dict, pf.load_state_dict_from_url = real_load, real_loader
+    gen = torch.Generator().manual_seed(seed)
+    state = {k: v if not v.is_floating_point() else
+             torch.ones_like(v) if k.endswith("running_var") else torch.randn(v.shape, generator=gen) * 0.05
+             for k, v in net.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)

@@ -72,6 +72,10 @@ def quality_dir(db, set_id: str) -> Path:
     return artifacts.artifacts_dir(db) / "quality" / set_id
 
 
+def reference_dir(db) -> Path:
+    return artifacts.artifacts_dir(db) / "quality" / "reference"
+
+
 def real_inception_stats(ds: Dataset, net: fidlib.FIDInception, sha: str, db) -> tuple[np.ndarray, np.ndarray]:
     """Inception statistics of the real train split, computed once per (dataset, split, resolution, weights)."""
     import re
@@ -107,7 +111,7 @@ def assess(set_row: dict, metrics=CHEAP, db=None, device=None, ds: Dataset | Non
     rng_seed = seed
     ref = None
     if {"fd", "diversity", "tsne"} & set(metrics):
-        ref = ReferenceClassifier(ds, artifacts.artifacts_dir(db) / "quality" / "reference", device)
+        ref = ReferenceClassifier(ds, reference_dir(db), device)
         ref_cfg = {"reference": ref.record, "seed": seed}
     if "fd" in metrics:
         start = time.perf_counter()
@@ -173,6 +177,16 @@ def after_run(synthetic_set_id: str, level: str, db=None, ds: Dataset | None = N
         return []
     set_row = rows.iloc[0].to_dict()
     todo = stale_metrics(set_row, FULL if level == "full" else CHEAP, db)
+    if ds is None:
+        ds = load_dataset(dataset_spec(set_row["dataset"]))
+    from engine.quality.features import ReferenceClassifier
+    if level == "cheap" and ds.name != "digits" and not ReferenceClassifier.is_cached(ds, reference_dir(db)):
+        # Training the reference classifier costs seconds on digits, hours on CIFAR-10: never implicitly.
+        skipped = [m for m in todo if m in ("fd", "diversity")]
+        todo = tuple(m for m in todo if m not in skipped)
+        if skipped:
+            log(f"{', '.join(skipped)} skipped: {ds.name}'s reference classifier is not trained yet "
+                f"(`engine quality {synthetic_set_id} --metrics fd,diversity` trains it once)")
     if not todo:
         return []
     log(f"quality of {synthetic_set_id}: {', '.join(todo)}")

@@ -51,17 +51,27 @@ def _slug(text: str) -> str:
 class ReferenceClassifier:
     """Trained on the full train split (seed 0, default recipe), stored as safetensors + a JSON record."""
 
-    def __init__(self, ds: Dataset, folder: Path, device):
-        from safetensors.torch import load_file, save_file
-        self.classifier = classifier_for(ds)
-        self.recipe: Recipe = default_recipe(self.classifier, ds.name, len(ds.train_y), len(ds.train_y), ds.n_total,
-                                             flip=ds.name != "digits")
+    @staticmethod
+    def plan(ds: Dataset, folder: Path) -> tuple[str, Recipe, str, Path]:
+        """(classifier, recipe, data hash, weights path) of the dataset's reference classifier."""
+        classifier = classifier_for(ds)
+        recipe = default_recipe(classifier, ds.name, len(ds.train_y), len(ds.train_y), ds.n_total,
+                                flip=ds.name != "digits")
         data_hash = hashlib.sha256(ds.train_x.tobytes() + ds.train_y.tobytes()).hexdigest()[:12]
-        ident = json.dumps({"dataset": ds.name, "classifier": self.classifier, "recipe": self.recipe.to_dict(),
+        ident = json.dumps({"dataset": ds.name, "classifier": classifier, "recipe": recipe.to_dict(),
                             "data": data_hash, "seed": 0}, sort_keys=True)
         key = hashlib.sha256(ident.encode()).hexdigest()[:12]
+        return classifier, recipe, data_hash, folder / f"{_slug(ds.name)}-{classifier}-{key}.safetensors"
+
+    @classmethod
+    def is_cached(cls, ds: Dataset, folder: Path) -> bool:
+        path = cls.plan(ds, folder)[3]
+        return path.exists() and path.with_suffix(".json").exists()
+
+    def __init__(self, ds: Dataset, folder: Path, device):
+        from safetensors.torch import load_file, save_file
+        self.classifier, self.recipe, data_hash, self.path = self.plan(ds, folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{_slug(ds.name)}-{self.classifier}-{key}.safetensors"
         record_path = self.path.with_suffix(".json")
         self.model = create_classifier(self.classifier, ds.num_classes, ds.channels)
         if self.path.exists() and record_path.exists():

@@ -19,6 +19,7 @@ LABELS = {"fd": "FD, reference classifier (synthetic vs real test split)",
           "domain_patch": "domain classifier accuracy on patches %", "diversity": "diversity of the set",
           "diversity_real": "diversity of real images, same size", "memorisation": "memorisation ratio"}
 SHOWN = 8  # images per class in the grid
+DOMAIN_COLOURS = {"real": "#1f77b4", "synthetic": "#d62728"}
 
 st.title("Generators and synthetic sets")
 path = store_path()
@@ -131,7 +132,8 @@ if tsne:
         pts = pd.DataFrame(json.loads(rows[metric]["detail"]))
         fig = go.Figure()
         for key, g in pts.groupby(colour):
-            fig.add_trace(go.Scattergl(x=g.x, y=g.y, mode="markers", name=str(key), marker=dict(size=5),
+            marker = dict(size=5, color=DOMAIN_COLOURS[key]) if colour == "domain" else dict(size=5)
+            fig.add_trace(go.Scattergl(x=g.x, y=g.y, mode="markers", name=str(key), marker=marker,
                                        customdata=g[["domain", "class"]],
                                        hovertemplate="%{customdata[0]} · class %{customdata[1]}<extra></extra>"))
         fig.update_layout(title=title, height=420, margin=dict(t=50), legend_title=colour,

@@ -21,6 +21,7 @@ navigation = st.navigation([
     st.Page(VIEWS / "scaling.py", title="Scaling", icon=":material/trending_up:"),
     st.Page(VIEWS / "paper_check.py", title="Paper check", icon=":material/fact_check:"),
     st.Page(VIEWS / "queue.py", title="Queue", icon=":material/queue:"),
+    st.Page(VIEWS / "generators.py", title="Generators", icon=":material/auto_awesome:"),
 ])
 st.sidebar.caption(f"Store: `{store_path()}`")
 st.sidebar.caption("Method: Wang, Zhang et al., arXiv 2508.09550 — Eq. 1: "

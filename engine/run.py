@@ -28,6 +28,14 @@ class Runtime:
     compile: bool = False
     force: bool = False
     download: bool = False
+    quality: str = "cheap"   # of the synthetic set after closed-set runs: off, cheap or full (engine.quality)
+
+    def __post_init__(self):
+        if self.quality not in QUALITY_LEVELS:
+            raise SpecError(f"--quality {self.quality!r}; valid: {', '.join(QUALITY_LEVELS)}")
+
+
+QUALITY_LEVELS = ("off", "cheap", "full")
 
 
 def run_key(config: dict) -> str:
@@ -209,4 +217,9 @@ def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Ru
     if spec.augmentation == "closed":
         from engine.generators.closed_set import SyntheticSource
         synthetic = SyntheticSource(spec, ds, db, device=runtime.device)
-    return execute(spec, runtime, db, ds, console, synthetic, should_stop), spec, ds
+    summary = execute(spec, runtime, db, ds, console, synthetic, should_stop)
+    if synthetic is not None and runtime.quality != "off":
+        from engine.quality.assess import after_run
+        after_run(synthetic.synthetic_set_id, runtime.quality, db, ds, resolve_device(runtime.device),
+                  log=console.print if console else print)
+    return summary, spec, ds

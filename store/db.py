@@ -211,6 +211,25 @@ MIGRATIONS.append([  # 6: a change stamp per (dataset, classifier): readers cach
     )""",
     "INSERT INTO run_changes SELECT dataset, classifier, 1, current_timestamp FROM runs GROUP BY dataset, classifier",
 ])
+MIGRATIONS.append([  # 7: quality of each synthetic set, and each generator's loss at its checkpoints
+    """CREATE TABLE quality (
+        quality_id VARCHAR PRIMARY KEY,
+        synthetic_set_id VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL,
+        value DOUBLE,
+        ci_low DOUBLE,
+        ci_high DOUBLE,
+        extractor VARCHAR,
+        extractor_sha256 VARCHAR,
+        n_real INTEGER,
+        n_syn INTEGER,
+        config JSON,
+        detail JSON,
+        seconds DOUBLE,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )""",
+    "ALTER TABLE generators ADD COLUMN loss_curve JSON",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -46,6 +46,10 @@ def grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_
             "generator_preset": generator_preset, "recipe": list(recipe or []),
             "generator_options": list(generator_option or [])}
 
+QualityOpt = Annotated[str, typer.Option(
+    "--quality", help="Quality of the synthetic set after closed-set runs: cheap (FD, diversity, memorisation: "
+                      "seconds), full (adds FID/IS, domain classifier, t-SNE) or off.")]
+
 
 @app.command()
 @guarded
@@ -66,11 +70,12 @@ def run(dataset: DatasetOpt = D.dataset,
         generator_preset: PresetOpt = D.generator_preset,
         generator_option: GeneratorOpt = None,
         threads: ThreadsOpt = None,
+        quality: QualityOpt = "cheap",
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
     fields = grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root,
                          size, generator_preset, generator_option)
-    summary, spec, ds = run_grid_cli(fields, db, device, force, compile_, download, threads)
+    summary, spec, ds = run_grid_cli(fields, db, device, force, compile_, download, threads, quality)
     console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
                   f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
 
@@ -88,7 +93,8 @@ def use_threads(requested: int | None, device: str) -> int:
     return thread_policy.apply(thread_policy.choose(requested, resolve_device(device).type, busy + 1))
 
 
-def run_grid_cli(fields, db, device="auto", force=False, compile_=False, download=False, threads=None):
+def run_grid_cli(fields, db, device="auto", force=False, compile_=False, download=False, threads=None,
+                 quality="cheap"):
     """engine.run.run_grid with the CLI's error handling: one line for bad input, 130 on Ctrl-C."""
     from engine.data import DatasetError
     from engine.generators.checkpoints import CheckpointError
@@ -97,8 +103,9 @@ def run_grid_cli(fields, db, device="auto", force=False, compile_=False, downloa
     from engine.subsets import SubsetError
     try:
         spec = validate(fields)  # before anything is loaded, trained or stored
+        runtime = Runtime(device=device, compile=compile_, force=force, download=download, quality=quality)
         use_threads(threads, device)
-        return run_grid(spec, db, err_console, Runtime(device=device, compile=compile_, force=force, download=download))
+        return run_grid(spec, db, err_console, runtime)
     except (DatasetError, SpecError, SubsetError, CheckpointError, ClosedSetViolation) as err:
         raise UserError(str(err)) from None
     except KeyboardInterrupt:
@@ -119,6 +126,7 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
                  device: DeviceOpt = "auto",
                  force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
                  threads: ThreadsOpt = None,
+                 quality: QualityOpt = "full",
                  db: Db = None):
     """Real and closed-set grids on digits (3 seeds), then the equivalence fit. Resumable."""
     import time as _time
@@ -133,7 +141,9 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
               "seeds": seeds, "generator_preset": "tiny", "recipe": list(recipe or []),
               "generator_options": list(generator_option or []) if aug == "closed" else []}
              for n_base, aug, added in study_grids(base_sizes)]
-    try:  # every grid is checked before the first one trains
+    from engine.run import Runtime
+    try:  # every grid (and the quality level) is checked before the first one trains
+        Runtime(quality=quality)
         for fields in grids:
             validate(fields)
     except SpecError as err:
@@ -142,7 +152,7 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
     for k, fields in enumerate(grids, 1):
         err_console.rule(f"[{k}/{len(grids)}] digits n_base {fields['n_base']}: {fields['augmentation']} "
                          f"{fields['added']}")
-        run_grid_cli(fields, db, device, force, threads=threads)
+        run_grid_cli(fields, db, device, force, threads=threads, quality=quality)
     err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
     print_study_report(db)
 
@@ -181,3 +191,10 @@ def print_study_report(db) -> None:
                         f"{m['syn_to_base_median']:.3f}" if m else "-", f"{m['heldout_to_base_median']:.3f}" if m else "-",
                         f"{m['ratio']:.2f}" if m else "-")
         console.print(mem)
+    from engine.cli.quality import quality_table
+    from store import quality as store_quality
+    sets = store_quality.list_sets(db)
+    sets = sets[sets.dataset == "digits"] if len(sets) else sets
+    if len(sets):
+        console.print(quality_table(sets, store_quality.query_quality(db),
+                                    "Quality of each digits synthetic set (engine quality SET --json for all rows)"))

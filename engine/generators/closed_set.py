@@ -54,6 +54,7 @@ class SyntheticSource:
                "indices_hash": self.base_hash, "preset": self.config.preset, "seed": self.config.seed,
                "train_images": self.config.train_images, "checkpoint": str(self.dir / "ema.safetensors"),
                "train_time_s": stats["train_seconds"], "final_loss": stats["final_loss"],
+               "loss_curve": stats["loss_curve"],
                "config": {**self.config.to_dict(), "images_per_second": stats["images_per_second"],
                           "resolution": stats["resolution"], "channels": stats["channels"]}}
         artifacts.upsert_generator(row, self.db)

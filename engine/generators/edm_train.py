@@ -44,6 +44,10 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     nimg, train_seconds, loss_ema = 0, 0.0, float("nan")
+    # [images seen, smoothed loss] at each checkpoint and every 2 % of training between them; points
+    # after the last checkpoint are lost with an interruption, and retrained (and logged) on resume.
+    loss_curve: list[list[float]] = []
+    log_every = max(config.batch_size, config.train_images // 50)
     if ckpt_path.exists():
         state = load_training_state(ckpt_path)
         try:
@@ -55,6 +59,7 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
             raise CheckpointError(f"checkpoint {ckpt_path} does not match this generator "
                                   f"({str(err).splitlines()[0][:120]}); delete it to retrain") from err
         nimg, train_seconds, loss_ema = int(state["nimg"]), float(state["train_seconds"]), float(state["loss"])
+        loss_curve = [list(map(float, p)) for p in state.get("loss_curve", torch.empty(0, 2)).tolist()]
     loss_fn = EDMLoss(config.P_mean, config.P_std, config.sigma_data)
     n = len(images)
     batch = config.batch_size
@@ -89,10 +94,14 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
         loss_ema = value if loss_ema != loss_ema else 0.98 * loss_ema + 0.02 * value
         if on_progress is not None:
             on_progress(min(nimg, config.train_images), config.train_images, loss_ema)
-        if nimg - last_ckpt >= config.checkpoint_every_images or nimg >= target:
+        checkpoint = nimg - last_ckpt >= config.checkpoint_every_images or nimg >= target
+        if checkpoint or nimg // log_every > (nimg - batch) // log_every:
+            loss_curve.append([float(nimg), loss_ema])
+        if checkpoint:
             atomic_torch_save({"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                                 "gen_state": gen.get_state(), "nimg": nimg,
-                                "train_seconds": time.perf_counter() - start, "loss": loss_ema}, ckpt_path)
+                                "train_seconds": time.perf_counter() - start, "loss": loss_ema,
+                                "loss_curve": torch.tensor(loss_curve, dtype=torch.float64)}, ckpt_path)
             last_ckpt = nimg
     train_seconds = time.perf_counter() - start
     if nimg >= config.train_images:
@@ -101,7 +110,7 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
         os.replace(tmp, out_dir / "ema.safetensors")
     return {"nimg": nimg, "train_seconds": train_seconds, "final_loss": loss_ema, "resolution": res,
             "channels": ch, "finished": nimg >= config.train_images,
-            "images_per_second": nimg / max(train_seconds, 1e-9)}
+            "images_per_second": nimg / max(train_seconds, 1e-9), "loss_curve": loss_curve}
 
 
 def load_ema(out_dir: Path, resolution: int, channels: int, num_classes: int, preset: str,

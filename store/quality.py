@@ -1,0 +1,122 @@
+"""Quality metrics of synthetic sets: one row per (set, metric), replaced when recomputed."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pandas as pd
+
+from store.db import connect, db_path, migrate, transaction
+
+COLUMNS = ["quality_id", "synthetic_set_id", "metric", "value", "ci_low", "ci_high", "extractor",
+           "extractor_sha256", "n_real", "n_syn", "config", "detail", "seconds"]
+
+
+def _ready(path) -> None:
+    with connect(path) as con:
+        migrate(con)
+
+
+def write_metrics(synthetic_set_id: str, rows: list[dict], path=None) -> None:
+    """Store the given metrics of one set; a metric computed again replaces its old row."""
+    if not rows:
+        return
+    records = []
+    for row in rows:
+        rec = {c: row.get(c) for c in COLUMNS}
+        rec["quality_id"] = str(uuid.uuid4())
+        rec["synthetic_set_id"] = synthetic_set_id
+        for c in ("config", "detail"):
+            rec[c] = json.dumps(rec[c]) if rec[c] is not None else None
+        records.append(rec)
+    with transaction(path) as con:
+        con.executemany("DELETE FROM quality WHERE synthetic_set_id = ? AND metric = ?",
+                        [[synthetic_set_id, r["metric"]] for r in records])
+        con.executemany(f"INSERT INTO quality ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
+                        [[r[c] for c in COLUMNS] for r in records])
+
+
+def _tables(con) -> set:
+    return {t for (t,) in con.execute("SHOW TABLES").fetchall()}
+
+
+def query_quality(path=None, synthetic_set_id: str | None = None) -> pd.DataFrame:
+    """Stored quality rows (all sets, or one), newest last; empty when there are none yet."""
+    if not db_path(path).exists():
+        return pd.DataFrame(columns=COLUMNS + ["created_at"])
+    with connect(path, read_only=True) as con:
+        if "quality" not in _tables(con):
+            return pd.DataFrame(columns=COLUMNS + ["created_at"])
+        sql = "SELECT * FROM quality" + (" WHERE synthetic_set_id = ?" if synthetic_set_id else "") + \
+              " ORDER BY synthetic_set_id, metric"
+        return con.execute(sql, [synthetic_set_id] if synthetic_set_id else []).df()
+
+
+# Each synthetic set with its generator and the name its runs were stored under (runs.generator).
+_SETS_SQL = """
+    SELECT s.*, g.dataset, g.n_base, g.indices_hash, g.preset, g.train_images, g.train_time_s, g.final_loss,
+           g.memorisation, g.config AS generator_config, g.loss_curve, g.checkpoint,
+           (SELECT min(r.generator) FROM runs r WHERE r.synthetic_set_id = s.synthetic_set_id) AS generator
+    FROM synthetic_sets s LEFT JOIN generators g USING (generator_id)
+"""
+
+
+def list_sets(path=None) -> pd.DataFrame:
+    """Every stored synthetic set, with its generator's fields; empty when there is no store."""
+    if not db_path(path).exists():
+        return pd.DataFrame()
+    with connect(path, read_only=True) as con:
+        tables = _tables(con)
+        if not {"synthetic_sets", "generators", "runs"} <= tables:
+            return pd.DataFrame()
+        cols = {c for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'generators'").fetchall()}
+        sql = _SETS_SQL if "loss_curve" in cols else _SETS_SQL.replace("g.loss_curve,", "NULL AS loss_curve,")
+        return con.execute(sql + " ORDER BY g.dataset, g.n_base, s.synthetic_set_id").df()
+
+
+def resolve_sets(query: str, path=None) -> pd.DataFrame:
+    """The sets a user means by SET: a synthetic set id, a generator id, or a generator name."""
+    _ready(path)
+    sets = list_sets(path)
+    if sets.empty:
+        return sets
+    for column in ("synthetic_set_id", "generator_id", "generator"):
+        hit = sets[sets[column] == query]
+        if len(hit):
+            return hit.reset_index(drop=True)
+    return sets.iloc[0:0]
+
+
+def gains_at_ratio(path=None, ratio: float = 1.0) -> pd.DataFrame:
+    """Per synthetic set: accuracy gain of adding ratio x n_base of its images over the base run,
+    paired by seed (mean, sd, pairs), from the engine's runs."""
+    if not db_path(path).exists():
+        return pd.DataFrame()
+    with connect(path, read_only=True) as con:
+        if "runs" not in _tables(con):
+            return pd.DataFrame()
+        return con.execute("""
+            WITH syn AS (
+                SELECT synthetic_set_id, dataset, classifier, n_base, seed, avg(top1) AS top1
+                FROM runs WHERE synthetic_set_id IS NOT NULL AND n_syn_added = round(? * n_base)
+                GROUP BY ALL),
+            base AS (
+                SELECT dataset, classifier, n_base, seed, avg(top1) AS top1 FROM runs
+                WHERE source = 'engine' AND n_real_added = 0 AND n_syn_added = 0 GROUP BY ALL)
+            SELECT syn.synthetic_set_id, syn.dataset, syn.classifier, syn.n_base,
+                   avg(syn.top1 - base.top1) AS gain_mean, stddev_samp(syn.top1 - base.top1) AS gain_sd,
+                   count(*) AS pairs
+            FROM syn JOIN base USING (dataset, classifier, n_base, seed)
+            GROUP BY ALL ORDER BY syn.dataset, syn.n_base
+        """, [ratio]).df()
+
+
+def subset_seed_of(generator_id: str, path=None) -> int | None:
+    """The subset seed that chose a generator's base set, from the runs that used it."""
+    if not db_path(path).exists():
+        return None
+    with connect(path, read_only=True) as con:
+        row = con.execute("SELECT CAST(json_extract(config, '$.subset_seed') AS INTEGER) FROM runs "
+                          "WHERE generator_id = ? AND config IS NOT NULL LIMIT 1", [generator_id]).fetchall()
+    return int(row[0][0]) if row and row[0][0] is not None else None

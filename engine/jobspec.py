@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.catalog import (CLASSIFIERS, DATASET_FORMS, ENGINE_AUGMENTATIONS, GENERATOR_OPTIONS,
-                            GENERATOR_PRESETS, RECIPE_FIELDS)
+from engine.catalog import CLASSIFIERS, DATASET_FORMS, ENGINE_AUGMENTATIONS, GENERATORS, RECIPE_FIELDS
 from engine.spec import SpecError, parse_added
 
 MAX_SEEDS = 10
 MAX_POINTS = 50
-FIELDS = ("dataset", "classifier", "augmentation", "generator_preset", "n_base", "added", "seeds", "subset_seed",
+FIELDS = ("dataset", "classifier", "augmentation", "generator", "generator_preset", "n_base", "added", "seeds", "subset_seed",
           "recipe", "generator_options", "data_root", "size")
 # Train-split sizes known without reading the data (the paper's CIFAR-10, MedMNIST's BloodMNIST).
 KNOWN_TRAIN_SIZES = {"digits": 800, "cifar10": 50_000, "medmnist:bloodmnist": 11_959}
@@ -93,9 +92,13 @@ def validate(raw: dict | str) -> dict:
     augmentation = str(raw.get("augmentation") or "real")
     if augmentation not in ENGINE_AUGMENTATIONS:
         raise SpecError(f"augmentation {augmentation!r}; valid: {', '.join(ENGINE_AUGMENTATIONS)}")
-    preset = str(raw.get("generator_preset") or "tiny")
-    if preset not in GENERATOR_PRESETS:
-        raise SpecError(f"unknown generator preset {preset!r}; valid: {', '.join(GENERATOR_PRESETS)}")
+    generator = str(raw.get("generator") or "edm")
+    if generator not in GENERATORS:
+        raise SpecError(f"unknown generator {generator!r}; valid: {', '.join(GENERATORS)}")
+    presets = GENERATORS[generator]["presets"]
+    preset = str(raw.get("generator_preset") or presets[0])
+    if preset not in presets:
+        raise SpecError(f"unknown generator preset {preset!r} for {generator}; valid: {', '.join(presets)}")
     if "n_base" not in raw:
         raise SpecError("n_base is missing")
     n_base = _int(raw["n_base"], "n_base", low=1)
@@ -119,11 +122,13 @@ def validate(raw: dict | str) -> dict:
         raise SpecError(f"added {max(added)} real images, but only {n_train - n_base} lie outside a base of "
                         f"{n_base} in {dataset}'s train split")
     seeds = _int(raw.get("seeds", 3), "seeds", low=1, high=MAX_SEEDS)
-    return {"dataset": dataset, "classifier": classifier, "augmentation": augmentation, "generator_preset": preset,
+    return {"dataset": dataset, "classifier": classifier, "augmentation": augmentation, "generator": generator,
+            "generator_preset": preset,
             "n_base": n_base, "added": added, "seeds": seeds,
             "subset_seed": _int(raw.get("subset_seed", 0), "subset_seed", low=0),
             "recipe": _options(raw.get("recipe"), "recipe", RECIPE_FIELDS),
-            "generator_options": _options(raw.get("generator_options"), "generator option", GENERATOR_OPTIONS),
+            "generator_options": _options(raw.get("generator_options"), "generator option",
+                                          GENERATORS[generator]["options"]),
             "data_root": data_root, "size": size}
 
 

@@ -40,6 +40,7 @@ class StudySpec:
     device: str = "auto"
     compile: bool = False
     force: bool = False
+    generator: str = "edm"
     generator_preset: str = "tiny"
     generator_options: dict = field(default_factory=dict)
 
@@ -224,12 +225,15 @@ def run_grid(fields: dict, db=None, console=None, device: str = "auto", force: b
              compile: bool = False, download: bool = False):
     """Validate a study grid completely, then train and store it: shared by `engine run`,
     `engine study` and `engine worker`. Returns (summary, spec, dataset)."""
-    from engine.catalog import GENERATOR_PRESETS
+    from engine.catalog import GENERATORS
     from engine.data import load_dataset
     from engine.train import default_recipe
-    preset = fields.get("generator_preset") or "tiny"
-    if preset not in GENERATOR_PRESETS:
-        raise SpecError(f"unknown generator preset {preset!r}; valid: {', '.join(GENERATOR_PRESETS)}")
+    generator = fields.get("generator") or "edm"
+    if generator not in GENERATORS:
+        raise SpecError(f"unknown generator {generator!r}; valid: {', '.join(GENERATORS)}")
+    preset = fields.get("generator_preset") or GENERATORS[generator]["presets"][0]
+    if preset not in GENERATORS[generator]["presets"]:
+        raise SpecError(f"unknown generator preset {preset!r} for {generator}; valid: {', '.join(GENERATORS[generator]['presets'])}")
     dataset = fields.get("dataset", "digits")
     classifier = fields.get("classifier") or ("smallcnn" if dataset == "digits" else "resnet110")
     if classifier not in CLASSIFIERS:
@@ -243,7 +247,7 @@ def run_grid(fields: dict, db=None, console=None, device: str = "auto", force: b
                      seeds=int(fields.get("seeds", 3)), subset_seed=int(fields.get("subset_seed", 0)),
                      recipe=dict(fields.get("recipe") or {}), data_root=fields.get("data_root"),
                      size=fields.get("size"), download=download, device=device, compile=compile, force=force,
-                     generator_preset=preset, generator_options=dict(fields.get("generator_options") or {}))
+                     generator=generator, generator_preset=preset, generator_options=dict(fields.get("generator_options") or {}))
     spec.validate(ds)
     # Recipe overrides are checked now, before anything trains.
     default_recipe(spec.classifier, ds.name, n_base, n_base, ds.n_total).with_overrides(spec.recipe)

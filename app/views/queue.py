@@ -6,7 +6,7 @@ import streamlit as st
 
 from app.common import store_path
 from engine import jobspec
-from engine.catalog import CLASSIFIERS, GENERATOR_PRESETS
+from engine.catalog import CLASSIFIERS, GENERATORS
 from engine.spec import SpecError
 from store import jobs
 from store.db import StoreError, connect, migrate
@@ -21,7 +21,11 @@ dataset = c[0].text_input("Dataset", "digits", key="queue_dataset",
                           help="digits, cifar10, medmnist:<flag> or folder:<path>")
 classifier = c[1].selectbox("Classifier", ["(default for the dataset)", *CLASSIFIERS], key="queue_classifier")
 augmentation = c[2].radio("Augmentation", ["real", "closed"], key="queue_augmentation", horizontal=True)
-preset = c[3].selectbox("Generator preset (closed set)", GENERATOR_PRESETS, key="queue_preset")
+g = c[3].columns(2)
+generator = g[0].selectbox("Generator (closed set)", list(GENERATORS), key="queue_generator",
+                           format_func=lambda k: GENERATORS[k]["name"],
+                           help="EDM in pixel space (32×32 and below); DiT on a VAE trained on the base set")
+preset = g[1].selectbox("Preset", GENERATORS[generator]["presets"], key=f"queue_preset_{generator}")
 c = st.columns(4)
 n_base = c[0].number_input("n_base", min_value=1, value=50, step=10, key="queue_n_base")
 added = c[1].text_input("Images to add", "0,N,2N,3N", key="queue_added", help="counts, or multiples of N = n_base")
@@ -32,7 +36,7 @@ recipe = c[0].text_input("Recipe overrides", "", key="queue_recipe", placeholder
 gen_opts = c[1].text_input("Generator options", "", key="queue_gen_opts", placeholder="e.g. train_images=60000")
 
 raw = {"dataset": dataset.strip(), "classifier": None if classifier.startswith("(") else classifier,
-       "augmentation": augmentation, "generator_preset": preset, "n_base": int(n_base), "added": added,
+       "augmentation": augmentation, "generator": generator, "generator_preset": preset, "n_base": int(n_base), "added": added,
        "seeds": int(seeds), "data_root": data_root.strip() or None, "recipe": recipe, "generator_options": gen_opts}
 try:
     spec = jobspec.validate(raw)
@@ -72,7 +76,9 @@ def job_table():
 
     def summary(spec):
         s = json.loads(spec) if isinstance(spec, str) else spec
-        return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {s['augmentation']} +{s['added']} × {s['seeds']} seeds"
+        gen = f" ({GENERATORS[s.get('generator') or 'edm']['name']}-{s.get('generator_preset') or 'tiny'})" \
+            if s["augmentation"] == "closed" else ""
+        return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {s['augmentation']}{gen} +{s['added']} × {s['seeds']} seeds"
     view = pd.DataFrame({
         "job": frame.job_id, "status": frame.status, "attempts": frame.attempts, "worker": frame.worker_id,
         "what": frame.spec.map(summary),

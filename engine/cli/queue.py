@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json, with_store
-from engine.cli.study import (AddedOpt, AugmentationOpt, ClassifierOpt, DataRootOpt, DatasetOpt, GeneratorOpt,
-                              NBaseOpt, PresetOpt, RecipeOpt, SeedsOpt, SizeOpt, SubsetSeedOpt)
+from engine.cli.study import (AddedOpt, AugmentationOpt, ClassifierOpt, DataRootOpt, DatasetOpt, GeneratorKindOpt,
+                              GeneratorOpt, NBaseOpt, PresetOpt, RecipeOpt, SeedsOpt, SizeOpt, SubsetSeedOpt)
 
 
 queue_app = typer.Typer(help="Queue studies for workers.", no_args_is_help=True)
@@ -26,7 +26,8 @@ def queue_add(dataset: DatasetOpt = "digits",
               seeds: SeedsOpt = 3,
               subset_seed: SubsetSeedOpt = 0,
               recipe: RecipeOpt = None,
-              generator_preset: PresetOpt = "tiny",
+              generator: GeneratorKindOpt = "edm",
+              generator_preset: PresetOpt = None,
               generator_option: GeneratorOpt = None,
               data_root: DataRootOpt = None,
               size: SizeOpt = None,
@@ -38,7 +39,7 @@ def queue_add(dataset: DatasetOpt = "digits",
     from store import jobs as store_jobs
     try:
         spec = jobspec.validate({"dataset": dataset, "classifier": classifier, "augmentation": augmentation,
-                                 "generator_preset": generator_preset, "n_base": n_base, "added": added,
+                                 "generator": generator, "generator_preset": generator_preset, "n_base": n_base, "added": added,
                                  "seeds": seeds, "subset_seed": subset_seed, "recipe": ",".join(recipe or []),
                                  "generator_options": ",".join(generator_option or []), "data_root": data_root,
                                  "size": size})

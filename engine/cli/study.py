@@ -25,9 +25,14 @@ RecipeOpt = Annotated[Optional[list[str]], typer.Option("--recipe", help="Overri
 DataRootOpt = Annotated[Optional[str], typer.Option(
     "--data-root", help="Where the dataset lies (cifar10 root, MedMNIST .npz), as the machine that trains sees it.")]
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Resize images to this size (e.g. 32 for BloodMNIST 64).")]
-PresetOpt = Annotated[str, typer.Option("--generator-preset", help="EDM preset for closed-set runs: tiny, small, cifar.")]
+GeneratorKindOpt = Annotated[str, typer.Option(
+    "--generator", help="Closed-set generator: edm (pixel space, 32x32 and below) or dit (VAE + DiT, e.g. 224x224).")]
+PresetOpt = Annotated[Optional[str], typer.Option(
+    "--generator-preset", help="EDM: tiny, small, cifar. DiT: tiny, S/2, B/2, L/2, XL/2. Default: tiny.")]
 GeneratorOpt = Annotated[Optional[list[str]], typer.Option(
-    "--generator-option", help="Generator option key=value (train_images, batch_size, lr, seed, sample_seed); repeatable.")]
+    "--generator-option", help="Generator option key=value, repeatable. EDM: train_images, batch_size, lr, seed, "
+                               "sample_seed. DiT also: ema_decay, vae, vae_train_images, cfg_scale, sampling_steps, "
+                               "sampler (ddpm, ddim, dpm), grad_checkpointing.")]
 
 
 @app.command()
@@ -46,13 +51,14 @@ def run(dataset: DatasetOpt = "digits",
         device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
         compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the classifier.")] = False,
         force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
-        generator_preset: PresetOpt = "tiny",
+        generator: GeneratorKindOpt = "edm",
+        generator_preset: PresetOpt = None,
         generator_option: GeneratorOpt = None,
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
     fields = {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
               "added": added, "seeds": seeds, "subset_seed": subset_seed, "data_root": data_root, "size": size,
-              "generator_preset": generator_preset}
+              "generator": generator, "generator_preset": generator_preset}
     summary, spec, ds = run_grid_cli(fields, recipe, generator_option, db, device, force, compile_, download)
     console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
                   f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
@@ -86,6 +92,7 @@ app.add_typer(study_app, name="study")
 def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] = "20,50,100,200",
                  seeds: Annotated[int, typer.Option(help="Seeds per point.")] = 3,
                  recipe: Annotated[Optional[list[str]], typer.Option(help="Classifier recipe override key=value.")] = None,
+                 generator: GeneratorKindOpt = "edm",
                  generator_option: Annotated[Optional[list[str]], typer.Option(help="Generator option key=value.")] = None,
                  device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
                  force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
@@ -102,7 +109,8 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
     for k, (n_base, aug, added) in enumerate(grids, 1):
         err_console.rule(f"[{k}/{len(grids)}] digits n_base {n_base}: {aug} {added}")
         run_grid_cli({"dataset": "digits", "classifier": "smallcnn", "n_base": n_base, "augmentation": aug,
-                      "added": added, "seeds": seeds, "generator_preset": "tiny"}, recipe, generator_option, db,
+                      "added": added, "seeds": seeds, "generator": generator, "generator_preset": "tiny"}, recipe,
+                     generator_option, db,
                      device, force)
     err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
     print_study_report(db)
@@ -132,11 +140,12 @@ def print_study_report(db) -> None:
     g = list_generators(db)
     g = g[g.dataset == "digits"]
     if len(g):
-        mem = Table("n_base", "preset", "train images", "train s", "samples→base (median L2)",
+        mem = Table("n_base", "generator", "train images", "train s", "samples→base (median L2)",
                     "held-out→base", "ratio", title="Memorisation check of each generator")
         for r in g.itertuples():
             m = json.loads(r.memorisation) if isinstance(r.memorisation, str) else None
-            mem.add_row(str(r.n_base), r.preset, f"{r.train_images:,}", f"{r.train_time_s:.0f}",
+            conf = json.loads(r.config) if isinstance(r.config, str) else {}
+            mem.add_row(str(r.n_base), conf.get("name", f"EDM-{r.preset}"), f"{r.train_images:,}", f"{r.train_time_s:.0f}",
                         f"{m['syn_to_base_median']:.3f}" if m else "-", f"{m['heldout_to_base_median']:.3f}" if m else "-",
                         f"{m['ratio']:.2f}" if m else "-")
         console.print(mem)

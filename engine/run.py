@@ -141,8 +141,8 @@ def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[
 def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, synthetic=None) -> dict:
     """Train and store every planned run that is not stored yet. Returns counts.
 
-    `synthetic` supplies closed-set images: an object with .generator_id (known before training)
-    and .prepare(max_images) -> (images uint8 NHWC, labels, extra row fields).
+    `synthetic` supplies closed-set images: an object with .generator_id and .run_identity (what
+    runs are keyed by), both known before training, and .prepare(max_images) -> (images uint8 NHWC, labels, extra row fields).
     """
     import torch
     from rich.console import Console
@@ -151,7 +151,7 @@ def execute(spec: StudySpec, db=None, ds: Dataset | None = None, console=None, s
     from engine.train import Recipe, train_classifier
     console = console or Console(stderr=True)
     device = resolve_device(spec.device)
-    planned = plan(spec, ds, synthetic.generator_id if synthetic else None)
+    planned = plan(spec, ds, synthetic.run_identity if synthetic else None)
     done = set() if spec.force else store_runs.existing_run_keys([p.key for p in planned], db)
     todo = [p for p in planned if p.key not in done]
     summary = {"planned": len(planned), "skipped": len(planned) - len(todo), "written": 0,

@@ -59,7 +59,7 @@ class GaussianEps(torch.nn.Module):
         return (1 - a).sqrt() * (x - a.sqrt() * mu) / (a * self.s ** 2 + 1 - a)
 
 
-@pytest.mark.parametrize("sampler,steps", [("ddpm", 250), ("ddim", 50)])
+@pytest.mark.parametrize("sampler,steps", [("ddpm", 250), ("ddim", 250)])
 def test_sampling_loop_reproduces_gaussian_data(sampler, steps):
     net = GaussianEps()
     labels = torch.arange(3000) % 3
@@ -155,9 +155,9 @@ def test_vae_and_dit_read_only_through_the_closed_set_guard(digits, tmp_path):
 def test_resume_after_interruption_matches_uninterrupted_training(digits, tmp_path):
     base = base_indices(digits.train_y, 30, 0)
     view = ClosedSetView(digits.train_x, digits.train_y, base)
-    vae_cfg = default_vae_config("tiny", train_images=512, batch_size=32, checkpoint_every_images=128)
+    vae_cfg = default_vae_config("tiny", train_images=256, batch_size=32, checkpoint_every_images=64)
     straight = train_vae(view, vae_cfg, tmp_path / "va", CPU)
-    partial = train_vae(view, vae_cfg, tmp_path / "vb", CPU, stop_after_images=256)
+    partial = train_vae(view, vae_cfg, tmp_path / "vb", CPU, stop_after_images=128)
     assert not partial["finished"] and not (tmp_path / "vb" / "vae.safetensors").exists()
     resumed = train_vae(view, vae_cfg, tmp_path / "vb", CPU)
     assert resumed["finished"] and resumed["loss_curve"] == straight["loss_curve"]
@@ -166,9 +166,9 @@ def test_resume_after_interruption_matches_uninterrupted_training(digits, tmp_pa
     for k, v in a.vae.state_dict().items():
         torch.testing.assert_close(v, b.vae.state_dict()[k])
 
-    cfg = default_config("tiny", train_images=1_024, batch_size=64, checkpoint_every_images=256)
+    cfg = default_config("tiny", train_images=512, batch_size=32, checkpoint_every_images=128)
     straight = train_dit(view, a, 10, cfg, tmp_path / "da", CPU)
-    partial = train_dit(view, a, 10, cfg, tmp_path / "db", CPU, stop_after_images=512)
+    partial = train_dit(view, a, 10, cfg, tmp_path / "db", CPU, stop_after_images=256)
     assert not partial["finished"] and not (tmp_path / "db" / "ema.safetensors").exists()
     resumed = train_dit(view, a, 10, cfg, tmp_path / "db", CPU)
     assert resumed["finished"] and resumed["nimg"] == straight["nimg"]

@@ -16,6 +16,7 @@ FAST = ["--recipe", "iterations=10", "--generator", "dit", "--generator-option",
         "--generator-option", "vae_train_images=128", "--generator-option", "sampling_steps=4"]
 
 
+@pytest.mark.slow
 def test_dit_runs_are_stored_with_their_vae_and_costs(tmp_path):
     db = tmp_path / "s.duckdb"
     res = runner.invoke(app, ["run", "--db", str(db), "--n-base", "20", "--augmentation", "closed",

@@ -81,6 +81,10 @@ class SyntheticSource:
             {"dataset": ds.name, "n_base": spec.n_base, "indices_hash": self.base_hash})
         tag = self.kind.sampling_tag()
         self.synthetic_set_id = f"{self.generator_id}-{tag + '-' if tag else ''}s{self.sample_seed}"
+        # What a run's identity (run_key) names as its synthetic source. A DiT's guidance, sampler
+        # and sample seed change the images, so they are part of it; EDM keeps the generator id
+        # its stored runs were keyed with.
+        self.run_identity = self.synthetic_set_id if tag else self.generator_id
         self.dir = root / "generators" / self.generator_id
         self.name = generator_name(self.config.preset, kind)
 

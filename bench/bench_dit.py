@@ -17,7 +17,7 @@ import torch
 from engine.generators.dit import PRESETS, DiffusionLoss, DiT, sample_latents, image_generators
 from engine.generators.dit_train import PRESET_TRAINING
 from engine.generators.edm import EDMLoss, EDMPrecond, edm_sampler
-from engine.generators.vae import build_vae, downsampling, vae_loss
+from engine.generators.vae import PRESET_TRAINING as PRESET_TRAINING_VAE, build_vae, downsampling, vae_loss
 from engine.runtime import device_name, resolve_device
 
 
@@ -48,7 +48,8 @@ def main():
     parser.add_argument("--resolution", type=int, default=256, help="image size for the f8-VAE presets")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps and sampling steps")
     parser.add_argument("--train-batch", type=int, default=None, help="default: the preset's (8 on CPU)")
-    parser.add_argument("--sample-batch", type=int, default=None, help="default: 1 (the paper's) on GPU")
+    parser.add_argument("--sample-batch", type=int, default=None,
+                        help="default: 1 (the paper's) on GPU; on CPU 100 for tiny (as bench_edm), else 2")
     args = parser.parse_args()
     device = resolve_device(args.device)
     gpu = device.type == "cuda"
@@ -64,7 +65,7 @@ def main():
         if gpu:
             torch.cuda.reset_peak_memory_stats()
         vae = build_vae(ch, vae_name).to(device)
-        vae_batch = 8 if not gpu and preset != "tiny" else 32
+        vae_batch = 8 if not gpu and preset != "tiny" else PRESET_TRAINING_VAE[vae_name]["batch_size"]
         x = torch.randn(vae_batch, ch, res, res, device=device)
         opt = torch.optim.AdamW(vae.parameters(), lr=1e-4)
         vae_s = timed(train_step(vae, lambda a, b: vae_loss(vae, a, 1e-4, None)[0], x, None, opt, gpu),
@@ -83,7 +84,7 @@ def main():
         train_peak = torch.cuda.max_memory_allocated() / 2 ** 20 if gpu else None
         del opt
         net.eval().requires_grad_(False)
-        sample_batch = args.sample_batch or (1 if gpu else 4)
+        sample_batch = args.sample_batch or (1 if gpu else 100 if preset == "tiny" else 2)
         labels = torch.arange(sample_batch, device=device) % classes
         if gpu:
             torch.cuda.reset_peak_memory_stats()

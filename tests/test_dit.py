@@ -234,5 +234,6 @@ def test_tiny_vae_and_dit_learn_digits_and_guidance_helps(digits, trained_tiny):
         assert np.bincount(y).tolist() == [10] * 10
         pred = predict(judge, torch.from_numpy(x).permute(0, 3, 1, 2), 8, CPU).numpy()
         agreement[scale] = (pred == y).mean()
+    print(f"digits agreement of DiT-tiny samples by guidance scale: {agreement}")
     assert agreement[4.0] >= 0.6, agreement
     assert agreement[4.0] > agreement[1.0], agreement

@@ -70,3 +70,29 @@ def test_job_spec_takes_the_generator_kind():
         jobspec.validate({"n_base": 50, "generator": "dit", "generator_preset": "small"})
     with pytest.raises(SpecError, match="unknown generator option key 'cfg_scale'"):
         jobspec.validate({"n_base": 50, "generator_options": "cfg_scale=4"})
+
+
+def test_queue_page_offers_dit_and_its_presets(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from store import jobs
+    db = tmp_path / "s.duckdb"
+    store_runs.init_store(db)
+    monkeypatch.setenv("EQUIV_DB", str(db))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=60)
+    at.switch_page("views/queue.py")
+    at.run()
+    assert not at.exception
+    assert list(at.selectbox(key="queue_generator").options) == ["EDM", "DiT"]
+    at.radio(key="queue_augmentation").set_value("closed").run()
+    at.selectbox(key="queue_generator").set_value("dit").run()
+    assert list(at.selectbox(key="queue_preset_dit").options) == ["tiny", "S/2", "B/2", "L/2", "XL/2"]
+    at.selectbox(key="queue_preset_dit").set_value("XL/2").run()
+    at.text_input(key="queue_gen_opts").set_value("cfg_scale=2").run()
+    at.button(key="queue_submit").click().run()
+    assert not at.exception and any("Queued job" in s.value for s in at.success)
+    spec = json.loads(jobs.list_jobs(db).spec.iloc[0])
+    assert (spec["generator"], spec["generator_preset"], spec["generator_options"]) == ("dit", "XL/2", {"cfg_scale": "2"})
+    assert "DiT-XL/2" in " ".join(at.dataframe[-1].value.what)

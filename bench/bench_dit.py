@@ -106,7 +106,6 @@ def main():
             "train_peak_MiB": round(train_peak) if train_peak else None,
             "sample_batch": sample_batch, "sample_s_per_image_250_steps_cfg": round(s_per_image_250, 4),
             "sample_peak_MiB": round(torch.cuda.max_memory_allocated() / 2 ** 20) if gpu else None}
-        del net, vae
     edm = {}
     for preset, (res, ch) in {"tiny": (8, 1), "cifar": (32, 3)}.items():
         if not gpu and preset != "tiny":

@@ -231,9 +231,10 @@ def run_grid(fields: dict, db=None, console=None, device: str = "auto", force: b
     generator = fields.get("generator") or "edm"
     if generator not in GENERATORS:
         raise SpecError(f"unknown generator {generator!r}; valid: {', '.join(GENERATORS)}")
-    preset = fields.get("generator_preset") or GENERATORS[generator]["presets"][0]
-    if preset not in GENERATORS[generator]["presets"]:
-        raise SpecError(f"unknown generator preset {preset!r} for {generator}; valid: {', '.join(GENERATORS[generator]['presets'])}")
+    presets = GENERATORS[generator]["presets"]
+    preset = fields.get("generator_preset") or presets[0]
+    if preset not in presets:
+        raise SpecError(f"unknown generator preset {preset!r} for {generator}; valid: {', '.join(presets)}")
     dataset = fields.get("dataset", "digits")
     classifier = fields.get("classifier") or ("smallcnn" if dataset == "digits" else "resnet110")
     if classifier not in CLASSIFIERS:

@@ -68,7 +68,9 @@ def queue_list(status: Annotated[Optional[str], typer.Option(help="Only jobs wit
     table = Table("job", "status", "attempts", "worker", "spec", "runs", "error", title=f"{len(frame)} jobs")
     for r in frame.itertuples():
         spec = json.loads(r.spec) if isinstance(r.spec, str) else r.spec
-        short = f"{spec['dataset']} {spec['classifier']} n_base {spec['n_base']} {spec['augmentation']} " \
+        gen = f" ({spec.get('generator') or 'edm'} {spec.get('generator_preset') or 'tiny'})" \
+            if spec["augmentation"] == "closed" else ""
+        short = f"{spec['dataset']} {spec['classifier']} n_base {spec['n_base']} {spec['augmentation']}{gen} " \
                 f"+{spec['added']} x{spec['seeds']}"
         n_runs = len(json.loads(r.run_ids)) if isinstance(r.run_ids, str) else 0
         table.add_row(r.job_id, r.status, str(r.attempts), "" if pd.isna(r.worker_id) else r.worker_id, short,

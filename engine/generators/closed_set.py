@@ -1,8 +1,9 @@
 """Closed-set synthetic images for `engine run`: one generator per base set, reused by every run.
 
 Generator id = hash of (dataset, n_base, base indices hash, preset, seed, training config; for a
-DiT also its VAE's id, itself a hash of the base and the VAE config), so a second study on the same base reuses the trained generator, and its synthetic set, extended by
-sampling more only when a larger amount is needed (earlier images never change).
+DiT also its VAE's id, itself a hash of the base and the VAE config), so a second study on the
+same base reuses the trained generator, and its synthetic set, extended by sampling more only
+when a larger amount is needed (earlier images never change).
 """
 from __future__ import annotations
 

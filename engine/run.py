@@ -120,8 +120,9 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
             should_stop=None) -> dict:
     """Train and store every planned run that is not stored yet. Returns counts.
 
-    `synthetic` supplies closed-set images: an object with .generator_id (known before training)
-    and .prepare(max_images) -> (images uint8 NHWC, labels, extra row fields).
+    `synthetic` supplies closed-set images: an object with .generator_id and .run_identity (what
+    runs are keyed by), both known before training, and .prepare(max_images) -> (images uint8 NHWC,
+    labels, extra row fields).
     `should_stop(done, planned)` is asked before each run and while a generator trains; a reason
     (text) stops the study there with Stopped(reason, summary): every run finished so far is
     stored, nothing else is.
@@ -133,7 +134,7 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
     from engine.train import Recipe, train_classifier
     console = console or Console(stderr=True)
     device = resolve_device(runtime.device)
-    planned = plan(spec, ds, synthetic.generator_id if synthetic else None)
+    planned = plan(spec, ds, synthetic.run_identity if synthetic else None)
     done = set() if runtime.force else store_runs.existing_run_keys([p.key for p in planned], db)
     todo = [p for p in planned if p.key not in done]
     summary = {"planned": len(planned), "skipped": len(planned) - len(todo), "written": 0,

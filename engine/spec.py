@@ -33,7 +33,22 @@ CLASSIFIERS = {
 }
 DATASET_FORMS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>")
 ENGINE_AUGMENTATIONS = ("real", "closed")
-GENERATOR_PRESETS = tuple(PRESET_TRAINING)
+GENERATOR_PRESETS = tuple(PRESET_TRAINING)   # EDM's
+# DiT's options, checked here without torch: (type, low, high) or a tuple of allowed words.
+# engine.generators.dit_train applies them; tests/test_dit*.py check the two agree.
+DIT_OPTIONS = {
+    "train_images": (int, 1, 500_000_000), "batch_size": (int, 1, 8_192), "lr": (float, 1e-8, 1.0),
+    "ema_decay": (float, 0.0, 0.999999), "label_dropout": (float, 0.0, 0.99), "grad_checkpointing": ("true", "false"),
+    "checkpoint_every_images": (int, 1, 500_000_000), "vae": ("tiny", "f4", "f8"),
+    "vae_train_images": (int, 1, 500_000_000), "cfg_scale": (float, 0.0, 100.0), "sampling_steps": (int, 1, 1_000),
+    "sampler": ("ddpm", "ddim", "dpm"), "sample_seed": (int, 0, 2**31 - 1), "seed": (int, 0, 2**31 - 1),
+}
+# Closed-set generator kinds: stored name prefix (rows are `<name>-<preset>`), presets (first is the
+# default) and the options `--generator-option key=value` accepts.
+GENERATORS = {
+    "edm": {"name": "EDM", "presets": GENERATOR_PRESETS, "options": GENERATOR_OPTIONS},
+    "dit": {"name": "DiT", "presets": ("tiny", "S/2", "B/2", "L/2", "XL/2"), "options": tuple(DIT_OPTIONS)},
+}
 RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 # Train-split sizes known without reading the data (digits' fixed split, the paper's CIFAR-10,
 # MedMNIST's BloodMNIST); anything else is checked once the worker has loaded it.
@@ -66,7 +81,8 @@ class StudySpec:
     seeds: int = 3
     subset_seed: int = 0
     recipe: dict = field(default_factory=dict)              # key -> value text, overrides
-    generator_preset: str = "tiny"
+    generator: str = "edm"                   # closed-set generator kind (GENERATORS)
+    generator_preset: str | None = None      # None: the kind's first preset
     generator_options: dict = field(default_factory=dict)   # key -> value text
     data_root: str | None = None
     size: int | None = None
@@ -248,9 +264,13 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
     if augmentation not in ENGINE_AUGMENTATIONS:
         raise SpecError(f"augmentation {augmentation!r}: the engine runs {' or '.join(ENGINE_AUGMENTATIONS)} "
                         f"(open-set runs come from outside generators: import them)")
-    preset = _text(get("generator_preset"), "generator_preset", DEFAULTS.generator_preset)
-    if preset not in GENERATOR_PRESETS:
-        raise SpecError(f"unknown generator preset {preset!r}; valid: {', '.join(GENERATOR_PRESETS)}")
+    generator = _text(get("generator"), "generator", DEFAULTS.generator)
+    if generator not in GENERATORS:
+        raise SpecError(f"unknown generator {generator!r}; valid: {', '.join(GENERATORS)}")
+    presets = GENERATORS[generator]["presets"]
+    preset = _text(get("generator_preset"), "generator_preset", presets[0])
+    if preset not in presets:
+        raise SpecError(f"unknown generator preset {preset!r} for {generator}; valid: {', '.join(presets)}")
     n_base = _int(get("n_base"), "n_base", 1, MAX_N_BASE)
     data_root, size, n_train = _paths_and_size(dataset, get("data_root"), get("size"))
     if n_train is not None and n_base > n_train:
@@ -284,15 +304,37 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
     except ValueError as err:
         raise SpecError(str(err)) from None
     generator_options = _options(get("generator_options"), "generator option")
-    try:
-        config_from_options(preset, generator_options)
-    except ValueError as err:
-        raise SpecError(str(err)) from None
+    if generator == "edm":
+        try:
+            config_from_options(preset, generator_options)
+        except ValueError as err:
+            raise SpecError(str(err)) from None
+    else:
+        _check_dit_options(generator_options)
     if generator_options and augmentation != "closed":
         raise SpecError(f"generator option {next(iter(generator_options))!r} applies only to closed-set runs")
     return StudySpec(dataset=dataset, classifier=classifier, n_base=n_base, augmentation=augmentation,
                      added=tuple(added), seeds=seeds, subset_seed=subset_seed, recipe=recipe,
-                     generator_preset=preset, generator_options=generator_options, data_root=data_root, size=size)
+                     generator=generator, generator_preset=preset, generator_options=generator_options,
+                     data_root=data_root, size=size)
+
+
+def _check_dit_options(options: dict) -> None:
+    for key, text in options.items():
+        rule = DIT_OPTIONS.get(key)
+        if rule is None:
+            raise SpecError(f"unknown dit generator option {key!r}; valid: {', '.join(DIT_OPTIONS)}")
+        if isinstance(rule[0], str):
+            if text.lower() not in rule:
+                raise SpecError(f"generator option {key}={text!r} must be one of {', '.join(rule)}")
+            continue
+        kind, low, high = rule
+        try:
+            value = kind(float(text)) if kind is int and float(text).is_integer() else kind(text)
+        except (TypeError, ValueError, OverflowError):
+            raise SpecError(f"generator option {key}={text!r} is not a valid {kind.__name__}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise SpecError(f"generator option {key}={value!r} must be between {low:g} and {high:g}")
 
 
 def check_against_data(spec: StudySpec, dataset_name: str, n_train: int) -> None:
@@ -316,9 +358,13 @@ def summary(spec: dict | StudySpec) -> str:
     """One line for a job's spec, the same in `engine queue list` and on the Queue page."""
     s = spec.to_dict() if isinstance(spec, StudySpec) else spec
     added = ",".join(map(str, s["added"])) if isinstance(s["added"], (list, tuple)) else s["added"]
-    return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {s['augmentation']} +{added} × {s['seeds']} seeds"
+    aug = s["augmentation"]
+    if aug == "closed":
+        kind = s.get("generator") or "edm"
+        aug += f" ({GENERATORS.get(kind, {'name': kind})['name']}-{s.get('generator_preset') or ''})"
+    return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {aug} +{added} × {s['seeds']} seeds"
 
 
 __all__ = ["SpecError", "StudySpec", "DEFAULTS", "FIELDS", "CLASSIFIERS", "DATASET_FORMS", "ENGINE_AUGMENTATIONS",
-           "GENERATOR_PRESETS", "GENERATOR_OPTIONS", "RECIPE_FIELDS", "validate", "check_against_data", "preview",
+           "GENERATOR_PRESETS", "GENERATOR_OPTIONS", "GENERATORS", "RECIPE_FIELDS", "validate", "check_against_data", "preview",
            "summary", "parse_added", "data_paths", "default_classifier"]

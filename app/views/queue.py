@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app.common import store_path
-from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATOR_PRESETS, MAX_SEEDS,
+from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS, MAX_SEEDS,
                          SpecError, preview, summary, validate)
 from store import jobs
 from store.db import StoreError, connect, migrate
@@ -19,8 +19,11 @@ c = st.columns(4)
 dataset = c[0].text_input("Dataset", DEFAULTS.dataset, key="queue_dataset", help=", ".join(DATASET_FORMS))
 classifier = c[1].selectbox("Classifier", ["(default for the dataset)", *CLASSIFIERS], key="queue_classifier")
 augmentation = c[2].radio("Augmentation", ENGINE_AUGMENTATIONS, key="queue_augmentation", horizontal=True)
-preset = c[3].selectbox("Generator preset (closed set)", GENERATOR_PRESETS,
-                        index=GENERATOR_PRESETS.index(DEFAULTS.generator_preset), key="queue_preset")
+g = c[3].columns(2)
+generator = g[0].selectbox("Generator (closed set)", list(GENERATORS), key="queue_generator",
+                           index=list(GENERATORS).index(DEFAULTS.generator), format_func=lambda k: GENERATORS[k]["name"],
+                           help="EDM in pixel space (32×32 and below); DiT on a VAE trained on the base set")
+preset = g[1].selectbox("Preset", GENERATORS[generator]["presets"], key=f"queue_preset_{generator}")
 c = st.columns(4)
 n_base = c[0].number_input("n_base", min_value=1, value=DEFAULTS.n_base, step=10, key="queue_n_base")
 added = c[1].text_input("Images to add", DEFAULTS.added, key="queue_added", help="counts, or multiples of N = n_base")
@@ -32,7 +35,7 @@ recipe = c[0].text_input("Recipe overrides", "", key="queue_recipe", placeholder
 gen_opts = c[1].text_input("Generator options", "", key="queue_gen_opts", placeholder="e.g. train_images=60000")
 
 raw = {"dataset": dataset.strip(), "classifier": None if classifier.startswith("(") else classifier,
-       "augmentation": augmentation, "generator_preset": preset, "n_base": int(n_base), "added": added,
+       "augmentation": augmentation, "generator": generator, "generator_preset": preset, "n_base": int(n_base), "added": added,
        "seeds": int(seeds), "data_root": data_root.strip() or None, "recipe": recipe, "generator_options": gen_opts}
 try:
     spec = validate(raw)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json, with_store
 from engine.cli.study import (D, AddedOpt, AugmentationOpt, ClassifierOpt, DataRootOpt, DatasetOpt, DeviceOpt,
-                              GeneratorOpt, NBaseOpt, PresetOpt, RecipeOpt, SeedsOpt, SizeOpt, SubsetSeedOpt,
+                              GeneratorKindOpt, GeneratorOpt, NBaseOpt, PresetOpt, RecipeOpt, SeedsOpt, SizeOpt, SubsetSeedOpt,
                               ThreadsOpt, grid_fields)
 
 queue_app = typer.Typer(help="Queue studies for workers.", no_args_is_help=True)
@@ -47,6 +47,7 @@ def queue_add(dataset: DatasetOpt = D.dataset,
               seeds: SeedsOpt = D.seeds,
               subset_seed: SubsetSeedOpt = D.subset_seed,
               recipe: RecipeOpt = None,
+              generator: GeneratorKindOpt = D.generator,
               generator_preset: PresetOpt = D.generator_preset,
               generator_option: GeneratorOpt = None,
               data_root: DataRootOpt = D.data_root,
@@ -60,7 +61,7 @@ def queue_add(dataset: DatasetOpt = D.dataset,
     from store import jobs as store_jobs
     try:
         spec = validate(grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe,
-                                    data_root, size, generator_preset, generator_option))
+                                    data_root, size, generator, generator_preset, generator_option))
     except SpecError as err:
         raise UserError(str(err)) from None
     check_hours(max_hours, "--max-hours")

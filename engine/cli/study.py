@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded
-from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATOR_OPTIONS,
-                         GENERATOR_PRESETS, MAX_SEEDS, RECIPE_FIELDS, SpecError, default_classifier, validate)
+from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS, MAX_SEEDS,
+                         RECIPE_FIELDS, SpecError, default_classifier, validate)
 
 
 D = DEFAULTS
@@ -29,9 +29,14 @@ RecipeOpt = Annotated[Optional[list[str]], typer.Option(
 DataRootOpt = Annotated[Optional[str], typer.Option(
     "--data-root", help="Where the dataset lies (cifar10 root, MedMNIST .npz), as the machine that trains sees it.")]
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Resize medmnist/folder images to this size (e.g. 32).")]
-PresetOpt = Annotated[str, typer.Option("--generator-preset", help=f"EDM preset: {', '.join(GENERATOR_PRESETS)}.")]
+GeneratorKindOpt = Annotated[str, typer.Option(
+    "--generator", help="Closed-set generator: edm (pixel space, 32x32 and below) or dit (VAE + DiT, e.g. 224x224).")]
+PresetOpt = Annotated[Optional[str], typer.Option(
+    "--generator-preset", help="; ".join(f"{g['name']}: {', '.join(g['presets'])}" for g in GENERATORS.values())
+                              + " (default: the first).")]
 GeneratorOpt = Annotated[Optional[list[str]], typer.Option(
-    "--generator-option", help=f"Generator option key=value ({', '.join(GENERATOR_OPTIONS)}); repeatable.")]
+    "--generator-option", help="Generator option key=value, repeatable. " + "; ".join(
+        f"{g['name']}: {', '.join(g['options'])}" for g in GENERATORS.values()) + ".")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(
     "--threads", min=1, max=1024,
     help="CPU threads for torch (default: this process's share of the usable cores among the host's busy workers).")]
@@ -39,11 +44,11 @@ DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda:K.")]
 
 
 def grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root, size,
-                generator_preset, generator_option) -> dict:
+                generator, generator_preset, generator_option) -> dict:
     """The raw fields of a study grid as typed on the command line, for engine.spec.validate()."""
     return {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
             "added": added, "seeds": seeds, "subset_seed": subset_seed, "data_root": data_root, "size": size,
-            "generator_preset": generator_preset, "recipe": list(recipe or []),
+            "generator": generator, "generator_preset": generator_preset, "recipe": list(recipe or []),
             "generator_options": list(generator_option or [])}
 
 QualityOpt = Annotated[str, typer.Option(
@@ -67,6 +72,7 @@ def run(dataset: DatasetOpt = D.dataset,
         device: DeviceOpt = "auto",
         compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the classifier.")] = False,
         force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
+        generator: GeneratorKindOpt = D.generator,
         generator_preset: PresetOpt = D.generator_preset,
         generator_option: GeneratorOpt = None,
         threads: ThreadsOpt = None,
@@ -74,7 +80,7 @@ def run(dataset: DatasetOpt = D.dataset,
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
     fields = grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root,
-                         size, generator_preset, generator_option)
+                         size, generator, generator_preset, generator_option)
     summary, spec, ds = run_grid_cli(fields, db, device, force, compile_, download, threads, quality)
     console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
                   f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
@@ -122,6 +128,7 @@ app.add_typer(study_app, name="study")
 def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] = "20,50,100,200",
                  seeds: Annotated[int, typer.Option(help="Seeds per point.")] = 3,
                  recipe: RecipeOpt = None,
+                 generator: GeneratorKindOpt = D.generator,
                  generator_option: GeneratorOpt = None,
                  device: DeviceOpt = "auto",
                  force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
@@ -138,7 +145,7 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
     if not base_sizes:
         raise UserError(f"--bases {bases!r} names no base size")
     grids = [{"dataset": "digits", "classifier": "smallcnn", "n_base": n_base, "augmentation": aug, "added": added,
-              "seeds": seeds, "generator_preset": "tiny", "recipe": list(recipe or []),
+              "seeds": seeds, "generator": generator, "generator_preset": "tiny", "recipe": list(recipe or []),
               "generator_options": list(generator_option or []) if aug == "closed" else []}
              for n_base, aug, added in study_grids(base_sizes)]
     from engine.run import Runtime

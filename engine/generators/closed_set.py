@@ -1,8 +1,9 @@
 """Closed-set synthetic images for `engine run`: one generator per base set, reused by every run.
 
-Generator id = hash of (dataset, n_base, base indices hash, preset, seed, training length), so a
-second study on the same base reuses the trained generator, and its synthetic set, extended by
-sampling more only when a larger amount is needed (earlier images never change).
+Generator id = hash of (dataset, n_base, base indices hash, preset, seed, training config; for a
+DiT also its VAE's id, itself a hash of the base and the VAE config), so a second study on the
+same base reuses the trained generator, and its synthetic set, extended by sampling more only
+when a larger amount is needed (earlier images never change).
 """
 from __future__ import annotations
 
@@ -18,30 +19,70 @@ from engine.data import Dataset
 from engine.generators.edm_train import load_ema, sample_balanced, train_generator
 from engine.generators.guard import ClosedSetView
 from engine.generators.presets import config_from_options
+from engine.spec import GENERATORS
 from engine.runtime import resolve_device
 from engine.subsets import base_indices, indices_hash
 from store import artifacts
 
 
+def generator_name(preset: str, kind: str = "edm") -> str:
+    """Stored generator name: kind and preset (EDM-tiny, DiT-XL/2), so presets never share one surface."""
+    return f"{GENERATORS[kind]['name']}-{preset}"
 
-def generator_name(preset: str) -> str:
-    """Stored generator name: EDM and its preset, so presets never share one fitted surface."""
-    return f"EDM-{preset}"
+
+class EDMKind:
+    """EDM for SyntheticSource: pixel-space, no autoencoder."""
+
+    prefix = "edm"
+
+    def __init__(self, preset: str, options: dict, num_classes: int, resolution: int, channels: int):
+        # the one path from option text to a training config (engine.spec validated it the same way)
+        self.config, _ = config_from_options(preset, dict(options))
+        self.num_classes, self.resolution, self.channels = num_classes, resolution, channels
+
+    def identity(self, base_ident: dict) -> tuple[None, str]:
+        c = self.config
+        ident = {**base_ident, "preset": c.preset, "seed": c.seed, "train_images": c.train_images,
+                 "config": c.to_dict()}
+        return None, "edm-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+    def sampling_tag(self) -> str:
+        return ""  # EDM's 18-step Heun sampler is fixed: ids stay those of earlier stores
+
+    def train(self, view, out_dir, device, on_progress=None) -> dict:
+        stats = train_generator(view, self.num_classes, self.config, out_dir, device, on_progress)
+        return {**stats, "train_seconds_total": stats["train_seconds"]}
+
+    def sample(self, out_dir, start, stop, seed, device):
+        net = load_ema(out_dir, self.resolution, self.channels, self.num_classes, self.config.preset, device)
+        return sample_balanced(net, self.num_classes, start, stop, seed, device)
 
 
 class SyntheticSource:
     def __init__(self, spec, ds: Dataset, db=None, device: str = "auto"):
-        self.config, self.sample_seed = config_from_options(spec.generator_preset, dict(spec.generator_options))
+        kind = getattr(spec, "generator", "edm") or "edm"
+        opts = dict(spec.generator_options)
+        self.sample_seed = int(opts.pop("sample_seed", 0))
+        root = artifacts.artifacts_dir(db)
+        if kind == "dit":
+            from engine.generators.dit_train import DiTKind
+            self.kind = DiTKind(spec.generator_preset, opts, ds.num_classes, root)
+        else:
+            self.kind = EDMKind(spec.generator_preset, opts, ds.num_classes, ds.size, ds.channels)
+        self.config = self.kind.config
         self.spec, self.ds, self.db, self.device = spec, ds, db, device
         self.base = base_indices(ds.train_y, spec.n_base, spec.subset_seed)
         self.base_hash = indices_hash(self.base)
-        ident = {"dataset": ds.name, "n_base": spec.n_base, "indices_hash": self.base_hash,
-                 "preset": self.config.preset, "seed": self.config.seed, "train_images": self.config.train_images,
-                 "config": self.config.to_dict()}
-        self.generator_id = "edm-" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
-        self.synthetic_set_id = f"{self.generator_id}-s{self.sample_seed}"
-        self.dir = artifacts.artifacts_dir(db) / "generators" / self.generator_id
-        self.name = generator_name(self.config.preset)
+        self.vae_id, self.generator_id = self.kind.identity(
+            {"dataset": ds.name, "n_base": spec.n_base, "indices_hash": self.base_hash})
+        tag = self.kind.sampling_tag()
+        self.synthetic_set_id = f"{self.generator_id}-{tag + '-' if tag else ''}s{self.sample_seed}"
+        # What a run's identity (run_key) names as its synthetic source. A DiT's guidance, sampler
+        # and sample seed change the images, so they are part of it; EDM keeps the generator id
+        # its stored runs were keyed with.
+        self.run_identity = self.synthetic_set_id if tag else self.generator_id
+        self.dir = root / "generators" / self.generator_id
+        self.name = generator_name(self.config.preset, kind)
 
     # ----------------------------------------------------------------------------- training
     def ensure_generator(self, device, on_progress=None) -> dict:
@@ -49,14 +90,21 @@ class SyntheticSource:
         if row is not None and (self.dir / "ema.safetensors").exists():
             return row
         view = ClosedSetView(self.ds.train_x, self.ds.train_y, self.base)
-        stats = train_generator(view, self.ds.num_classes, self.config, self.dir, device, on_progress)
+        stats = self.kind.train(view, self.dir, device, on_progress)
+        extra = {k: stats[k] for k in ("resolution", "channels", "latent_size", "latent_channels", "vae", "loss_curve")
+                 if k in stats}
+        if self.vae_id is not None:  # the autoencoder's error on real images it never saw
+            heldout = np.setdiff1d(np.arange(len(self.ds.train_y)), self.base)
+            reference = self.ds.train_x[heldout] if len(heldout) else self.ds.test_x
+            extra["vae"]["heldout_reconstruction"] = self.kind.reconstruction_error(reference[:2000], device)
         row = {"generator_id": self.generator_id, "dataset": self.ds.name, "n_base": self.spec.n_base,
                "indices_hash": self.base_hash, "preset": self.config.preset, "seed": self.config.seed,
                "train_images": self.config.train_images, "checkpoint": str(self.dir / "ema.safetensors"),
-               "train_time_s": stats["train_seconds"], "final_loss": stats["final_loss"],
-               "loss_curve": stats["loss_curve"],
-               "config": {**self.config.to_dict(), "images_per_second": stats["images_per_second"],
-                          "resolution": stats["resolution"], "channels": stats["channels"]}}
+               # a DiT's training time includes its VAE's: both are the cost of this generator
+               "train_time_s": stats["train_seconds_total"], "final_loss": stats["final_loss"],
+               "loss_curve": stats.get("loss_curve"),
+               "config": {**self.config.to_dict(), "kind": self.kind.prefix, "name": self.name,
+                          "images_per_second": stats["images_per_second"], **extra}}
         artifacts.upsert_generator(row, self.db)
         return artifacts.get_generator(self.generator_id, self.db)
 
@@ -74,9 +122,8 @@ class SyntheticSource:
             with np.load(path) as npz:
                 have_x, have_y = npz["images"], npz["labels"]
         if len(have_x) < n_images:
-            net = load_ema(self.dir, self.ds.size, self.ds.channels, self.ds.num_classes, self.config.preset, device)
             start = time.perf_counter()
-            new_x, new_y = sample_balanced(net, self.ds.num_classes, len(have_x), n_images, self.sample_seed, device)
+            new_x, new_y = self.kind.sample(self.dir, len(have_x), n_images, self.sample_seed, device)
             sampling_s = (time.perf_counter() - start) / len(new_x)
             have_x, have_y = np.concatenate([have_x, new_x]), np.concatenate([have_y, new_y])
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +146,9 @@ class SyntheticSource:
         extra = {"generator": self.name, "generator_id": self.generator_id,
                  "synthetic_set_id": self.synthetic_set_id,
                  "config": {"generator_preset": self.config.preset, "generator_train_time_s": gen_row["train_time_s"],
-                            "sampling_s_per_image": sampling_s, "generator_config": self.config.to_dict()}}
+                            "sampling_s_per_image": sampling_s, "generator_config": self.config.to_dict(),
+                            **({"generator_kind": "dit", "sampling": self.kind.sampling, "vae_id": self.vae_id}
+                               if self.vae_id else {})}}
         return have_x[:n_images], have_y[:n_images], extra
 
 

@@ -10,7 +10,7 @@ CLASSIFIERS = {
     "smallcnn": ("SmallCNN", 8),
 }
 GENERATOR_PRESETS = ("tiny", "small", "cifar")
-GENERATOR_OPTIONS = ("train_images", "batch_size", "lr", "sample_seed", "seed")
+GENERATOR_OPTIONS = ("train_images", "batch_size", "lr", "sample_seed", "seed", "nproc")
 RECIPE_FIELDS = ("lr", "batch_size", "weight_decay", "momentum", "schedule", "epochs", "iterations",
                  "milestones", "warmup", "crop_pad", "flip", "input_size")
 DATASET_FORMS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>")

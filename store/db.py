@@ -162,6 +162,15 @@ MIGRATIONS.append([  # 3: the job queue that workers take studies from
         run_ids JSON
     )""",
 ])
+MIGRATIONS.append([  # 4: per-job progress reported by whoever runs the job (the cluster dispatcher)
+    """CREATE TABLE job_progress (
+        job_id VARCHAR PRIMARY KEY,
+        planned INTEGER NOT NULL,
+        done INTEGER NOT NULL,
+        running JSON,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -237,9 +237,11 @@ class JobRun:
     def report(self):
         from engine.run import run_label
         where = ray.get(self.board.snapshot.remote()) if self.pending else {}
-        running = [{"run": "generator" if p == "generator" else run_label(self.spec, p),
-                    "where": where.get("generator" if p == "generator" else p.key, "waiting for room")}
-                   for p in self.pending.values()]
+        running = []
+        for p in self.pending.values():
+            key = "generator" if p == "generator" else p.key
+            running.append({"run": "generator" if p == "generator" else run_label(self.spec, p), "key": key,
+                            "where": where.get(key, "waiting for room")})
         state = (len(self.planned), self.done, running)
         if state != self.last_report:
             progress.report(self.job["job_id"], len(self.planned), self.done, running, self.db)

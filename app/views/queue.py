@@ -8,13 +8,14 @@ from app.common import store_path
 from engine import jobspec
 from engine.catalog import CLASSIFIERS, GENERATOR_PRESETS
 from engine.spec import SpecError
-from store import jobs
+from store import jobs, progress
 from store.db import StoreError, connect, migrate
 
 st.title("Queue new runs")
 st.caption("A job is a study grid (points × seeds) that `engine worker` executes with the same code as "
            "`engine run`; its runs then appear on the other pages. Start a worker with "
-           "`engine worker --device cuda:0` (one per GPU) or `engine worker --device cpu`.")
+           "`engine worker --device cuda:0` (one per GPU) or `engine worker --device cpu`, or send the jobs "
+           "to a Ray cluster with `engine cluster --address HOST:PORT`.")
 
 c = st.columns(4)
 dataset = c[0].text_input("Dataset", "digits", key="queue_dataset",
@@ -62,6 +63,7 @@ def job_table():
     """Refreshes on its own every 2 s with short read-only connections."""
     try:
         frame = jobs.list_jobs(store_path())
+        done = progress.by_job(store_path())
     except StoreError as err:
         st.warning(f"Jobs cannot be read right now: {err}")
         return
@@ -77,6 +79,7 @@ def job_table():
         "job": frame.job_id, "status": frame.status, "attempts": frame.attempts, "worker": frame.worker_id,
         "what": frame.spec.map(summary),
         "runs": frame.run_ids.map(lambda r: len(json.loads(r)) if isinstance(r, str) else 0),
+        "progress": [progress.describe(done.get(j), s) for j, s in zip(frame.job_id, frame.status)],
         "error": frame.error, "queued at (UTC)": frame.created_at, "finished (UTC)": frame.finished_at})
     st.dataframe(view.iloc[::-1], hide_index=True, width="stretch", key="queue_jobs")
     queued = frame[frame.status == "queued"].job_id.tolist()

@@ -61,17 +61,20 @@ def queue_list(status: Annotated[Optional[str], typer.Option(help="Only jobs wit
     """Jobs in the queue with their status and errors."""
     import pandas as pd
     from store import jobs as store_jobs
+    from store import progress as store_progress
     if status is not None and status not in store_jobs.STATUSES:
         raise UserError(f"unknown status {status!r}; valid: {', '.join(store_jobs.STATUSES)}")
     frame = store_jobs.list_jobs(db, status)
-    table = Table("job", "status", "attempts", "worker", "spec", "runs", "error", title=f"{len(frame)} jobs")
+    progress = store_progress.by_job(db)
+    table = Table("job", "status", "attempts", "worker", "spec", "runs", "progress", "error", title=f"{len(frame)} jobs")
     for r in frame.itertuples():
         spec = json.loads(r.spec) if isinstance(r.spec, str) else r.spec
         short = f"{spec['dataset']} {spec['classifier']} n_base {spec['n_base']} {spec['augmentation']} " \
                 f"+{spec['added']} x{spec['seeds']}"
         n_runs = len(json.loads(r.run_ids)) if isinstance(r.run_ids, str) else 0
         table.add_row(r.job_id, r.status, str(r.attempts), "" if pd.isna(r.worker_id) else r.worker_id, short,
-                      str(n_runs), "" if pd.isna(r.error) else r.error)
+                      str(n_runs), store_progress.describe(progress.get(r.job_id), r.status),
+                      "" if pd.isna(r.error) else r.error)
     console.print(table)
 
 

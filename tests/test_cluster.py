@@ -91,8 +91,8 @@ def running_tasks(db, job_id):
 @pytest.mark.slow
 def test_closed_set_job_finishes_when_a_ray_worker_is_killed_mid_task(ray_head, tmp_path):
     db = fresh_store(tmp_path)
-    spec = jobspec.validate({"n_base": 20, "added": "0,N", "seeds": 2, "augmentation": "closed",
-                             "recipe": "iterations=300", "generator_options": "train_images=640"})
+    spec = jobspec.validate({"n_base": 20, "added": "0,N", "seeds": 1, "augmentation": "closed",
+                             "recipe": "iterations=200", "generator_options": "train_images=640"})
     job_id = jobs.submit(spec, db)
     proc = dispatcher(ray_head, db, "--once")
     try:
@@ -114,25 +114,25 @@ def test_closed_set_job_finishes_when_a_ray_worker_is_killed_mid_task(ray_head, 
     job = jobs.get(job_id, db)
     assert job["status"] == "done", job["error"]
     rows = engine_rows(db)
-    assert len(rows) == 4 and rows.run_key.is_unique
+    assert len(rows) == 2 and rows.run_key.is_unique
     assert sorted(json.loads(job["run_ids"])) == sorted(rows.run_id)
-    assert sorted(rows.augmentation) == ["closed", "closed", "real", "real"]
+    assert sorted(rows.augmentation) == ["closed", "real"]
     killed = rows[rows.run_key == victim["key"]].iloc[0]
     assert json.loads(killed.config)["node"] != victim["where"]  # Ray ran it again on another process
     closed = rows[rows.augmentation == "closed"]
-    assert closed.generator_id.nunique() == 1 and closed.n_syn_added.tolist() == [20, 20]
+    assert closed.generator_id.notna().all() and closed.n_syn_added.tolist() == [20]
     # The dispatcher stored the generator's weights, its synthetic set and its memorisation check.
     gen_dir = tmp_path / "artifacts" / "generators" / closed.generator_id.iloc[0]
     assert (gen_dir / "ema.safetensors").stat().st_size > 0
     assert (tmp_path / "artifacts" / "synthetic" / f"{closed.synthetic_set_id.iloc[0]}.npz").exists()
     listing = CliRunner().invoke(app, ["queue", "list", "--db", str(db)], env={"COLUMNS": "400"})
-    assert "4/4 runs" in listing.output
+    assert "2/2 runs" in listing.output
 
 
 @pytest.mark.slow
 def test_killed_dispatcher_restarts_and_submits_only_missing_runs(ray_head, tmp_path):
     db = fresh_store(tmp_path)
-    spec = jobspec.validate({"n_base": 20, "added": "0,N,2N", "seeds": 2, "recipe": "iterations=150"})
+    spec = jobspec.validate({"n_base": 20, "added": "0,N", "seeds": 2, "recipe": "iterations=100"})
     job_id = jobs.submit(spec, db)
     first = dispatcher(ray_head, db, "--stale-after", "3")
     try:
@@ -142,17 +142,17 @@ def test_killed_dispatcher_restarts_and_submits_only_missing_runs(ray_head, tmp_
     finally:
         first.kill()
     before = engine_rows(db)
-    assert 1 <= len(before) < 6
+    assert 1 <= len(before) < 4
     assert jobs.get(job_id, db)["status"] == "running"  # nobody handed it back
     time.sleep(3.5)  # its heartbeat goes stale
     second = dispatcher(ray_head, db, "--once", "--stale-after", "3")
     out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err
-    assert f"6 runs planned, {len(before)} already stored, submitting {6 - len(before)}" in " ".join(err.split())
+    assert f"4 runs planned, {len(before)} already stored, submitting {4 - len(before)}" in " ".join(err.split())
     job = jobs.get(job_id, db)
     assert job["status"] == "done" and job["attempts"] == 2
     after = engine_rows(db)
-    assert len(after) == 6 and after.run_key.is_unique
+    assert len(after) == 4 and after.run_key.is_unique
     assert set(before.run_id) <= set(after.run_id)  # the stored runs were not trained again
     assert sorted(json.loads(job["run_ids"])) == sorted(after.run_id)
 

@@ -241,7 +241,7 @@ class JobRun:
         for p in self.pending.values():
             key = "generator" if p == "generator" else p.key
             running.append({"run": "generator" if p == "generator" else run_label(self.spec, p), "key": key,
-                            "where": where.get(key, "waiting for room")})
+                            "where": where.get(key)})
         state = (len(self.planned), self.done, running)
         if state != self.last_report:
             progress.report(self.job["job_id"], len(self.planned), self.done, running, self.db)

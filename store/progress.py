@@ -16,7 +16,7 @@ COLUMNS = ["job_id", "planned", "done", "running", "updated_at"]
 
 
 def report(job_id: str, planned: int, done: int, running: list[dict], path=None) -> None:
-    """running: one {"run": label, "where": host:pid} per run in training now."""
+    """running: one {"run": label, "key": run key, "where": host:pid or None} per run in flight."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as in store.jobs
     with transaction(path) as con:
         con.execute("INSERT INTO job_progress VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
@@ -40,7 +40,8 @@ def describe(row, status: str | None = None) -> str:
     text = f"{int(row['done'])}/{int(row['planned'])} runs"
     running = json.loads(row["running"]) if isinstance(row.get("running"), str) else (row.get("running") or [])
     if status == "running" and running:
-        text += " · " + "; ".join(f"{r['run']} on {r['where']}" for r in running)
+        text += " · " + "; ".join(f"{r['run']} on {r['where']}" if r.get("where") else f"{r['run']} (waiting for room)"
+                                   for r in running)
     return text
 
 

@@ -99,7 +99,7 @@ def test_closed_set_job_finishes_when_a_ray_worker_is_killed_mid_task(ray_head, 
         # A classifier run is training on a Ray worker: the Queue's progress says where.
         def training():
             return [t for t in running_tasks(db, job_id)
-                    if t["key"] != "generator" and ":" in t["where"]]
+                    if t["key"] != "generator" and t["where"]]
         wait_for(training)
         victim = training()[0]
         listing = CliRunner().invoke(app, ["queue", "list", "--db", str(db)], env={"COLUMNS": "400"})
@@ -172,3 +172,26 @@ def test_nodes_resolve_data_paths_under_the_cluster_data_root():
     assert node_data_root("cifar10", "/abs/c10", "/data") == "/abs/c10"
     assert node_data_root("cifar10", "c10", None) == "c10"
     assert node_data_root("digits", None, "/data") is None
+
+
+def test_job_progress_shows_in_queue_list_and_on_the_queue_page(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    db = fresh_store(tmp_path)
+    running = jobs.submit(jobspec.validate({"n_base": 20, "added": "0,N", "seeds": 2}), db)
+    waiting = jobs.submit(jobspec.validate({"n_base": 30, "added": "0", "seeds": 1}), db)
+    jobs.claim("cluster:head:1", db)
+    progress.report(running, 4, 1, [{"run": "n_base 20 +20 real +0 syn, seed 1", "key": "k1", "where": "gpu-a:4242"},
+                                    {"run": "n_base 20 +0 real +0 syn, seed 1", "key": "k2", "where": None}],
+                    db)
+    listing = CliRunner().invoke(app, ["queue", "list", "--db", str(db)], env={"COLUMNS": "400"})
+    assert listing.exit_code == 0
+    assert "1/4 runs · n_base 20 +20 real +0 syn, seed 1 on gpu-a:4242; n_base 20 +0 real +0 syn, seed 1 " \
+           "(waiting for room)" in listing.output
+    monkeypatch.setenv("EQUIV_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
+    at.switch_page("views/queue.py")
+    at.run()
+    assert not at.exception
+    table = at.dataframe[-1].value.set_index("job")
+    assert table.loc[running, "progress"].startswith("1/4 runs · n_base 20 +20 real +0 syn, seed 1 on gpu-a:4242")
+    assert table.loc[waiting, "progress"] == ""

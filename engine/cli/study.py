@@ -27,7 +27,8 @@ DataRootOpt = Annotated[Optional[str], typer.Option(
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Resize images to this size (e.g. 32 for BloodMNIST 64).")]
 PresetOpt = Annotated[str, typer.Option("--generator-preset", help="EDM preset for closed-set runs: tiny, small, cifar.")]
 GeneratorOpt = Annotated[Optional[list[str]], typer.Option(
-    "--generator-option", help="Generator option key=value (train_images, batch_size, lr, seed, sample_seed); repeatable.")]
+    "--generator-option", help="Generator option key=value (train_images, batch_size, lr, seed, sample_seed, "
+                                "nproc: processes/GPUs for DDP training); repeatable.")]
 
 
 @app.command()

@@ -116,6 +116,47 @@ class Stopped(Exception):
     """The caller asked the study to stop at a run boundary (job cancelled, taken over or out of time)."""
 
 
+def device_data(ds: Dataset, device):
+    """The whole train and test splits on the device as uint8; runs index into them."""
+    import torch
+
+    def images(a):  # (N, H, W, C) uint8 as stored -> (N, C, H, W) as the networks take it
+        return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous().to(device)
+    return images(ds.train_x), torch.from_numpy(ds.train_y).to(device), images(ds.test_x), \
+        torch.from_numpy(ds.test_y).to(device)
+
+
+def train_run(spec: StudySpec, ds: Dataset, planned_run: PlannedRun, device, data=None, syn=None,
+              on_progress=None, compile: bool = False) -> dict:
+    """Train and evaluate one planned run; returns its row, unstored. Touches no store, so it
+    runs as well inside a Ray task on a node that cannot see the store's disk.
+
+    `data` is device_data(ds, device) (made here if None); `syn` is (images NCHW uint8 on the
+    device, labels, extra row fields) holding at least the run's n_syn_added images.
+    """
+    import torch
+    from engine.train import Recipe, train_classifier
+    train_x, train_y, test_x, test_y = data if data is not None else device_data(ds, device)
+    base, added = base_and_additions(ds, spec, planned_run.n_real_added)
+    indices = np.concatenate([base, added])
+    idx = torch.from_numpy(indices).to(device)
+    x, y = train_x[idx], train_y[idx]
+    extra = {}
+    if planned_run.n_syn_added:
+        x = torch.cat([x, syn[0][:planned_run.n_syn_added]])
+        y = torch.cat([y, syn[1][:planned_run.n_syn_added]])
+        extra = syn[2]
+    recipe = Recipe(**{**planned_run.config["recipe"], "milestones": tuple(planned_run.config["recipe"]["milestones"])})
+    result = train_classifier(spec.classifier, x, y, test_x, test_y, ds.num_classes, recipe, planned_run.seed,
+                              device, compile, on_progress)
+    return store_row(planned_run, spec, ds, result, device, indices, extra)
+
+
+def run_label(spec: StudySpec, planned_run: PlannedRun) -> str:
+    return (f"n_base {spec.n_base} +{planned_run.n_real_added} real +{planned_run.n_syn_added} syn, "
+            f"seed {planned_run.seed}")
+
+
 def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = None, console=None, synthetic=None,
             should_stop=None) -> dict:
     """Train and store every planned run that is not stored yet. Returns counts.
@@ -131,7 +172,6 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from engine.train import Recipe, train_classifier
     console = console or Console(stderr=True)
     device = resolve_device(runtime.device)
     planned = plan(spec, ds, synthetic.run_identity if synthetic else None)
@@ -142,12 +182,7 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
     if not todo:
         console.print(f"all {len(planned)} runs of this grid are already stored (use --force to rerun)")
         return summary
-    # The whole train and test splits live on the device as uint8; runs index into them.
-    # (N, H, W, C) uint8 as stored -> (N, C, H, W) as the networks take it
-    train_x = torch.from_numpy(ds.train_x).permute(0, 3, 1, 2).contiguous().to(device)
-    train_y = torch.from_numpy(ds.train_y).to(device)
-    test_x = torch.from_numpy(ds.test_x).permute(0, 3, 1, 2).contiguous().to(device)
-    test_y = torch.from_numpy(ds.test_y).to(device)
+    data = device_data(ds, device)
     syn = None
     max_syn = max((p.n_syn_added for p in todo), default=0)
 
@@ -175,36 +210,34 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
         step_task = progress.add_task("steps", total=1, info="")
         for planned_run in todo:
             stop_here(summary["skipped"] + summary["written"])
-            base, added = base_and_additions(ds, spec, planned_run.n_real_added)
-            indices = np.concatenate([base, added])
-            idx = torch.from_numpy(indices).to(device)
-            x, y = train_x[idx], train_y[idx]
-            extra = {}
-            if planned_run.n_syn_added:
-                x = torch.cat([x, syn[0][:planned_run.n_syn_added]])
-                y = torch.cat([y, syn[1][:planned_run.n_syn_added]])
-                extra = syn[2]
-            label = (f"n_base {spec.n_base} +{planned_run.n_real_added} real +{planned_run.n_syn_added} syn, "
-                     f"seed {planned_run.seed}")
+            label = run_label(spec, planned_run)
             progress.update(step_task, description=label, completed=0, total=1)
 
             def on_progress(step, total, loss):
                 progress.update(step_task, completed=step, total=total, info=f"loss {loss:.3f}")
 
-            result = train_classifier(spec.classifier, x, y, test_x, test_y, ds.num_classes,
-                                      Recipe(**{**planned_run.config["recipe"],
-                                                "milestones": tuple(planned_run.config["recipe"]["milestones"])}),
-                                      planned_run.seed, device, runtime.compile, on_progress)
-            row = store_row(planned_run, spec, ds, result, device, indices, extra)
+            row = train_run(spec, ds, planned_run, device, data, syn, on_progress, runtime.compile)
             store_runs.insert_runs([row], db, replace=runtime.force)
             summary["written"] += 1
-            progress.update(runs_task, advance=1, info=f"last: top1 {result.top1:.2f}% ({label})")
+            progress.update(runs_task, advance=1, info=f"last: top1 {row['top1']:.2f}% ({label})")
     return summary
 
 
 def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Runtime(), should_stop=None):
     """Validate a study grid completely, then train and store it: shared by `engine run`,
     `engine study` and `engine worker`. Returns (summary, spec, dataset)."""
+    spec, ds, synthetic = build_spec(raw, db, runtime)
+    summary = execute(spec, runtime, db, ds, console, synthetic, should_stop)
+    if synthetic is not None and runtime.quality != "off":
+        from engine.quality.assess import after_run
+        after_run(synthetic.synthetic_set_id, runtime.quality, db, ds, resolve_device(runtime.device),
+                  log=console.print if console else print)
+    return summary, spec, ds
+
+
+def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime()):
+    """A study grid validated, then checked against its loaded data set, before anything trains:
+    (StudySpec, Dataset, SyntheticSource or None)."""
     from engine.data import load_dataset
     from engine.recipes import default_recipe
     spec = validate(raw)
@@ -218,9 +251,4 @@ def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Ru
     if spec.augmentation == "closed":
         from engine.generators.closed_set import SyntheticSource
         synthetic = SyntheticSource(spec, ds, db, device=runtime.device)
-    summary = execute(spec, runtime, db, ds, console, synthetic, should_stop)
-    if synthetic is not None and runtime.quality != "off":
-        from engine.quality.assess import after_run
-        after_run(synthetic.synthetic_set_id, runtime.quality, db, ds, resolve_device(runtime.device),
-                  log=console.print if console else print)
-    return summary, spec, ds
+    return spec, ds, synthetic

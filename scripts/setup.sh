@@ -12,4 +12,5 @@ fi
 # torch first, pinned to the release this project is tested with (taken from the local disk on
 # the project's machines); override with TORCH_SPEC, e.g. on a GPU server with another CUDA.
 .venv/bin/python -m pip install --quiet ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# The cluster extra (Ray) too, so that the `engine cluster` tests run.
+.venv/bin/python -m pip install --quiet -e '.[test,cluster]'

@@ -230,6 +230,15 @@ MIGRATIONS.append([  # 7: quality of each synthetic set, and each generator's lo
     )""",
     "ALTER TABLE generators ADD COLUMN loss_curve JSON",
 ])
+MIGRATIONS.append([  # 8: per-job progress reported by whoever runs the job (the cluster dispatcher)
+    """CREATE TABLE job_progress (
+        job_id VARCHAR PRIMARY KEY,
+        planned INTEGER NOT NULL,
+        done INTEGER NOT NULL,
+        running JSON,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -8,12 +8,14 @@ from app.common import store_path
 from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS, MAX_SEEDS,
                          SpecError, preview, summary, validate)
 from store import jobs
+from store import progress as cluster_progress
 from store.db import StoreError, connect, migrate
 
 st.title("Queue new runs")
 st.caption("A job is a study grid (points × seeds) that `engine worker` executes with the same code as "
            "`engine run`; its runs then appear on the other pages. Start a worker with "
-           "`engine worker --device cuda:0` (one per GPU) or `engine worker --device cpu`.")
+           "`engine worker --device cuda:0` (one per GPU) or `engine worker --device cpu`, or send the jobs "
+           "to a Ray cluster with `engine cluster --address HOST:PORT`.")
 
 c = st.columns(4)
 dataset = c[0].text_input("Dataset", DEFAULTS.dataset, key="queue_dataset", help=", ".join(DATASET_FORMS))
@@ -76,15 +78,23 @@ def job_table():
     def what(spec):
         return summary(json.loads(spec) if isinstance(spec, str) else spec)
 
-    def progress(done, planned):
-        return f"{int(done)}/{int(planned)}" if pd.notna(planned) else ""
+    try:  # cluster jobs also say where each run is
+        where = cluster_progress.by_job(store_path())
+    except StoreError:
+        where = {}
+
+    def progress(job_id, status, done, planned):
+        if job_id in where:
+            return cluster_progress.describe(where[job_id], status)
+        return f"{int(done)}/{int(planned)}" if pd.notna(planned) and pd.notna(done) else ""
     status = ["cancelling" if s == "running" and pd.notna(c) and bool(c) else s
               for s, c in zip(frame.status, frame.get("cancel_requested", [False] * len(frame)))]
     view = pd.DataFrame({
         "job": frame.job_id, "status": status, "attempts": frame.attempts, "worker": frame.worker_id,
         "what": frame.spec.map(what),
-        "progress": [progress(d, p) for d, p in zip(frame.get("runs_done", [None] * len(frame)),
-                                                    frame.get("runs_planned", [None] * len(frame)))],
+        "progress": [progress(j, s, d, p) for j, s, d, p in zip(frame.job_id, frame.status,
+                                                                frame.get("runs_done", [None] * len(frame)),
+                                                                frame.get("runs_planned", [None] * len(frame)))],
         "runs": frame.run_ids.map(lambda r: len(json.loads(r)) if isinstance(r, str) else 0),
         "error": frame.error, "queued at (UTC)": frame.created_at, "finished (UTC)": frame.finished_at})
     st.dataframe(view.iloc[::-1], hide_index=True, width="stretch", key="queue_jobs")

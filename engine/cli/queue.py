@@ -82,9 +82,11 @@ def queue_list(status: Annotated[Optional[str], typer.Option(help="Only jobs wit
     """Jobs in the queue with their status, progress and errors."""
     import pandas as pd
     from store import jobs as store_jobs
+    from store import progress as store_progress
     if status is not None and status not in store_jobs.STATUSES:
         raise UserError(f"unknown status {status!r}; valid: {', '.join(store_jobs.STATUSES)}")
     frame = store_jobs.list_jobs(db, status)
+    cluster_progress = store_progress.by_job(db)
     table = Table(title=f"{len(frame)} jobs")
     # The id and the status are what a user acts on (`engine queue cancel ID`): never cut them.
     table.add_column("job", no_wrap=True, min_width=12)
@@ -94,6 +96,8 @@ def queue_list(status: Annotated[Optional[str], typer.Option(help="Only jobs wit
     for r in frame.itertuples():
         what, progress = job_line(r)
         n_runs = len(json.loads(r.run_ids)) if isinstance(r.run_ids, str) else 0
+        if r.job_id in cluster_progress:  # a cluster job also says where each run is
+            progress = store_progress.describe(cluster_progress.get(r.job_id), r.status)
         flag = getattr(r, "cancel_requested", False)
         state = "cancelling" if r.status == "running" and pd.notna(flag) and bool(flag) else r.status
         table.add_row(r.job_id, state, str(r.attempts), "" if pd.isna(r.worker_id) else r.worker_id, what,

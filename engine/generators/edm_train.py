@@ -26,11 +26,18 @@ def build_net(resolution: int, channels: int, num_classes: int, preset: str, sig
 
 
 def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConfig, out_dir: Path,
-                    device: torch.device, on_progress=None, stop_after_images: int | None = None) -> dict:
+                    device: torch.device, on_progress=None, stop_after_images: int | None = None,
+                    shard=None) -> dict:
     """Train (or resume) until config.train_images; returns stats. Writes out_dir/ema.safetensors.
 
     stop_after_images ends this call early (as an interruption would), leaving a checkpoint.
+    config.nproc > 1 runs this under torchrun, one process per GPU; each of them calls back in
+    here with its `shard` (engine.generators.ddp.Shard) and only rank 0 writes.
     """
+    if config.nproc > 1 and shard is None:
+        from engine.generators.ddp import launch
+        return launch(view, num_classes, config, out_dir, device, on_progress, stop_after_images)
+    writes = shard is None or shard.rank == 0
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "training.pt"
     x_u8, y = view.load_base()
@@ -41,6 +48,7 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
     torch.manual_seed(config.seed)
     net = build_net(res, ch, num_classes, config.preset, config.sigma_data).to(device).train()
     ema = copy.deepcopy(net).eval().requires_grad_(False)
+    model = net if shard is None else shard.wrap(net)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     nimg, train_seconds, loss_ema = 0, 0.0, float("nan")
@@ -74,7 +82,8 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         for g in opt.param_groups:
             g["lr"] = config.lr * min(nimg / max(config.lr_rampup_images, 1e-8), 1)
-        loss = loss_fn(net, x, labels[idx], gen).mean()
+        loss = loss_fn(model, x, labels[idx], gen)
+        loss = loss.mean() if shard is None else shard.mean(loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for p in net.parameters():
@@ -90,21 +99,21 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
                 p_ema.copy_(p_net.detach().lerp(p_ema, ema_beta))
             for b_ema, b_net in zip(ema.buffers(), net.buffers()):
                 b_ema.copy_(b_net)
-        value = loss.item()
+        value = loss.item() if shard is None else shard.global_mean(loss)
         loss_ema = value if loss_ema != loss_ema else 0.98 * loss_ema + 0.02 * value
         if on_progress is not None:
             on_progress(min(nimg, config.train_images), config.train_images, loss_ema)
         checkpoint = nimg - last_ckpt >= config.checkpoint_every_images or nimg >= target
         if checkpoint or nimg // log_every > (nimg - batch) // log_every:
             loss_curve.append([float(nimg), loss_ema])
-        if checkpoint:
+        if writes and checkpoint:
             atomic_torch_save({"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                                 "gen_state": gen.get_state(), "nimg": nimg,
                                 "train_seconds": time.perf_counter() - start, "loss": loss_ema,
                                 "loss_curve": torch.tensor(loss_curve, dtype=torch.float64)}, ckpt_path)
             last_ckpt = nimg
     train_seconds = time.perf_counter() - start
-    if nimg >= config.train_images:
+    if writes and nimg >= config.train_images:
         tmp = out_dir / "ema.safetensors.tmp"
         save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(tmp))
         os.replace(tmp, out_dir / "ema.safetensors")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-GENERATOR_OPTIONS = ("train_images", "batch_size", "lr", "sample_seed", "seed")
+GENERATOR_OPTIONS = ("train_images", "batch_size", "lr", "sample_seed", "seed", "nproc")
+MAX_NPROC = 64
 # EDM trained CIFAR-10 for 200 M images; 500 M leaves room and still refuses a typo like 1e12.
 MAX_TRAIN_IMAGES = 500_000_000
 MAX_BATCH = 8_192
@@ -27,9 +28,11 @@ class GeneratorConfig:
     P_std: float = 1.2
     sigma_data: float = 0.5
     augment_flip: bool = False
+    nproc: int = 1                     # processes (GPUs) training it with DDP; not part of its identity
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # How many processes shared the work does not change what is trained (engine.generators.ddp).
+        return {k: v for k, v in asdict(self).items() if k != "nproc"}
 
     def check(self) -> None:
         def bad(name, rule):
@@ -42,6 +45,10 @@ class GeneratorConfig:
             bad("train_images", f"between batch_size ({self.batch_size}) and {MAX_TRAIN_IMAGES:,}")
         if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
             bad("lr", "a number in (0, 1]")
+        if not 1 <= self.nproc <= MAX_NPROC:
+            bad("nproc", f"between 1 and {MAX_NPROC}")
+        if self.batch_size % self.nproc:
+            bad("batch_size", f"a multiple of nproc ({self.nproc}): DDP splits the global batch evenly")
 
 
 # Training defaults per preset. `tiny` is sized for a CPU: ~2,000 images/s on 2 cores. Measured

@@ -121,11 +121,8 @@ def _cifar10_binary(folder: Path) -> Dataset:
 
 def _md5(path: Path) -> str:
     import hashlib
-    digest = hashlib.md5()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def load_cifar10(root: str | os.PathLike, download: bool = False) -> Dataset:

@@ -177,6 +177,7 @@ class Worker:
 
     def _loop(self, once: bool, idle_exit_s: float | None) -> int:
         processed, idle_since, log = 0, time.monotonic(), self.log
+        touched = time.monotonic()
         while True:
             job = None
             try:
@@ -185,7 +186,9 @@ class Worker:
                 if job is None:
                     if once or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
                         return processed
-                    jobs.touch_worker(self.worker_id, self.db)
+                    if time.monotonic() - touched >= self.heartbeat_s:  # alive, at heartbeat pace
+                        jobs.touch_worker(self.worker_id, self.db)
+                        touched = time.monotonic()
                     time.sleep(self.poll_s)
                     continue
                 log(f"worker {self.worker_id}: job {job['job_id']} (attempt {job['attempts']}): {job['spec']}")

@@ -23,3 +23,18 @@ def load_training_state(path: Path) -> dict:
     except Exception as err:  # truncated, not a zip, wrong pickle: all mean the same to the user
         raise CheckpointError(f"checkpoint {path} is corrupt ({type(err).__name__}: "
                               f"{str(err).splitlines()[0][:120]}); delete it to retrain from scratch") from err
+
+
+def resume(path: Path, what: str, modules: dict, generator) -> tuple[dict, int, float, float]:
+    """Load a training checkpoint into `modules` (name in the file -> module or optimizer) and the
+    random generator: (state, images seen, training seconds, smoothed loss). A checkpoint that does
+    not fit is a CheckpointError naming `what`, never a silent restart."""
+    state = load_training_state(path)
+    try:
+        for key, module in modules.items():
+            module.load_state_dict(state[key])
+        generator.set_state(state["gen_state"])
+    except (KeyError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint {path} does not match this {what} "
+                              f"({str(err).splitlines()[0][:120]}); delete it to retrain") from err
+    return state, int(state["nimg"]), float(state["train_seconds"]), float(state["loss"])

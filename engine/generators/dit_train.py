@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
-from engine.generators.checkpoints import CheckpointError, atomic_torch_save, load_training_state
+from engine.generators.checkpoints import CheckpointError, atomic_torch_save, resume
 from engine.generators.dit import PRESETS, SAMPLERS, DiffusionLoss, DiT, image_generators, sample_latents
 from engine.generators.guard import ClosedSetView
 from engine.generators.vae import LatentCodec, default_vae_config, to_uint8, to_unit, train_vae
@@ -111,16 +111,7 @@ def train_dit(view: ClosedSetView, codec: LatentCodec, num_classes: int, config:
     nimg, train_seconds, loss_ema = 0, 0.0, float("nan")
     curve = LossCurve(config.train_images // config.batch_size)
     if ckpt_path.exists():
-        state = load_training_state(ckpt_path)
-        try:
-            net.load_state_dict(state["net"])
-            ema.load_state_dict(state["ema"])
-            opt.load_state_dict(state["opt"])
-            gen.set_state(state["gen_state"])
-        except (KeyError, RuntimeError) as err:
-            raise CheckpointError(f"checkpoint {ckpt_path} does not match this generator "
-                                  f"({str(err).splitlines()[0][:120]}); delete it to retrain") from err
-        nimg, train_seconds, loss_ema = int(state["nimg"]), float(state["train_seconds"]), float(state["loss"])
+        state, nimg, train_seconds, loss_ema = resume(ckpt_path, "generator", {"net": net, "ema": ema, "opt": opt}, gen)
         curve.load(state)
     loss_fn = DiffusionLoss(config.label_dropout)
     autocast = device.type == "cuda"

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.generators.checkpoints import CheckpointError, atomic_torch_save, load_training_state
+from engine.generators.checkpoints import CheckpointError, atomic_torch_save, resume
 from engine.generators.edm import EDMLoss, EDMPrecond
 from engine.generators.presets import GeneratorConfig, PRESET_TRAINING, default_config  # noqa: F401
 from engine.generators.guard import ClosedSetView
@@ -57,16 +57,7 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
     loss_curve: list[list[float]] = []
     log_every = max(config.batch_size, config.train_images // 50)
     if ckpt_path.exists():
-        state = load_training_state(ckpt_path)
-        try:
-            net.load_state_dict(state["net"])
-            ema.load_state_dict(state["ema"])
-            opt.load_state_dict(state["opt"])
-            gen.set_state(state["gen_state"])
-        except (KeyError, RuntimeError) as err:
-            raise CheckpointError(f"checkpoint {ckpt_path} does not match this generator "
-                                  f"({str(err).splitlines()[0][:120]}); delete it to retrain") from err
-        nimg, train_seconds, loss_ema = int(state["nimg"]), float(state["train_seconds"]), float(state["loss"])
+        state, nimg, train_seconds, loss_ema = resume(ckpt_path, "generator", {"net": net, "ema": ema, "opt": opt}, gen)
         loss_curve = [list(map(float, p)) for p in state.get("loss_curve", torch.empty(0, 2)).tolist()]
     loss_fn = EDMLoss(config.P_mean, config.P_std, config.sigma_data)
     n = len(images)

@@ -23,7 +23,7 @@ import torch
 from diffusers import AutoencoderKL
 from safetensors.torch import load_file, save_file
 
-from engine.generators.checkpoints import CheckpointError, atomic_torch_save, load_training_state
+from engine.generators.checkpoints import CheckpointError, atomic_torch_save, resume
 from engine.generators.guard import ClosedSetView
 
 # Architectures. `tiny` halves the resolution once (8x8 digits -> 4x4x4 latents); `f8` is Stable
@@ -113,15 +113,7 @@ def train_vae(view: ClosedSetView, config: VAEConfig, out_dir: Path, device: tor
     gen = torch.Generator(device=device).manual_seed(config.seed)
     nimg, train_seconds, loss_ema, curve = 0, 0.0, float("nan"), []
     if ckpt_path.exists():
-        state = load_training_state(ckpt_path)
-        try:
-            vae.load_state_dict(state["vae"])
-            opt.load_state_dict(state["opt"])
-            gen.set_state(state["gen_state"])
-        except (KeyError, RuntimeError) as err:
-            raise CheckpointError(f"checkpoint {ckpt_path} does not match this VAE "
-                                  f"({str(err).splitlines()[0][:120]}); delete it to retrain") from err
-        nimg, train_seconds, loss_ema = int(state["nimg"]), float(state["train_seconds"]), float(state["loss"])
+        state, nimg, train_seconds, loss_ema = resume(ckpt_path, "VAE", {"vae": vae, "opt": opt}, gen)
         curve = [list(p) for p in state["loss_curve"].tolist()]
     autocast = device.type == "cuda"
     start = time.perf_counter() - train_seconds

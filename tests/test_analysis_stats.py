@@ -1,0 +1,380 @@
+"""Each statistic and flag of the analysis pinned against an independent computation.
+
+The surface statistics are recomputed here from their definitions (refitting without each point
+for LOO, the Gaussian log-likelihood for AIC/BIC), the extrapolation flags are probed just inside
+and just outside the measured range, and the root finder is run on surfaces built so that the
+true first crossing is known in closed form. Only public behaviour is used: fitted surfaces, their
+stats, equivalence tuples, `analyse` and its answers.
+"""
+import itertools
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+from engine.analysis.equivalence import equivalence_tuples
+from engine.analysis.fit import analyse
+from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
+from tests.conftest import make_runs
+
+EPS = 1e-3
+
+
+# ----------------------------------------------------------------------------- independent parts
+
+def columns(n_real, n_syn, features):
+    """The design matrix written out again from the paper's appendix, independent of the code's."""
+    n_real, n_syn = np.asarray(n_real, float), np.asarray(n_syn, float)
+    by_name = {"n_real": n_real, "n_syn": n_syn, "log_n_real": np.log(n_real + EPS),
+               "log_n_syn": np.log(n_syn + EPS), "log_n_total": np.log(n_real + n_syn + EPS)}
+    return np.column_stack([by_name[f] for f in features] + [np.ones_like(n_real)])
+
+
+def ols(X, y):
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    return beta
+
+
+def loo_rmse_by_refitting(X, y):
+    """Leave each point out, refit, predict it: the definition the hat-matrix shortcut must equal."""
+    errors = []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        if np.linalg.matrix_rank(X[keep]) < X.shape[1]:
+            return np.inf  # without point i the model is not identified: no LOO prediction exists
+        errors.append(y[i] - X[i] @ ols(X[keep], y[keep]))
+    return float(np.sqrt(np.mean(np.square(errors))))
+
+
+def textbook_stats(X, y):
+    """R², adjusted R², AIC, BIC of Gaussian OLS with k = number of coefficients (intercept included).
+
+    statsmodels' convention: the noise variance is not counted in k. It shifts AIC and BIC of every
+    subset by the same constant, so the ranking that `best:aic` / `best:bic` use is unaffected.
+    """
+    n, k = X.shape
+    resid = y - X @ ols(X, y)
+    rss = float(resid @ resid)
+    tss = float(((y - y.mean()) ** 2).sum())
+    llf = -n / 2 * (np.log(2 * np.pi) + np.log(rss / n) + 1)
+    r2 = 1 - rss / tss
+    return {"r2": r2, "adj_r2": 1 - (1 - r2) * (n - 1) / (n - k), "aic": -2 * llf + 2 * k,
+            "bic": -2 * llf + k * np.log(n), "rmse": np.sqrt(rss / n), "df_resid": n - k}
+
+
+def noisy_base(seed=0, n_base=1000, sd=0.4):
+    """One base's measured points: base-only, 1-3x real, 1-8x synthetic, with noise."""
+    n_real = n_base * np.array([1, 2, 3, 4, 1, 1, 1, 1, 1.0])
+    n_syn = n_base * np.array([0, 0, 0, 0, 0.5, 1, 2, 4, 8.0])
+    truth = columns(n_real, n_syn, ("log_n_real", "log_n_syn", "log_n_total")) @ [6.0, 0.4, 3.0, -30.0]
+    acc = truth + np.random.default_rng(seed).normal(0, sd, truth.size)
+    return n_real, n_syn, acc
+
+
+# ------------------------------------------------------------------------------ LOO RMSE
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_loo_rmse_equals_refitting_without_each_point(seed):
+    n_real, n_syn, acc = noisy_base(seed)
+    table = all_subsets(1000, n_real, n_syn, acc, EPS)
+    checked = 0
+    for row in table:
+        if "error" in row:
+            continue
+        X = columns(n_real, n_syn, row["features"])
+        expected = loo_rmse_by_refitting(X, acc)
+        if np.isfinite(expected):
+            assert row["loo_rmse"] == pytest.approx(expected, rel=1e-7), row["features"]
+            checked += 1
+        else:
+            assert row["loo_rmse"] == np.inf, row["features"]
+    assert checked >= 20  # most subsets are identified without any single point
+
+
+def test_loo_rmse_is_larger_than_the_in_sample_rmse():
+    # Each left-out residual e_i / (1 - h_ii) exceeds e_i; a denominator of 1 + h_ii would shrink it.
+    n_real, n_syn, acc = noisy_base(3)
+    s = fit_surface(1000, n_real, n_syn, acc, eps=EPS)
+    assert s.stats["loo_rmse"] > s.stats["rmse"] * 1.05
+
+
+@pytest.mark.xfail(strict=True, reason="engine/analysis/surface.py: a point with leverage 1 has residual exactly 0 "
+                   "and 1 - h = 1e-16, so e/(1-h) = 0 passes the isfinite guard and the point counts as "
+                   "perfectly predicted (loo_rmse 1.38 here instead of inf)")
+def test_loo_rmse_is_infinite_when_one_point_alone_identifies_a_coefficient():
+    # The only synthetic run carries the synthetic coefficient alone: leaving it out leaves the model
+    # unidentified, so there is no LOO prediction for it and the statistic must not look finite.
+    n_real = np.array([100, 200, 300, 400, 100.0])
+    n_syn = np.array([0, 0, 0, 0, 100.0])
+    acc = np.array([50, 58, 62.5, 64, 53.0])
+    s = fit_surface(100, n_real, n_syn, acc, ("log_n_real", "log_n_syn"), EPS)
+    assert loo_rmse_by_refitting(columns(n_real, n_syn, s.features), acc) == np.inf
+    assert s.stats["loo_rmse"] == np.inf
+
+
+def test_best_loo_rmse_picks_the_subset_with_the_smallest_refit_error():
+    n_real, n_syn, acc = noisy_base(0)
+    table = all_subsets(1000, n_real, n_syn, acc, EPS)
+    refit = {}
+    for k in range(1, len(FEATURES) + 1):
+        for feats in itertools.combinations(FEATURES, k):
+            X = columns(n_real, n_syn, feats)
+            if np.linalg.matrix_rank(X) == X.shape[1] and len(acc) > X.shape[1]:
+                refit[feats] = loo_rmse_by_refitting(X, acc)
+    finite = {f: v for f, v in refit.items() if np.isfinite(v)}
+    assert best_subset(table, "loo_rmse") == min(finite, key=lambda f: (finite[f], len(f)))
+
+
+# ------------------------------------------------------------------------------ AIC, BIC, R²
+
+@pytest.mark.parametrize("features", [("log_n_real", "log_n_syn", "log_n_total"), ("n_real", "log_n_syn"),
+                                      ("n_real", "n_syn", "log_n_real", "log_n_syn", "log_n_total")])
+def test_surface_stats_match_statsmodels_and_the_textbook(features):
+    n_real, n_syn, acc = noisy_base(2)
+    s = fit_surface(1000, n_real, n_syn, acc, features, EPS)
+    X = columns(n_real, n_syn, features)
+    book = textbook_stats(X, acc)
+    ref = sm.OLS(acc, X).fit()
+    np.testing.assert_allclose(s.beta, ols(X, acc), rtol=1e-6, atol=1e-8)
+    for key, sm_value in [("r2", ref.rsquared), ("adj_r2", ref.rsquared_adj), ("aic", ref.aic),
+                          ("bic", ref.bic), ("df_resid", ref.df_resid)]:
+        assert s.stats[key] == pytest.approx(sm_value, rel=1e-9), key
+        assert s.stats[key] == pytest.approx(book[key], rel=1e-9), key
+    assert s.stats["rmse"] == pytest.approx(book["rmse"], rel=1e-9)
+    assert s.n_points == len(acc)
+    np.testing.assert_allclose(s.residuals, acc - X @ ols(X, acc), atol=1e-8)
+    # Predictions are the fitted equation, at the points and between them.
+    np.testing.assert_allclose(s.predict(n_real, n_syn), X @ s.beta, rtol=1e-12)
+    np.testing.assert_allclose(s.predict(1500.0, 700.0), columns([1500.0], [700.0], features) @ s.beta, rtol=1e-12)
+
+
+def test_best_aic_and_best_bic_follow_their_own_formula():
+    # 25 points on which the two criteria disagree (AIC keeps 5 features, BIC the paper's 3, by
+    # margins of 0.8 and 1.6), so reporting one as the other changes the choice.
+    n_real = 1000 * np.r_[np.linspace(1, 4, 13), np.ones(12)]
+    n_syn = 1000 * np.r_[np.zeros(13), np.geomspace(0.25, 16, 12)]
+    truth = columns(n_real, n_syn, ("log_n_real", "log_n_syn", "log_n_total")) @ [6.0, 0.4, 3.0, -30.0]
+    acc = truth + np.random.default_rng(16).normal(0, 0.3, truth.size)
+    table = all_subsets(1000, n_real, n_syn, acc, EPS)
+    chosen = {}
+    for crit in ("aic", "bic", "r2", "adj_r2"):
+        values = {}
+        for k in range(1, len(FEATURES) + 1):
+            for feats in itertools.combinations(FEATURES, k):
+                X = columns(n_real, n_syn, feats)
+                if np.linalg.matrix_rank(X) == X.shape[1] and len(acc) > X.shape[1]:
+                    values[feats] = textbook_stats(X, acc)[crit]
+        sign = -1 if crit in ("r2", "adj_r2") else 1
+        chosen[crit] = min(values, key=lambda f: (sign * values[f], len(f)))
+        assert best_subset(table, crit) == chosen[crit], crit
+    assert chosen["aic"] != chosen["bic"]
+
+
+def test_best_subset_ties_go_to_fewer_features_and_unfitted_rows_are_skipped():
+    table = [{"features": ("n_real", "n_syn"), "aic": 1.0, "r2": 0.9},
+             {"features": ("n_real",), "aic": 1.0, "r2": 0.9},
+             {"features": ("log_n_syn",), "aic": 0.5, "r2": 0.99, "error": "cannot fit"},
+             {"features": ("log_n_real",), "aic": np.nan, "r2": np.nan}]
+    assert best_subset(table, "aic") == ("n_real",)
+    assert best_subset(table, "r2") == ("n_real",)
+    table[1]["r2"] = 0.95
+    assert best_subset(table, "r2") == ("n_real",)
+    table[1]["aic"] = 2.0
+    assert best_subset(table, "aic") == ("n_real", "n_syn")
+    with pytest.raises(FitError, match="no feature subset"):
+        best_subset([{"features": ("n_real",), "aic": 1.0, "error": "x"}], "aic")
+
+
+# ----------------------------------------------------------------------- extrapolation flags
+
+B_TRUE = {"log_n_real": 6.0, "log_n_syn": 0.4, "log_n_total": 3.0}
+ROOT_R2 = 2740.909727935188  # Acc(1000, x) = Acc(3000, 0) on B_TRUE, solved by brentq
+
+
+def true_acc(n_real, n_syn):
+    return float(columns([n_real], [n_syn], list(B_TRUE))[0] @ [*B_TRUE.values(), -30.0])
+
+
+def exact_runs(bases=(1000,), real=(1, 2, 3), syn=(1, 2, 4, 8)):
+    """Noise-free published-style runs on B_TRUE; `syn` entries are multiples of n_base or counts."""
+    pts = []
+    for b in bases:
+        pts += [(b, "real", int(r * b), true_acc(b * (1 + r), 0)) for r in (0, *real)]
+        pts += [(b, "syn", int(s * b) if s < 100 else int(s), true_acc(b, int(s * b) if s < 100 else int(s)))
+                for s in syn]
+    return make_runs(pts, n_total=50_000)
+
+
+def kinds(warnings):
+    """Which extrapolation flags a list of warnings raises."""
+    out = set()
+    for w in warnings:
+        if "extrapolation" in w:
+            out.add("real" if "real images" in w else "syn" if "synthetic" in w else "n_base")
+    return out
+
+
+def test_root_of_the_reference_surface():
+    from scipy.optimize import brentq
+    root = brentq(lambda x: true_acc(1000, x) - true_acc(3000, 0), 0, 1e5, xtol=1e-10)
+    assert root == pytest.approx(ROOT_R2, rel=1e-9)
+
+
+def test_tuple_real_ratio_flag_on_both_sides_of_the_largest_measured_ratio():
+    a = analyse(exact_runs(), "Toy", "Net", "closed", "EDM", grid={1000: [3, 3.03]}, n_boot=0)
+    at, beyond = a.tuples
+    assert at["ratio"] == 3 and not any("real ratio" in e for e in at["extrapolation"])
+    assert beyond["extrapolated"] and any("real ratio" in e for e in beyond["extrapolation"])
+
+
+@pytest.mark.parametrize("largest_syn, flagged", [(int(ROOT_R2 * 0.99), True), (int(ROOT_R2 * 1.01) + 1, False)])
+def test_tuple_synthetic_flag_on_both_sides_of_the_largest_measured_amount(largest_syn, flagged):
+    a = analyse(exact_runs(syn=(1, 2, largest_syn)), "Toy", "Net", "closed", "EDM", grid={1000: [2]}, n_boot=0)
+    (t,) = a.tuples
+    assert t["n_syn_added"] == pytest.approx(ROOT_R2, rel=1e-6)
+    assert t["extrapolated"] is flagged
+    assert any("n_syn_added beyond" in e for e in t["extrapolation"]) is flagged
+
+
+def test_answer_flags_real_amounts_beyond_the_measured_range_only():
+    a = analyse(exact_runs(), "Toy", "Net", "closed", "EDM", grid={1000: [1, 2, 3]}, n_boot=0)
+    assert "real" not in kinds(a.syn_for_real(1000, 3000)["warnings"])
+    assert "real" in kinds(a.syn_for_real(1000, 3030)["warnings"])
+    assert "real" not in kinds(a.syn_for_real(1000, 1000)["warnings"])
+
+
+def test_answer_flags_synthetic_amounts_beyond_the_measured_range_only():
+    a = analyse(exact_runs(), "Toy", "Net", "closed", "EDM", grid={1000: [1, 2, 3]}, n_boot=0)
+    assert "syn" not in kinds(a.real_for_syn(1000, 8000)["warnings"])
+    assert "syn" in kinds(a.real_for_syn(1000, 8080)["warnings"])
+    # The synthetic amount a syn_for_real answer needs is checked as well.
+    low = analyse(exact_runs(syn=(1, 2, int(ROOT_R2 * 0.99))), "Toy", "Net", "closed", "EDM",
+                  grid={1000: [1, 2]}, n_boot=0)
+    high = analyse(exact_runs(syn=(1, 2, int(ROOT_R2 * 1.01) + 1)), "Toy", "Net", "closed", "EDM",
+                   grid={1000: [1, 2]}, n_boot=0)
+    ans_low, ans_high = low.syn_for_real(1000, 2000), high.syn_for_real(1000, 2000)
+    assert ans_low["surface"] == pytest.approx(ROOT_R2, rel=1e-6) == ans_high["surface"]
+    assert "syn" in kinds(ans_low["warnings"]) and "syn" not in kinds(ans_high["warnings"])
+
+
+def test_answer_flags_n_base_outside_the_bases_of_the_eq1_fit():
+    a = analyse(exact_runs(bases=(1000, 5000)), "Toy", "Net", "closed", "EDM",
+                grid={1000: [1, 2, 3], 5000: [1, 2, 3]}, n_boot=0)
+    assert sorted({t["n_base"] for t in a.tuples}) == [1000, 5000]
+    for n_base, outside in [(990, True), (1000, False), (3000, False), (5000, False), (5050, True)]:
+        assert ("n_base" in kinds(a.syn_for_real(n_base, 100)["warnings"])) is outside, n_base
+    # Between bases only Eq. 1 answers, and says so.
+    between = a.syn_for_real(3000, 100)
+    assert "surface" not in between and any("only Eq. 1" in w for w in between["warnings"])
+
+
+# ------------------------------------------------------------- Eq. 12 roots on built surfaces
+
+def built_surface(n_base, coef, syn_profile_level):
+    """A surface fitted to exact data, with the log_n_real coefficient chosen so that
+    Acc(n_base * 2, 0) equals Acc(n_base, x) at x = syn_profile_level: the root for ratio 1 is known.
+
+    coef maps the synthetic-side features (n_syn, log_n_syn, log_n_total) to coefficients.
+    """
+    def syn_part(n_real, n_syn):
+        return sum(c * columns([n_real], [n_syn], [f])[0, 0] for f, c in coef.items())
+    gain = syn_part(n_base, syn_profile_level) - syn_part(n_base, 0)
+    real_step = np.log(2 * n_base + EPS) - np.log(n_base + EPS)
+    real_total = syn_part(2 * n_base, 0) - syn_part(n_base, 0)
+    coef_real = (gain - real_total) / real_step
+    feats = ("log_n_real", *coef)
+    beta = np.array([coef_real, *coef.values(), 50.0])
+
+    def acc(n_real, n_syn):
+        return columns(np.atleast_1d(n_real), np.atleast_1d(n_syn), feats) @ beta
+
+    n_real = n_base * np.array([1, 1.5, 2, 3, 4, 1, 1, 1, 1, 1, 1, 1])
+    n_syn = n_base * np.array([0, 0, 0, 0, 0, 0.01, 0.1, 0.5, 1, 4, 16, 64])
+    s = fit_surface(n_base, n_real, n_syn, acc(n_real, n_syn), feats, EPS)
+    np.testing.assert_allclose(s.beta, beta, rtol=1e-6, atol=1e-6)
+    return s, acc
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.98, 0.999])
+def test_single_crossing_near_the_bracket_end_is_found(fraction):
+    n_base = 100
+    s, acc = built_surface(n_base, {"log_n_syn": 1.0}, fraction * 100 * n_base)
+    roots, status = equivalence_tuples(s, [1.0])
+    assert status[0, 0] == "ok"
+    assert roots[0, 0] == pytest.approx(fraction * 100 * n_base, rel=1e-7)
+
+
+@pytest.mark.parametrize("fraction", [1.001, 1.02, 3.0])
+def test_crossing_just_past_the_bracket_end_is_no_crossing(fraction):
+    n_base = 100
+    s, _ = built_surface(n_base, {"log_n_syn": 1.0}, fraction * 100 * n_base)
+    roots, status = equivalence_tuples(s, [1.0])
+    assert status[0, 0] == "no_crossing" and np.isnan(roots[0, 0])
+
+
+@pytest.mark.parametrize("x1", [0.05, 2.0, 30.0])
+def test_single_crossing_very_near_zero_is_found_accurately(x1):
+    n_base = 1000  # bracket [0, 100 000]; these roots are far below its first scan step
+    s, _ = built_surface(n_base, {"log_n_syn": 1.0}, x1)
+    roots, status = equivalence_tuples(s, [1.0])
+    assert status[0, 0] == "ok"
+    assert roots[0, 0] == pytest.approx(x1, rel=1e-4, abs=2e-6)
+
+
+def test_no_gain_on_both_sides_of_zero():
+    s, acc = built_surface(100, {"log_n_syn": 1.0}, 500.0)
+    roots, status = equivalence_tuples(s, [0.0, 1e-6, 1.0])
+    assert list(status[0]) == ["no_gain", "ok", "ok"]
+    assert np.isnan(roots[0, 0]) and 0 <= roots[0, 1] < 1e-3 and roots[0, 2] == pytest.approx(500, rel=1e-7)
+    # Real images that lower accuracy: no gain to match at any ratio.
+    n_real = np.array([100, 200, 300, 100, 100, 100.0])
+    n_syn = np.array([0, 0, 0, 100, 200, 400.0])
+    X = columns(n_real, n_syn, ("log_n_real", "log_n_syn"))
+    worse = fit_surface(100, n_real, n_syn, X @ [-2.0, 1.0, 50.0], ("log_n_real", "log_n_syn"), EPS)
+    roots, status = equivalence_tuples(worse, [1.0, 2.0])
+    assert list(status[0]) == ["no_gain", "no_gain"] and np.isnan(roots).all()
+
+
+def test_bump_near_zero_that_turns_back_is_found():
+    # Acc(100, x) rises until x = 50, then falls for good: it meets the target at x = 15 going up
+    # and near 140 going down. A coarse scan of the 10 000-image bracket steps over the bump.
+    s, acc = built_surface(100, {"log_n_syn": 1.0, "log_n_total": -3.0}, 15.0)
+    target = acc(200, 0)[0]
+    assert acc(100, 50)[0] > target > acc(100, 625)[0] and acc(100, 10_000)[0] < target
+    roots, status = equivalence_tuples(s, [1.0])
+    assert status[0, 0] == "ok"
+    assert roots[0, 0] == pytest.approx(15.0, rel=1e-6)
+
+
+def test_two_upward_crossings_give_the_first():
+    # With a linear synthetic term the profile rises, dips from x = 54 to x = 1846, then rises
+    # again: it reaches the target at x = 12, falls below it, and reaches it again near 5 000.
+    s, acc = built_surface(100, {"n_syn": 0.001, "log_n_syn": 1.0, "log_n_total": -3.0}, 12.0)
+    target = acc(200, 0)[0]
+    assert acc(100, 1000)[0] < target < acc(100, 9000)[0]
+    roots, status = equivalence_tuples(s, [1.0])
+    assert status[0, 0] == "ok"
+    assert roots[0, 0] == pytest.approx(12.0, rel=1e-6)
+
+
+def test_roots_agree_across_many_draws_and_the_reference():
+    # The shared scan (all draws on one grid) and a single solve give the same first crossing.
+    s, _ = built_surface(100, {"n_syn": 0.001, "log_n_syn": 1.0, "log_n_total": -3.0}, 12.0)
+    draws = np.repeat(s.beta[None], 4, axis=0)
+    draws[1:, -1] += np.array([0.0, 0.2, -0.2])  # shift the intercept: the crossing itself is unchanged
+    roots, status = equivalence_tuples(s, [1.0], draws)
+    assert (status == "ok").all()
+    np.testing.assert_allclose(roots[:, 0], 12.0, rtol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason="engine/analysis/equivalence.py scans [0, 100 n_base] at 0 and then "
+                   "geometrically from 1e-3 x bound: a crossing that rises and turns back below the first "
+                   "scan step (here 2 500 images at n_base 25 000) is reported as no_crossing")
+def test_bump_inside_the_first_scan_step_is_found():
+    # Synthetic images help up to about 250 and hurt after; the target is met at 100 going up.
+    s, acc = built_surface(25_000, {"log_n_syn": 1.0, "log_n_total": -101.0}, 100.0)
+    target = acc(50_000, 0)[0]
+    assert acc(25_000, 250)[0] > target > acc(25_000, 2_500)[0]
+    roots, status = equivalence_tuples(s, [1.0])
+    assert status[0, 0] == "ok"
+    assert roots[0, 0] == pytest.approx(100.0, rel=1e-6)

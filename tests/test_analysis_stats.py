@@ -5,15 +5,20 @@ for LOO, the Gaussian log-likelihood for AIC/BIC), the extrapolation flags are p
 and just outside the measured range, and the root finder is run on surfaces built so that the
 true first crossing is known in closed form. Only public behaviour is used: fitted surfaces, their
 stats, equivalence tuples, `analyse` and its answers.
+
+The last part checks what the analysis hands to its readers (formulas, answers with intervals,
+the JSON form, IR) against the equation each value stands for.
 """
 import itertools
+import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 
 from engine.analysis.equivalence import equivalence_tuples
-from engine.analysis.fit import analyse
+from engine.analysis.fit import analyse, improvement_ratio, settings
 from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
 from tests.conftest import make_runs
 
@@ -378,3 +383,190 @@ def test_bump_inside_the_first_scan_step_is_found():
     roots, status = equivalence_tuples(s, [1.0])
     assert status[0, 0] == "ok"
     assert roots[0, 0] == pytest.approx(100.0, rel=1e-6)
+
+
+# ============================================================ what readers get
+
+def toy_runs(bases=(1000, 5000), noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    pts = []
+    for b in bases:
+        pts += [(b, "real", r * b, true_acc(b * (1 + r), 0) + rng.normal(0, noise)) for r in (0, 1, 2, 3)]
+        pts += [(b, "syn", s * b, true_acc(b, s * b) + rng.normal(0, noise)) for s in (1, 2, 4, 8)]
+    return make_runs(pts, n_total=20_000)
+
+
+def eq1_here(n_base, n_real_added, c1, c2, tau):
+    return n_base * c1 ** (tau * n_base) * (c2 ** (n_real_added / n_base) - 1)
+
+
+# ------------------------------------------------------------------------------ the surface
+
+def test_formula_prints_each_coefficient_with_its_term():
+    n_real = np.array([1000, 2000, 3000, 4000, 1000, 1000, 1000, 1000.0])
+    n_syn = np.array([0, 0, 0, 0, 1000, 2000, 4000, 8000.0])
+    acc = np.array([true_acc(r, s) for r, s in zip(n_real, n_syn)])
+    s = fit_surface(1000, n_real, n_syn, acc, eps=1e-3)
+    assert s.formula() == "Acc = +6·log(n_real+eps) +0.4·log(n_syn+eps) +3·log(n_real+n_syn+eps) -30"
+    lin = fit_surface(1000, n_real, n_syn, 50 + 0.002 * n_real - 0.0005 * n_syn, ("n_real", "n_syn"))
+    assert lin.formula() == "Acc = +0.002·n_real -0.0005·n_syn +50"
+
+
+def test_a_surface_keeps_its_own_eps():
+    n_real = np.array([10, 20, 30, 40, 10, 10, 10.0])
+    n_syn = np.array([0, 0, 0, 0, 1, 2, 4.0])
+    feats = ("log_n_real", "log_n_syn")
+    acc = 2 * np.log(n_real + 0.5) + 1.5 * np.log(n_syn + 0.5) + 40
+    s = fit_surface(10, n_real, n_syn, acc, feats, eps=0.5)
+    assert s.eps == 0.5 and s.features == feats and s.n_base == 10
+    np.testing.assert_allclose(s.beta, [2, 1.5, 40], atol=1e-9)
+    assert s.predict(25.0, 3.0) == pytest.approx(2 * np.log(25.5) + 1.5 * np.log(3.5) + 40, abs=1e-9)
+    assert s.stats["r2"] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------- answers and intervals
+
+@pytest.fixture(scope="module")
+def fitted():
+    return analyse(toy_runs(noise=0.3), "Toy", "Net", "closed", "EDM", n_boot=200, seed=1)
+
+
+def test_answers_follow_eq1_and_its_inverse(fitted):
+    a = fitted
+    assert a.c1 is not None and a.tau == pytest.approx(10 / 20_000)
+    fwd = a.syn_for_real(2000, 1500)
+    assert fwd["eq1"] == pytest.approx(eq1_here(2000, 1500, a.c1, a.c2, a.tau), rel=1e-9)
+    back = a.real_for_syn(2000, fwd["eq1"])
+    assert back["eq1"] == pytest.approx(1500, rel=1e-9)
+    assert fwd["n_real_added"] == 1500 and back["n_syn_added"] == fwd["eq1"]
+    assert fwd["direction"] == "syn_for_real" and back["direction"] == "real_for_syn"
+    assert fwd["n_base"] == 2000
+
+
+def test_answers_on_a_base_solve_its_surface(fitted):
+    a = fitted
+    s = a.bases[1000].surface
+    fwd = a.syn_for_real(1000, 2000)
+    assert s.predict(1000, fwd["surface"]) == pytest.approx(s.predict(3000, 0), abs=1e-6)
+    back = a.real_for_syn(1000, 3000)
+    assert s.predict(1000 + back["surface"], 0) == pytest.approx(s.predict(1000, 3000), abs=1e-6)
+
+
+def test_intervals_have_the_asked_level_around_the_answer(fitted):
+    a = fitted
+    assert a.boot["n_boot"] == 200 and a.boot["method"] == "residuals" and 180 <= a.boot["n_ok"] <= 200
+    assert a.level == 0.95
+    for lo_hi, point in [(a.c1_ci, a.c1), (a.c2_ci, a.c2)]:
+        assert lo_hi[0] < point < lo_hi[1]
+    ok = np.isfinite(a.boot["c1"])
+    np.testing.assert_allclose(a.c1_ci, np.quantile(a.boot["c1"][ok], [0.025, 0.975]))
+    np.testing.assert_allclose(a.c2_ci, np.quantile(a.boot["c2"][ok], [0.025, 0.975]))
+    ans = a.syn_for_real(1000, 2000)
+    assert ans["eq1_ci"][0] < ans["eq1"] < ans["eq1_ci"][1]
+    assert ans["surface_ci"][0] < ans["surface"] < ans["surface_ci"][1]
+    draws = eq1_here(1000, 2000, a.boot["c1"][ok], a.boot["c2"][ok], a.tau)
+    np.testing.assert_allclose(ans["eq1_ci"], np.quantile(draws, [0.025, 0.975]), rtol=1e-9)
+
+
+def test_a_lower_level_gives_a_narrower_interval():
+    runs = toy_runs(noise=0.3)
+    wide = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=100, seed=2, level=0.99)
+    narrow = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=100, seed=2, level=0.5)
+    assert wide.c1 == narrow.c1
+    assert wide.c1_ci[0] < narrow.c1_ci[0] < narrow.c1_ci[1] < wide.c1_ci[1]
+    w, n = wide.syn_for_real(1000, 1000), narrow.syn_for_real(1000, 1000)
+    assert w["surface_ci"][0] < n["surface_ci"][0] < n["surface_ci"][1] < w["surface_ci"][1]
+
+
+def test_no_bootstrap_no_intervals():
+    a = analyse(toy_runs(noise=0.3), "Toy", "Net", "closed", "EDM", n_boot=0)
+    assert a.c1 is not None and a.c1_ci is None and a.c2_ci is None and a.boot == {}
+    ans = a.syn_for_real(1000, 1000)
+    assert "eq1_ci" not in ans and "surface_ci" not in ans and "eq1" in ans
+
+
+def test_questions_refuse_a_bad_base_or_amount(fitted):
+    with pytest.raises(FitError, match="-5"):
+        fitted.syn_for_real(1000, -5)
+    with pytest.raises(FitError, match="0"):
+        fitted.real_for_syn(0, 100)
+    assert fitted.syn_for_real(1000, 0)["n_real_added"] == 0
+
+
+def test_no_surface_at_a_base_without_runs_says_so(fitted):
+    ans = fitted.syn_for_real(3000, 1000)
+    assert ans["surface_error"] == "no fitted surface at n_base 3000" and "surface" not in ans
+    assert "eq1" in ans
+
+
+def test_answers_without_eq1_carry_its_reason():
+    # Synthetic runs that never reach the real gains: no tuples, so Eq. 1 is not fitted and the
+    # answer carries both reasons instead of numbers.
+    pts = [(100, "real", 0, 50.0), (100, "real", 100, 60.0), (100, "real", 200, 65.0),
+           (100, "syn", 100, 50.1), (100, "syn", 200, 50.15), (100, "syn", 400, 50.2)]
+    a = analyse(make_runs(pts), "Toy", "Net", "closed", "EDM", features=("log_n_real", "log_n_syn"),
+                grid={100: [1, 2, 3]}, n_boot=0)
+    ans = a.syn_for_real(100, 100)
+    assert ans["eq1_error"] == a.eq1_error and "eq1" not in ans
+    assert "never reach" in ans["surface_error"] and ans["surface"] is None
+
+
+# --------------------------------------------------------------------------------- JSON form
+
+def test_to_dict_is_json_and_carries_every_fitted_value(fitted):
+    a = fitted
+    d = json.loads(json.dumps(a.to_dict()))
+    for key in ("dataset", "classifier", "augmentation", "generator", "eps", "tau", "n_total", "c1", "c2",
+                "level", "eq1_rmse", "eq1_error", "warnings"):
+        assert d[key] == getattr(a, key), key
+    assert d["features"] == list(a.features)
+    assert d["c1_ci"] == list(a.c1_ci) and d["c2_ci"] == list(a.c2_ci)
+    assert d["tuples"] == a.tuples and d["dropped"] == a.dropped
+    assert [s["n_base"] for s in d["surfaces"]] == [1000, 5000]
+    for s in d["surfaces"]:
+        fit = a.bases[s["n_base"]]
+        assert s["beta"] == fit.surface.beta.tolist() and s["formula"] == fit.surface.formula()
+        assert s["stats"] == fit.surface.stats and s["n_points"] == fit.surface.n_points == 8
+        assert s["error"] is None and s["noise_check"] == fit.noise
+    assert d["bootstrap"] == {"n_boot": 200, "n_ok": a.boot["n_ok"], "method": "residuals"}
+
+
+def test_to_dict_of_a_failed_base_and_fit():
+    pts = [(100, "real", 0, 50.0), (100, "real", 100, 60.0), (100, "syn", 100, 55.0)]
+    a = analyse(make_runs(pts), "Toy", "Net", "closed", "EDM", grid={100: [1]}, n_boot=0)
+    d = a.to_dict()
+    (s,) = d["surfaces"]
+    assert s["beta"] is None and s["formula"] is None and s["stats"] is None
+    assert s["n_points"] == 3 and "at least" in s["error"]
+    assert d["c1"] is None and d["c1_ci"] is None and d["c2_ci"] is None and "no equivalence" in d["eq1_error"]
+
+
+# ------------------------------------------------------------------------- settings and IR
+
+def two_augmentations():
+    closed = [(b, "real", 0, 60.0 + b / 1000) for b in (1000, 2000, 3000)]
+    closed += [(1000, "syn", 1000, 64.0), (2000, "syn", 2000, 64.0), (3000, "syn", 3000, 66.0)]
+    open_ = [(1000, "syn", 1000, 62.0), (2000, "syn", 2000, 62.0), (3000, "syn", 1500, 63.0)]
+    runs = pd.concat([make_runs(closed, augmentation="closed", generator="EDM"),
+                      make_runs(open_, augmentation="open", generator="SD")], ignore_index=True)
+    other = make_runs([(1000, "syn", 1000, 99.0)], dataset="Other", augmentation="closed", generator=None)
+    return pd.concat([runs, other], ignore_index=True)
+
+
+def test_settings_lists_each_synthetic_setting_once():
+    got = settings(two_augmentations())
+    assert sorted(got, key=str) == sorted([("Toy", "Net", "closed", "EDM"), ("Toy", "Net", "open", "SD"),
+                                           ("Other", "Net", "closed", None)], key=str)
+
+
+def test_improvement_ratio_is_closed_gain_over_open_gain_at_one_to_one():
+    ir = improvement_ratio(two_augmentations(), "Toy", "Net")
+    # n_base 2000: the open run gains nothing, so IR is undefined; 3000 has no 1:1 open run.
+    assert ir.n_base.tolist() == [1000]
+    row = ir.iloc[0]
+    assert row.acc_base == pytest.approx(61.0)
+    assert row.gain_closed == pytest.approx(3.0) and row.gain_open == pytest.approx(1.0)
+    assert row.IR == pytest.approx(3.0)
+    assert row.generator_closed == "EDM" and row.generator_open == "SD"
+    assert list(ir.columns) == ["n_base", "acc_base", "gain_closed", "generator_closed", "gain_open",
+                                "generator_open", "IR"]

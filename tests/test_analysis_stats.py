@@ -570,3 +570,140 @@ def test_improvement_ratio_is_closed_gain_over_open_gain_at_one_to_one():
     assert row.generator_closed == "EDM" and row.generator_open == "SD"
     assert list(ir.columns) == ["n_base", "acc_base", "gain_closed", "generator_closed", "gain_open",
                                 "generator_open", "IR"]
+
+
+# ------------------------------------------------------------- feature choice and the grid
+
+def test_best_criterion_through_analyse_picks_the_subset_best_subset_picks():
+    runs = toy_runs(noise=0.3)
+    a = analyse(runs, "Toy", "Net", "closed", "EDM", features="best:bic", n_boot=0)
+    label, chosen = a.features
+    assert label == "best:bic" and set(chosen) == {"1000", "5000"}
+    for b in (1000, 5000):
+        pts = a.bases[b].points
+        table = all_subsets(b, b + pts.n_real_added, pts.n_syn_added, pts.acc, EPS)
+        assert a.bases[b].surface.features == best_subset(table, "bic")
+        assert chosen[str(b)] == list(best_subset(table, "bic"))
+    by_r2 = analyse(runs, "Toy", "Net", "closed", "EDM", features="best:r2", n_boot=0)
+    assert len(by_r2.bases[1000].surface.features) == 5  # R² never prefers fewer terms
+
+
+def test_features_as_text_are_a_comma_list():
+    a = analyse(toy_runs(), "Toy", "Net", "closed", "EDM", features="log_n_real,log_n_syn,", n_boot=0)
+    assert a.features == ("log_n_real", "log_n_syn")
+    assert a.bases[1000].surface.features == ("log_n_real", "log_n_syn")
+
+
+def test_all_subsets_uses_the_given_eps_and_records_why_a_subset_fails():
+    n_real, n_syn, acc = noisy_base(0)
+    table = all_subsets(1000, n_real, n_syn, acc, 0.5)
+    row = next(r for r in table if r["features"] == ("log_n_real", "log_n_syn"))
+    assert row["aic"] == pytest.approx(fit_surface(1000, n_real, n_syn, acc, row["features"], 0.5).stats["aic"])
+    assert row["aic"] != pytest.approx(fit_surface(1000, n_real, n_syn, acc, row["features"], EPS).stats["aic"])
+    few = all_subsets(1000, n_real[:4], n_syn[:4], acc[:4], EPS)  # no synthetic runs, 4 points
+    failed = [r for r in few if "error" in r]
+    assert failed and all(isinstance(r["error"], str) and "n_base 1000" in r["error"] for r in failed)
+
+
+def test_default_grid_uses_bases_with_real_and_synthetic_runs():
+    pts = [(b, kind, s * b, true_acc(b * (1 + s) if kind == "real" else b, s * b if kind == "syn" else 0))
+           for b in (1000,) for kind, s in [("real", 0), ("real", 1), ("real", 2), ("real", 3),
+                                            ("syn", 1), ("syn", 2), ("syn", 4), ("syn", 8)]]
+    # n_base 2000 has synthetic runs and a base-only run but no real additions: no grid there.
+    pts += [(2000, "real", 0, true_acc(2000, 0))] + [(2000, "syn", s * 2000, true_acc(2000, s * 2000)) for s in (1, 2)]
+    a = analyse(make_runs(pts, dataset="Unlisted"), "Unlisted", "Net", "closed", "EDM", n_boot=0)
+    assert sorted((t["n_base"], t["ratio"]) for t in a.tuples) == [(1000, 1.0), (1000, 2.0), (1000, 3.0)]
+    assert a.bases[1000].ratios == [1, 2, 3] and a.bases[2000].ratios == []
+
+
+def test_generator_none_pools_generators_and_a_name_selects_one():
+    pts = [(1000, "real", r * 1000, true_acc(1000 * (1 + r), 0)) for r in (0, 1, 2, 3)]
+    edm = [(1000, "syn", s * 1000, true_acc(1000, s * 1000)) for s in (1, 2, 4, 8)]
+    other = [(1000, "syn", s * 1000, true_acc(1000, s * 1000) - 5) for s in (1, 2, 4, 8)]
+    runs = pd.concat([make_runs(pts + edm, generator="EDM"), make_runs(other, generator="DiT")], ignore_index=True)
+    only = analyse(runs, "Toy", "Net", "closed", "EDM", grid={1000: [1]}, n_boot=0)
+    pooled = analyse(runs, "Toy", "Net", "closed", None, grid={1000: [1]}, n_boot=0)
+    assert len(only.bases[1000].points) == 8 and len(pooled.bases[1000].points) == 8
+    assert only.bases[1000].points.acc.max() > pooled.bases[1000].points.acc.max()
+    assert only.tuples[0]["n_syn_added"] == pytest.approx(422.33459, rel=1e-5)
+
+
+# ------------------------------------------------------------------ seeds: noise gate, bootstrap
+
+def seeded_runs(gains, base=(70.0, 71.0, 72.0), n_base=200, seed_offsets=None):
+    """Per-seed runs at one base: real additions help clearly, synthetic ones by `gains` per seed."""
+    pts = [(n_base, "real", 0, list(base))]
+    pts += [(n_base, "real", r * n_base, [b + 5 * r for b in base]) for r in (1, 2, 3)]
+    pts += [(n_base, "syn", s * n_base, [b + g * np.log2(2 * s) for b, g in zip(base, gains)])
+            for s in (1, 2, 4, 8)]
+    return make_runs(pts, seeds=tuple(range(len(base))))
+
+
+def test_paired_gains_and_the_one_sided_test_are_computed_per_seed():
+    from scipy import stats as sps
+    gains = (1.0, 2.0, 0.5)
+    a = analyse(seeded_runs(gains), "Toy", "Net", "closed", "EDM", grid={200: [1, 2, 3]}, n_boot=0)
+    fit = a.bases[200]
+    table = fit.gains.sort_values("n_syn_added")
+    assert table.n_syn_added.tolist() == [200, 400, 800, 1600]
+    per_point = np.array([[g * np.log2(2 * s) for g in gains] for s in (1, 2, 4, 8)])
+    np.testing.assert_allclose(table.gain_mean, per_point.mean(axis=1))
+    np.testing.assert_allclose(table.gain_sd, per_point.std(axis=1, ddof=1))
+    assert table.n_pairs.tolist() == [3, 3, 3, 3]
+    per_seed = per_point.mean(axis=0)
+    expected_p = sps.ttest_1samp(per_seed, 0.0, alternative="greater").pvalue
+    assert fit.noise == {"tested": True, "p_value": pytest.approx(expected_p), "mean_gain": pytest.approx(per_seed.mean()),
+                         "seeds": 3, "significant": bool(expected_p < 0.05)}
+
+
+def test_noise_gate_at_its_edges():
+    # Identical gains in every seed: no spread, so the sign alone decides.
+    up = analyse(seeded_runs((1.0, 1.0, 1.0)), "Toy", "Net", "closed", "EDM", grid={200: [1]}, n_boot=0)
+    assert up.bases[200].noise["p_value"] == 0.0 and up.bases[200].noise["significant"]
+    flat = analyse(seeded_runs((0.0, 0.0, 0.0)), "Toy", "Net", "closed", "EDM", grid={200: [1]}, n_boot=0)
+    assert flat.bases[200].noise["p_value"] == 1.0 and not flat.bases[200].noise["significant"]
+    # Two seeds are enough to test; one is not.
+    two = analyse(seeded_runs((1.0, 1.2), base=(70.0, 71.0)), "Toy", "Net", "closed", "EDM", grid={200: [1]}, n_boot=0)
+    assert two.bases[200].noise["tested"] and two.bases[200].noise["seeds"] == 2
+    one = analyse(seeded_runs((1.0,), base=(70.0,)), "Toy", "Net", "closed", "EDM", grid={200: [1]}, n_boot=0)
+    assert one.bases[200].noise["tested"] is False and "one seed" in one.bases[200].noise["reason"]
+    assert one.bases[200].gains.n_pairs.tolist() == [1, 1, 1, 1] and one.bases[200].gains.gain_sd.isna().all()
+    published = analyse(toy_runs(), "Toy", "Net", "closed", "EDM", n_boot=0)
+    assert published.bases[1000].noise["tested"] is False and published.bases[1000].gains is None
+
+
+def test_noise_gate_needs_a_base_only_run():
+    runs = seeded_runs((1.0, 2.0, 0.5))
+    runs = runs[~((runs.n_real_added == 0) & (runs.n_syn_added == 0))]
+    a = analyse(runs, "Toy", "Net", "closed", "EDM", grid={200: [1]}, n_boot=0)
+    assert a.bases[200].noise == {"tested": False, "reason": "needs a base-only run and synthetic runs"}
+    assert a.bases[200].gains is None
+
+
+def test_seed_bootstrap_draws_every_seed():
+    # Seed 0 sits 3 points above the others at every point: the bootstrap mean of the intercept
+    # must sit between the seeds, near the fitted one, whichever seeds a draw takes.
+    gains = (5.0, 7.5, 6.0)
+    a = analyse(seeded_runs(gains, base=(73.0, 70.0, 70.0)), "Toy", "Net", "closed", "EDM",
+                grid={200: [1, 2, 3]}, n_boot=400, seed=3)
+    fit = a.bases[200]
+    assert a.boot["method"] == "seeds" and fit.boot_betas.shape == (400, 4)
+    pred = fit.boot_betas @ fit.surface.X[0]       # the base-only point in every draw
+    assert pred.mean() == pytest.approx(float(fit.surface.predict(200, 0)), abs=0.3)
+    assert pred.max() - pred.min() > 2.5  # draws of only seed 0 and draws without it both occur
+    # Two seeds are resampled too: a draw is one of three seed mixes, so only three surfaces occur.
+    two = analyse(seeded_runs((5.0, 7.0), base=(70.0, 71.0)), "Toy", "Net", "closed", "EDM",
+                  grid={200: [1, 2, 3]}, n_boot=50)
+    assert len(np.unique(np.round(two.bases[200].boot_betas[:, -1], 6))) == 3
+
+
+def test_residual_bootstrap_spread_matches_ols_standard_errors():
+    n_real, n_syn, acc = noisy_base(4, sd=0.5)
+    pts = [(1000, "real" if s == 0 else "syn", int(r - 1000 if s == 0 else s), a)
+           for r, s, a in zip(n_real, n_syn, acc)]
+    a = analyse(make_runs(pts), "Toy", "Net", "closed", "EDM", grid={1000: [1]}, n_boot=3000, seed=5)
+    fit = a.bases[1000]
+    X = columns(n_real, n_syn, fit.surface.features)
+    ref = sm.OLS(acc, X).fit()
+    np.testing.assert_allclose(fit.boot_betas.std(axis=0), ref.bse, rtol=0.12)
+    np.testing.assert_allclose(fit.boot_betas.mean(axis=0), ref.params, atol=0.2 * ref.bse.max())

@@ -546,10 +546,11 @@ def test_to_dict_of_a_failed_base_and_fit():
 def two_augmentations():
     closed = [(b, "real", 0, 60.0 + b / 1000) for b in (1000, 2000, 3000)]
     closed += [(1000, "syn", 1000, 64.0), (2000, "syn", 2000, 64.0), (3000, "syn", 3000, 66.0)]
-    open_ = [(1000, "syn", 1000, 62.0), (2000, "syn", 2000, 62.0), (3000, "syn", 1500, 63.0)]
+    open_ = [(1000, "syn", 1000, 63.0), (2000, "syn", 2000, 62.0), (3000, "syn", 1500, 63.0)]
     runs = pd.concat([make_runs(closed, augmentation="closed", generator="EDM"),
                       make_runs(open_, augmentation="open", generator="SD")], ignore_index=True)
     other = make_runs([(1000, "syn", 1000, 99.0)], dataset="Other", augmentation="closed", generator=None)
+    other["generator"] = np.nan  # a missing generator as a store query returns it
     return pd.concat([runs, other], ignore_index=True)
 
 
@@ -565,8 +566,8 @@ def test_improvement_ratio_is_closed_gain_over_open_gain_at_one_to_one():
     assert ir.n_base.tolist() == [1000]
     row = ir.iloc[0]
     assert row.acc_base == pytest.approx(61.0)
-    assert row.gain_closed == pytest.approx(3.0) and row.gain_open == pytest.approx(1.0)
-    assert row.IR == pytest.approx(3.0)
+    assert row.gain_closed == pytest.approx(3.0) and row.gain_open == pytest.approx(2.0)
+    assert row.IR == pytest.approx(1.5)
     assert row.generator_closed == "EDM" and row.generator_open == "SD"
     assert list(ir.columns) == ["n_base", "acc_base", "gain_closed", "generator_closed", "gain_open",
                                 "generator_open", "IR"]
@@ -614,6 +615,7 @@ def test_default_grid_uses_bases_with_real_and_synthetic_runs():
     a = analyse(make_runs(pts, dataset="Unlisted"), "Unlisted", "Net", "closed", "EDM", n_boot=0)
     assert sorted((t["n_base"], t["ratio"]) for t in a.tuples) == [(1000, 1.0), (1000, 2.0), (1000, 3.0)]
     assert a.bases[1000].ratios == [1, 2, 3] and a.bases[2000].ratios == []
+    assert "no real-augmentation runs" in a.bases[2000].error and a.bases[2000].surface is None
 
 
 def test_generator_none_pools_generators_and_a_name_selects_one():
@@ -707,3 +709,66 @@ def test_residual_bootstrap_spread_matches_ols_standard_errors():
     ref = sm.OLS(acc, X).fit()
     np.testing.assert_allclose(fit.boot_betas.std(axis=0), ref.bse, rtol=0.12)
     np.testing.assert_allclose(fit.boot_betas.mean(axis=0), ref.params, atol=0.2 * ref.bse.max())
+
+
+# ------------------------------------------------------------------ selection and edges
+
+def test_analyse_selects_its_setting_and_drops_excluded_runs():
+    runs = toy_runs()
+    base = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=0)
+    noise = make_runs([(1000, "real", 1000, 10.0), (1000, "syn", 1000, 10.0)], classifier="Other")
+    noise2 = make_runs([(1000, "real", 1000, 10.0), (1000, "syn", 1000, 10.0)], dataset="Else")
+    mixed = analyse(pd.concat([runs, noise, noise2], ignore_index=True), "Toy", "Net", "closed", "EDM", n_boot=0)
+    assert mixed.c1 == base.c1 and mixed.tuples == base.tuples
+    dropped = runs[(runs.n_base == 1000) & (runs.n_syn_added == 8000)].run_id
+    fewer = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=0, exclude_run_ids=list(dropped))
+    assert len(fewer.bases[1000].points) == 7 and len(fewer.bases[5000].points) == 8
+    with pytest.raises(FitError, match="Nope"):
+        analyse(runs, "Toy", "Net", "closed", "Nope", n_boot=0)
+    with pytest.raises(FitError, match="open"):
+        analyse(runs, "Toy", "Net", "open", "EDM", n_boot=0)
+
+
+def test_open_set_runs_are_analysed_like_closed_ones():
+    closed = toy_runs()
+    opened = closed.assign(augmentation=closed.augmentation.replace("closed", "open"))
+    a = analyse(closed, "Toy", "Net", "closed", "EDM", n_boot=0)
+    b = analyse(opened, "Toy", "Net", "open", "EDM", n_boot=0)
+    assert b.augmentation == "open" and b.tuples == a.tuples and b.c1 == a.c1
+
+
+def test_default_bootstrap_is_200_draws_from_seed_0():
+    runs = toy_runs(noise=0.3)
+    a = analyse(runs, "Toy", "Net", "closed", "EDM")
+    b = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=200, seed=0)
+    assert a.boot["n_boot"] == 200 and a.c1_ci == b.c1_ci
+    assert a.c1_ci != analyse(runs, "Toy", "Net", "closed", "EDM", seed=1).c1_ci
+
+
+def test_twenty_draws_are_enough_for_an_interval():
+    a = analyse(toy_runs(noise=0.3), "Toy", "Net", "closed", "EDM", n_boot=20, seed=1)
+    assert a.boot["n_ok"] == 20 and a.c1_ci is not None and a.c2_ci is not None
+    ans = a.syn_for_real(1000, 1000)
+    assert "eq1_ci" in ans and "surface_ci" in ans
+    assert not any("bootstrap draws" in w for w in ans["warnings"] + a.warnings)
+    small = analyse(toy_runs(noise=0.3), "Toy", "Net", "closed", "EDM", n_boot=19, seed=1)
+    assert small.c1_ci is None and "eq1_ci" not in small.syn_for_real(1000, 1000)
+
+
+def test_answers_at_the_smallest_base_and_exactly_at_the_flag_threshold():
+    a = analyse(exact_runs(), "Toy", "Net", "closed", "EDM", grid={1000: [1, 2, 3]}, n_boot=0)
+    assert a.syn_for_real(1, 10)["n_base"] == 1
+    # The flag's slack is 1.0001 x the largest measured amount; exactly there is not beyond it.
+    assert "real" not in kinds(a.syn_for_real(1000, 3000 * 1.0001)["warnings"])
+    assert "syn" not in kinds(a.real_for_syn(1000, 8000 * 1.0001)["warnings"])
+
+
+def test_answers_use_the_surface_eps_and_every_draw():
+    a = analyse(toy_runs(noise=0.3), "Toy", "Net", "closed", "EDM", eps=0.5, n_boot=100, seed=4)
+    s = a.bases[1000].surface
+    assert s.eps == 0.5
+    fwd = a.syn_for_real(1000, 2000)
+    assert s.predict(1000, fwd["surface"]) == pytest.approx(s.predict(3000, 0), abs=1e-6)
+    back = a.real_for_syn(1000, 3000)
+    assert s.predict(1000 + back["surface"], 0) == pytest.approx(s.predict(1000, 3000), abs=1e-6)
+    assert back["surface_ci"][0] < back["surface"] < back["surface_ci"][1]

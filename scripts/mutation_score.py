@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DETECTED = {"killed", "timeout", "caught by type check"}
-ENTRY = re.compile(r"^- `(?P<name>[\w.]+__mutmut_\d+)` makes `(?P<line>.+?)`")
+ENTRY = re.compile(r"^- `(?P<name>[\w.]+__mutmut_\d+)` makes `(?P<line>.+)`$")
 
 
 def equivalents() -> dict[str, str]:
@@ -28,7 +28,8 @@ def equivalents() -> dict[str, str]:
 def main(patterns: list[str]) -> dict:
     import os
     os.chdir(ROOT)
-    from mutmut.__main__ import get_diff_for_mutant, walk_mutatable_files
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    from mutmut.utils.file_utils import walk_mutatable_files
     from mutmut.mutation.data import SourceFileMutationData
     from mutmut.stats import status_by_exit_code
 

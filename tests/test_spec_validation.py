@@ -87,7 +87,7 @@ def test_text_that_is_not_a_json_object_is_refused(raw, match):
 
 @pytest.mark.parametrize("field, value, match", [
     ("dataset", "imagenet", "unknown dataset 'imagenet'"),
-    ("dataset", "medmnist:", "medmnist:"),
+    ("dataset", "medmnist:", "medmnist"),
     ("dataset", "folder:", "folder:"),
     ("classifier", "resnet18", "unknown classifier 'resnet18'"),
     ("augmentation", "open", "augmentation 'open'"),
@@ -145,3 +145,54 @@ def test_preview_counts_trainings():
     assert closed["generator_trainings"] == 1 and closed["classifier_trainings"] == 6
     base_only = preview({"dataset": "digits", "n_base": 50, "added": "0", "augmentation": "closed"})
     assert base_only["generator_trainings"] == 0 and base_only["points"] == 1
+
+
+def test_messages_start_with_the_field_they_name():
+    for field, value in [("n_base", 0), ("seeds", 0), ("subset_seed", -1)]:
+        with pytest.raises(SpecError, match=rf"^{field} = {value} must be"):
+            _validate({"dataset": "digits", "n_base": 50, **{field: value}})
+    refused(r"^added = 'ten' is not a whole number", added=[0, "ten"])
+    refused(r"^recipe", recipe="lr")
+    refused(r"'bogus'", recipe="bogus=a=b")  # the key is what comes before the first '='
+
+
+def test_dataset_defaults_to_digits_and_forms_are_recognised():
+    assert validate({"n_base": 50})["dataset"] == "digits"
+    assert validate({"dataset": "folder:x", "n_base": 5, "augmentation": "closed"})["dataset"] == "folder:x"
+    assert validate({"dataset": "medmnist:bloodmnist", "n_base": 100})["dataset"] == "medmnist:bloodmnist"
+    assert parse_added("0,,N", 100) == [0, 100]
+
+
+def test_size_and_data_root_are_kept(tmp_path):
+    spec = validate({"dataset": "medmnist:bloodmnist", "n_base": 100, "size": 8, "data_root": str(tmp_path)})
+    assert spec["size"] == 8 and spec["data_root"] == str(tmp_path)
+    assert validate({"dataset": "medmnist:bloodmnist", "n_base": 100, "size": ""})["size"] is None
+    with pytest.raises(SpecError, match=r"^size = 1 must be"):
+        _validate({"dataset": "medmnist:bloodmnist", "n_base": 100, "size": 1})
+
+
+def test_train_size_is_read_from_a_medmnist_file_and_a_folder(tmp_path):
+    import numpy as np
+    npz = tmp_path / "bloodmnist.npz"
+    splits = {"train": 120, "val": 10, "test": 10}
+    np.savez(npz, **{f"{k}_{part}": np.zeros((n, 1) if part == "labels" else (n, 2, 2), np.uint8)
+                     for k, n in splits.items() for part in ("images", "labels")})
+    raw = {"dataset": "medmnist:bloodmnist", "data_root": str(npz)}
+    assert validate({**raw, "n_base": 120, "added": "0"})["n_base"] == 120
+    with pytest.raises(SpecError, match="121"):
+        _validate({**raw, "n_base": 121, "added": "0"})
+    with pytest.raises(SpecError, match="real images"):
+        _validate({**raw, "n_base": 100, "added": "0,21"})
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / "train" / cls).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "imgs" / "train" / cls / f"{i}.png").write_bytes(b"x")
+    folder = {"dataset": f"folder:{tmp_path / 'imgs'}"}
+    assert validate({**folder, "n_base": 6, "added": "0"})["n_base"] == 6
+    with pytest.raises(SpecError, match="7"):
+        _validate({**folder, "n_base": 7, "added": "0"})
+
+
+def test_one_synthetic_image_needs_a_generator():
+    assert preview({"dataset": "digits", "n_base": 50, "added": [0, 1], "augmentation": "closed"})[
+        "generator_trainings"] == 1

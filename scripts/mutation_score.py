@@ -1,6 +1,7 @@
 """The mutation score of the last `scripts/mutation.sh` run, per module, as JSON.
 
-score = killed / (mutants - equivalent). Killed includes timeouts (the tests noticed the change).
+score = killed / (checked mutants - equivalent). Killed includes timeouts (the tests noticed the
+change); "no tests" and survivors count against it.
 Equivalent mutants are the ones listed in mutation-equivalents.md with the line they produce;
 an entry whose mutant no longer makes that line (the code moved on) is reported as stale and
 not subtracted. Usage: python scripts/mutation_score.py ['engine.analysis*' ...]
@@ -58,12 +59,15 @@ def main(patterns: list[str]) -> dict:
                     survivors.append(name)
             else:
                 counts[status] += 1
-                survivors.append(name)
+                if status != "not checked":
+                    survivors.append(name)
     total = Counter()
     for counts in per_module.values():
         total.update(counts)
-    score = lambda c: round(c["killed"] / max(c["mutants"] - c["equivalent"], 1), 4)  # noqa: E731
-    return {"score": score(total), "total": dict(total),
+    # A run cut short leaves mutants "not checked": the score counts only the checked ones, and
+    # the output says how many were left.
+    score = lambda c: round(c["killed"] / max(c["mutants"] - c["equivalent"] - c["not checked"], 1), 4)  # noqa: E731
+    return {"score": score(total), "not_checked": total["not checked"], "total": dict(total),
             "modules": {m: {**c, "score": score(c)} for m, c in sorted(per_module.items())},
             "not_killed": sorted(survivors), "stale_equivalents": sorted(stale)}
 

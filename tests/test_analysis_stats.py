@@ -507,6 +507,7 @@ def test_answers_without_eq1_carry_its_reason():
     a = analyse(make_runs(pts), "Toy", "Net", "closed", "EDM", features=("log_n_real", "log_n_syn"),
                 grid={100: [1, 2, 3]}, n_boot=0)
     ans = a.syn_for_real(100, 100)
+    assert [(d["n_base"], d["ratio"], d["n_real_added"]) for d in a.dropped] == [(100, 1, 100), (100, 2, 200), (100, 3, 300)]
     assert ans["eq1_error"] == a.eq1_error and "eq1" not in ans
     assert "never reach" in ans["surface_error"] and ans["surface"] is None
 
@@ -664,6 +665,7 @@ def test_noise_gate_at_its_edges():
     assert up.bases[200].noise["p_value"] == 0.0 and up.bases[200].noise["significant"]
     flat = analyse(seeded_runs((0.0, 0.0, 0.0)), "Toy", "Net", "closed", "EDM", grid={200: [1]}, n_boot=0)
     assert flat.bases[200].noise["p_value"] == 1.0 and not flat.bases[200].noise["significant"]
+    assert [(d["n_base"], d["ratio"], d["n_real_added"]) for d in flat.dropped] == [(200, 1, 200)]
     # Two seeds are enough to test; one is not.
     two = analyse(seeded_runs((1.0, 1.2), base=(70.0, 71.0)), "Toy", "Net", "closed", "EDM", grid={200: [1]}, n_boot=0)
     assert two.bases[200].noise["tested"] and two.bases[200].noise["seeds"] == 2
@@ -772,3 +774,30 @@ def test_answers_use_the_surface_eps_and_every_draw():
     back = a.real_for_syn(1000, 3000)
     assert s.predict(1000 + back["surface"], 0) == pytest.approx(s.predict(1000, 3000), abs=1e-6)
     assert back["surface_ci"][0] < back["surface"] < back["surface_ci"][1]
+
+
+def test_first_crossing_solves_problems_with_different_brackets_at_once():
+    from engine.analysis.equivalence import first_crossing
+    s, _ = built_surface(100, {"log_n_syn": 1.0}, 500.0)
+    target = float(s.predict(200, 0))
+    args = dict(vary="syn", fixed_syn=0.0, target=np.array([target, target]))
+    both, status = first_crossing(np.repeat(s.beta[None], 2, axis=0), s.features, s.eps,
+                                  fixed_real=np.array([100.0, 100.0]), bound=np.array([1e4, 400.0]), **args)
+    assert list(status) == ["ok", "no_crossing"] and both[0] == pytest.approx(500, rel=1e-7)
+
+
+def test_points_keep_their_spread_columns_and_the_real_base_run():
+    a = analyse(seeded_runs((5.0, 7.5, 6.0)), "Toy", "Net", "closed", "EDM", grid={200: [1], 900: [1]}, n_boot=0)
+    pts = a.bases[200].points
+    base = pts[(pts.n_real_added == 0) & (pts.n_syn_added == 0)]
+    assert base.sd.item() == pytest.approx(np.std([70.0, 71.0, 72.0], ddof=1)) and base.n_seeds.item() == 3
+    empty = a.bases[900]
+    assert list(empty.points.columns) == ["n_real_added", "n_syn_added", "acc", "sd", "n_seeds"]
+    assert empty.surface is None and "no runs" in empty.error
+    assert {"n_base": 900, "ratio": 1, "n_real_added": 900, "reason": empty.error} in a.dropped
+    # A base-only run recorded among the synthetic runs too is not averaged into the real one.
+    runs = exact_runs()
+    extra = make_runs([(1000, "syn", 0, 1.0)], n_total=50_000)
+    pts = analyse(pd.concat([runs, extra], ignore_index=True), "Toy", "Net", "closed", "EDM",
+                  grid={1000: [1]}, n_boot=0).bases[1000].points
+    assert pts[(pts.n_real_added == 0) & (pts.n_syn_added == 0)].acc.item() == pytest.approx(true_acc(1000, 0))

@@ -196,3 +196,16 @@ def test_train_size_is_read_from_a_medmnist_file_and_a_folder(tmp_path):
 def test_one_synthetic_image_needs_a_generator():
     assert preview({"dataset": "digits", "n_base": 50, "added": [0, 1], "augmentation": "closed"})[
         "generator_trainings"] == 1
+
+
+def test_a_folder_path_may_hold_a_colon(tmp_path):
+    root = tmp_path / "run:2" / "train" / "a"
+    root.mkdir(parents=True)
+    for i in range(4):
+        (root / f"{i}.png").write_bytes(b"x")
+    with pytest.raises(SpecError, match="5"):
+        _validate({"dataset": f"folder:{tmp_path / 'run:2'}", "n_base": 5, "added": "0"})
+
+
+def test_generator_option_messages_name_the_field():
+    refused(r"^generator option 'bogus'", augmentation="closed", generator_options="bogus")

@@ -27,7 +27,10 @@ EXTRAPOLATION_SLACK = 1.0001
 def beyond(value: float, measured: float) -> bool:
     """True when `value` lies past the largest measured amount `measured` (extrapolation)."""
     return value > measured * EXTRAPOLATION_SLACK
-_SCAN_POINTS = 257
+# 0, then a geometric grid from 1e-9 of the bracket (a fraction of one image even at the largest
+# bases) to its end, about 85 points a decade: a crossing that turns back within the first
+# thousandth of the bracket is still seen.
+_SCAN_POINTS = 769
 
 
 def tau_for(n_total: int) -> float:
@@ -39,7 +42,7 @@ def tau_for(n_total: int) -> float:
 def _scan_grid(bound: float) -> np.ndarray:
     # 0 plus a geometric grid: the log terms change fastest near zero, so a linear grid
     # would step over crossings there.
-    return np.concatenate([[0.0], np.geomspace(1e-3, bound, _SCAN_POINTS - 1)])
+    return np.concatenate([[0.0], np.geomspace(1e-9 * bound, bound, _SCAN_POINTS - 1)])
 
 
 def first_crossing(betas: np.ndarray, features, eps: float, *, vary: str, fixed_real: np.ndarray,

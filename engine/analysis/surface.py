@@ -19,6 +19,7 @@ FEATURES = ("n_real", "n_syn", "log_n_real", "log_n_syn", "log_n_total")
 PAPER_FEATURES = ("log_n_real", "log_n_syn", "log_n_total")
 DEFAULT_EPS = 1e-3
 CRITERIA = ("r2", "adj_r2", "aic", "bic", "loo_rmse")
+LEVERAGE_ONE = 1e-8   # 1 - h_ii below this: the point has leverage 1 (to round-off)
 # Larger is better for R² and adjusted R²; smaller for the rest.
 _MAXIMISE = {"r2", "adj_r2"}
 
@@ -88,9 +89,11 @@ def fit_surface(n_base: int, n_real, n_syn, acc, features=PAPER_FEATURES,
                        f"{'+'.join(features)} (need runs with real and with synthetic additions)")
     result = OLS(acc, X).fit()
     hat = result.get_influence().hat_matrix_diag
-    # Leave-one-out residuals of a linear smoother: e_i / (1 - h_ii).
+    # Leave-one-out residuals of a linear smoother: e_i / (1 - h_ii). A point of leverage 1 alone
+    # determines a coefficient: left out, the fit is undefined, however small e_i / (1 - h_ii)
+    # looks in floating point (e_i is 0 and 1 - h_ii round-off).
     with np.errstate(divide="ignore", invalid="ignore"):
-        loo = result.resid / (1.0 - hat)
+        loo = np.where(1.0 - hat > LEVERAGE_ONE, result.resid / (1.0 - hat), np.inf)
     stats = {
         "r2": float(result.rsquared),
         "adj_r2": float(result.rsquared_adj),

@@ -49,9 +49,11 @@ def test_two_gloo_processes_train_the_one_process_generator_and_resume(tmp_path)
     assert default_config("tiny", 0).to_dict() == default_config("tiny", 0, nproc=2).to_dict()
 
 
-def test_batch_must_split_over_the_processes(tmp_path):
-    ds = load_digits_dataset()
-    view = ClosedSetView(ds.train_x, ds.train_y, base_indices(ds.train_y, 20, 0))
-    config = default_config("tiny", 0, train_images=64, batch_size=63, nproc=2)
-    with pytest.raises(ValueError, match="batch_size 63 does not split over nproc=2"):
-        train_generator(view, 10, config, tmp_path, torch.device("cpu"))
+def test_batch_must_split_over_the_processes():
+    # Refused when the config is built, so a queued job with such options never reaches a worker.
+    with pytest.raises(ValueError, match=r"batch_size=63 must be a multiple of nproc \(2\)"):
+        default_config("tiny", 0, train_images=64, batch_size=63, nproc=2)
+    from engine.spec import SpecError, validate
+    with pytest.raises(SpecError, match=r"batch_size=63 must be a multiple of nproc \(2\)"):
+        validate({"n_base": 20, "augmentation": "closed", "generator_options": "batch_size=63, nproc=2"})
+    assert default_config("tiny", 0, train_images=64, batch_size=64, nproc=2).nproc == 2

@@ -1,5 +1,8 @@
 """Issue 10 on the dashboard: the Paper check page, the masked contour map, sources said."""
+import pytest
 from tests.test_app import figure, open_app, text_of, values
+
+pytestmark = pytest.mark.slow  # each test runs dashboard pages under Streamlit's AppTest
 
 
 def test_paper_check_page_shows_seven_equations_and_switches_table9(paper_db, monkeypatch):

@@ -1,6 +1,8 @@
 """A small, seeded version of bench/bench_coverage.py: the 95 % intervals must keep covering."""
 import pytest
 
+pytestmark = pytest.mark.slow  # simulated studies: seconds each
+
 from engine.analysis.simulate import TRUTHS, coverage
 
 NOISE_SD = 0.24  # pooled seed-to-seed sd of engine runs (docs/method.md, "Coverage")

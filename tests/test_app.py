@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 from store import db as store_db
 from store import runs as store_runs
 
+pytestmark = pytest.mark.slow  # each test runs dashboard pages under Streamlit's AppTest
+
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
 
 

@@ -105,12 +105,14 @@ def test_runs_list_and_export(paper_db, tmp_path):
     assert res.exit_code == 0 and (tmp_path / "b.csv").exists()
 
 
+@pytest.mark.slow
 def test_console_script_exit_code(paper_db):
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "fit", "--dataset", "Nope", "--classifier", "x",
                            "--augmentation", "closed", "--db", str(paper_db)], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown dataset 'Nope'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_analysis_does_not_import_torch(paper_db):
     code = ("import sys; from engine.cli import app; from typer.testing import CliRunner; "
             f"r = CliRunner().invoke(app, ['fit', '--dataset', 'CIFAR-10', '--classifier', 'ResNet-110', "

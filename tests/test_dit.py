@@ -155,6 +155,7 @@ def test_vae_and_dit_read_only_through_the_closed_set_guard(digits, tmp_path):
                   default_config("tiny", train_images=128), tmp_path / "dit2", CPU)
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_uninterrupted_training(digits, tmp_path):
     base = base_indices(digits.train_y, 30, 0)
     view = ClosedSetView(digits.train_x, digits.train_y, base)

@@ -191,6 +191,7 @@ def test_resnet110_depth_and_parameters():
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_timm_classifiers_build_offline():
     import torch
     from engine.models import create_classifier

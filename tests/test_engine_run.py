@@ -25,6 +25,7 @@ def tensors(ds):
     return nchw(ds.train_x), torch.from_numpy(ds.train_y), nchw(ds.test_x), torch.from_numpy(ds.test_y)
 
 
+@pytest.mark.slow
 def test_smallcnn_learns_digits_and_is_deterministic():
     ds = load_digits_dataset()
     tx, ty, ex, ey = tensors(ds)
@@ -56,6 +57,7 @@ def run_cli(db, *args):
     return runner.invoke(app, ["run", "--db", str(db), *[str(a) for a in args]])
 
 
+@pytest.mark.slow
 def test_run_writes_rows_and_rerun_skips(tmp_path):
     db = tmp_path / "s.duckdb"
     res = run_cli(db, "--n-base", 20, "--added", "0,N", "--seeds", 2, *FAST)
@@ -101,6 +103,7 @@ def test_bad_files_are_reported(tmp_path):
     assert not (tmp_path / "s.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_folder_dataset_runs_end_to_end(tmp_path):
     write_folder(tmp_path / "mine", per_class=(8, 4), size=8, mode="L")
     db = tmp_path / "s.duckdb"
@@ -110,6 +113,7 @@ def test_folder_dataset_runs_end_to_end(tmp_path):
     assert set(store_runs.query_runs(db).dataset) == {"folder:mine"}
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_only_complete_rows(tmp_path):
     db = tmp_path / "s.duckdb"
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--db", str(db), "--n-base", "30",

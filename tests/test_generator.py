@@ -75,6 +75,7 @@ class GaussianDenoiser:
         return self.mu + self.s ** 2 / (self.s ** 2 + sigma ** 2) * (x - self.mu)
 
 
+@pytest.mark.slow
 def test_heun_sampler_reproduces_gaussian_data():
     mu, s = 0.3, 0.4
     denoiser = GaussianDenoiser(mu, s)
@@ -127,6 +128,7 @@ def fixed_loss(net, images, labels):
         return EDMLoss()(net, images, labels, gen).mean().item()
 
 
+@pytest.mark.slow
 def test_tiny_edm_learns_and_its_samples_are_class_conditional(digits, trained_tiny):
     out, base, stats = trained_tiny
     assert stats["finished"] and (out / "ema.safetensors").exists()
@@ -147,6 +149,7 @@ def test_tiny_edm_learns_and_its_samples_are_class_conditional(digits, trained_t
     assert (pred == y).mean() > 0.8
 
 
+@pytest.mark.slow
 def test_sampling_extends_without_changing_earlier_images(trained_tiny):
     out, _, _ = trained_tiny
     net = load_ema(out, 8, 1, 10, "tiny", CPU)
@@ -181,6 +184,7 @@ def test_closed_set_guard(digits):
         view.load([base[0], outside])
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_uninterrupted_training(digits, tmp_path):
     base = base_indices(digits.train_y, 30, 0)
     view = ClosedSetView(digits.train_x, digits.train_y, base)

@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 from store import quality as store_quality
 from tests.quality_store import make_store_with_set
 
+pytestmark = pytest.mark.slow  # each test runs dashboard pages under Streamlit's AppTest
+
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

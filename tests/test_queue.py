@@ -96,6 +96,7 @@ def test_cli_rejects_and_writes_nothing(tmp_path, args, message):
     assert jobs.list_jobs(db).empty
 
 
+@pytest.mark.slow
 def test_two_workers_run_every_job_exactly_once(tmp_path):
     db = fresh_store(tmp_path)
     workers = [start_worker(db, "--stale-after", "20", "--idle-exit", "8") for _ in range(2)]
@@ -116,6 +117,7 @@ def test_two_workers_run_every_job_exactly_once(tmp_path):
         assert len(ids) == 2 and set(ids) <= set(rows.run_id)
 
 
+@pytest.mark.slow
 def test_killed_worker_job_is_requeued_and_finished_once(tmp_path):
     db = fresh_store(tmp_path)
     job_id = jobs.submit(spec(40, added="0,N,2N,3N", seeds=2, recipe="iterations=150"), db)
@@ -137,9 +139,8 @@ def test_killed_worker_job_is_requeued_and_finished_once(tmp_path):
 def test_job_fails_after_max_attempts(tmp_path):
     db = fresh_store(tmp_path)
     job_id = jobs.submit(spec(20), db, max_attempts=1)
-    assert jobs.claim("ghost", db)["job_id"] == job_id        # a worker takes it and dies silently
-    time.sleep(1.2)
-    assert jobs.claim("other", db, stale_after_s=1.0) is None  # requeue check: out of attempts
+    assert jobs.claim("ghost", db, now=1_000.0)["job_id"] == job_id        # a worker takes it and dies silently
+    assert jobs.claim("other", db, stale_after_s=1.0, now=1_002.0) is None  # 2 s later: out of attempts
     job = jobs.get(job_id, db)
     assert job["status"] == "failed" and "gave up after 1 attempts" in job["error"]
 
@@ -154,6 +155,7 @@ for i in range(50):
 """
 
 
+@pytest.mark.slow
 def test_200_concurrent_submissions_land_while_a_worker_writes(tmp_path):
     db = fresh_store(tmp_path)
     worker = start_worker(db, "--stale-after", "30")
@@ -173,6 +175,7 @@ def test_200_concurrent_submissions_land_while_a_worker_writes(tmp_path):
     assert (table.status == "running").sum() == 0  # the stopped worker handed its job back
 
 
+@pytest.mark.slow
 def test_queue_page_submits_and_shows_completion(tmp_path, monkeypatch):
     db = fresh_store(tmp_path)
     monkeypatch.setenv("EQUIV_DB", str(db))

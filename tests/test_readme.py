@@ -1,4 +1,5 @@
 """README's quick start is what a new user runs and what CI runs: keep them one and the same."""
+import pytest
 import os
 import re
 import subprocess
@@ -32,6 +33,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert printed == quick_start()[1].split("#")[0].strip()
 
 
+@pytest.mark.slow
 def test_readme_test_command_collects_every_test_module_without_help(tmp_path):
     """The bug this guards: `.venv/bin/pytest` (unlike `python -m pytest`) does not put the
     repository root on sys.path, so `import tests.*` failed at collection."""

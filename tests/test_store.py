@@ -103,6 +103,7 @@ def test_export_round_trip(paper_db, tmp_path):
     assert set(store_runs.RUN_COLUMNS) <= set(back.columns)
 
 
+@pytest.mark.slow
 def test_lock_conflict_is_waited_out(paper_db, caplog):
     # Another process holds a write connection for a moment; our write waits and then lands.
     holder = subprocess.Popen([sys.executable, "-c",

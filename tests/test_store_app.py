@@ -1,4 +1,5 @@
 """The dashboard's store access at scale: per-setting change stamps and the Runs table paged in SQL."""
+import pytest
 import json
 from pathlib import Path
 
@@ -7,6 +8,8 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from store import runs as store_runs
+
+pytestmark = pytest.mark.slow  # each test runs dashboard pages under Streamlit's AppTest
 
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
 

@@ -1,11 +1,15 @@
 """Closed-set runs through the CLI and a miniature `engine study digits`: stored, reused, resumed."""
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from engine.cli import app
 from store import artifacts
 from store import runs as store_runs
+
+pytestmark = pytest.mark.slow  # every test here trains generators and classifiers end to end
 
 runner = CliRunner()
 FAST = ["--recipe", "iterations=20", "--generator-option", "train_images=2000"]

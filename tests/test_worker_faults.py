@@ -55,6 +55,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zone", ZONES)
 def test_staleness_is_the_same_in_every_time_zone(tmp_path, zone):
     db = fresh_store(tmp_path)

@@ -2,8 +2,7 @@
 #   docker build -t equivalence .
 #   One box:     docker run --gpus all -v $PWD/data:/srv/data equivalence run --dataset digits ...
 #   Workers:     docker run --gpus '"device=0"' -v $PWD/data:/srv/data equivalence worker --device cuda:0
-#   Dashboard:   docker run -p 127.0.0.1:8501:8501 -e STREAMLIT_SERVER_ADDRESS=0.0.0.0 -v $PWD/data:/srv/data \
-#                  equivalence app
+#   Dashboard:   docker run -p 127.0.0.1:8501:8501 -v $PWD/data:/srv/data equivalence app --host 0.0.0.0
 #                Streamlit listens on every interface inside the container only; publish the port on the
 #                host's loopback and put a TLS proxy (nginx, Caddy) with authentication in front of it.
 #   Ray cluster: docker-compose.yml starts a head (store + dashboard + `engine cluster` dispatcher) and

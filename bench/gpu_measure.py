@@ -105,7 +105,10 @@ def edm_train(device, preset: str, resolution: int, batch: int, compile: bool = 
     from engine.generators.guard import ClosedSetView
     x, y = random_images(max(batch, 64), resolution)
     # Never reach the end of training nor a checkpoint: the clock ends the loop.
-    config = default_config(preset, train_images=10 ** 12, batch_size=batch, checkpoint_every_images=10 ** 13)
+    from engine.generators.presets import MAX_TRAIN_IMAGES
+    # As long as training may be (the clock stops it), and no checkpoint in the way.
+    config = default_config(preset, train_images=MAX_TRAIN_IMAGES, batch_size=batch,
+                            checkpoint_every_images=10 * MAX_TRAIN_IMAGES)
     clock, built = StepClock(warmup_steps, min_steps, target_s), []
     with tempfile.TemporaryDirectory() as tmp, edm_builder(compile, backend, built):
         try:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from engine.spec import validate
 from engine.cli import app
 from store import jobs, progress
-from store import runs as store_runs
+from tests.processes import engine_rows, fresh_store, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # The test cluster's own token: Ray 2.60 turns token authentication on, and every client must show it.
@@ -55,32 +55,12 @@ def ray_head():
         log.close()
 
 
-def wait_for(predicate, timeout=240, every=0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except Exception:
-            pass  # the store is being written: look again
-        time.sleep(every)
-    raise AssertionError("timed out")
-
-
-def fresh_store(tmp_path):
-    db = tmp_path / "s.duckdb"
-    store_runs.init_store(db)
-    return db
 
 
 def dispatcher(address, db, *args):
     return subprocess.Popen([sys.executable, "-m", "engine.cli", "cluster", "--address", address, "--db", str(db),
                              "--heartbeat", "0.5", "--poll", "0.5", *args], env=ENV, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def engine_rows(db):
-    return store_runs.query_runs(db, source="engine")
 
 
 def running_tasks(db, job_id):

@@ -14,18 +14,13 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.spec import SpecError, validate
 from store import jobs
-from store import runs as store_runs
+from tests.processes import engine_rows, fresh_store, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"recipe": "iterations=10"}
 # One thread each: the suite runs several workers beside pytest itself on a 2-core machine.
 WORKER = [sys.executable, "-m", "engine.cli", "worker", "--poll", "0.2", "--heartbeat", "0.5", "--threads", "1"]
 
-
-def fresh_store(tmp_path):
-    db = tmp_path / "s.duckdb"
-    store_runs.init_store(db)
-    return db
 
 
 def spec(n_base, added="0,N", seeds=1, **extra):
@@ -37,20 +32,6 @@ def start_worker(db, *args):
                             text=True, cwd=ROOT)
 
 
-def wait_for(predicate, timeout=180, every=0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except Exception:
-            pass  # the store is being written: look again
-        time.sleep(every)
-    raise AssertionError("timed out")
-
-
-def engine_rows(db):
-    return store_runs.query_runs(db, source="engine")
 
 
 MALFORMED = [

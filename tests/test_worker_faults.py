@@ -16,17 +16,12 @@ import pytest
 from engine.spec import validate
 from engine.worker import Worker, outside_roots
 from store import jobs
-from store import runs as store_runs
+from tests.processes import engine_rows as rows, fresh_store, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ZONES = ["UTC", "America/New_York", "Asia/Tokyo", "Pacific/Chatham"]
 WORKER = [sys.executable, "-m", "engine.cli", "worker", "--poll", "0.2", "--threads", "1"]
 
-
-def fresh_store(tmp_path):
-    db = tmp_path / "s.duckdb"
-    store_runs.init_store(db)
-    return db
 
 
 def spec(n_base=20, added="0", seeds=1, iterations=10):
@@ -83,20 +78,6 @@ def start(db, *args, zone="UTC"):
                             text=True, cwd=ROOT, env=env)
 
 
-def wait_for(predicate, timeout=180, every=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except Exception:
-            pass  # the store is being written: look again
-        time.sleep(every)
-    raise AssertionError("timed out")
-
-
-def rows(db):
-    return store_runs.query_runs(db, source="engine")
 
 
 @pytest.mark.slow

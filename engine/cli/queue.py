@@ -10,9 +10,7 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json, with_store
-from engine.cli.study import (D, AddedOpt, AugmentationOpt, ClassifierOpt, DataRootOpt, DatasetOpt, DeviceOpt,
-                              GeneratorKindOpt, GeneratorOpt, NBaseOpt, PresetOpt, RecipeOpt, SeedsOpt, SizeOpt, SubsetSeedOpt,
-                              ThreadsOpt, grid_fields)
+from engine.cli.study import DeviceOpt, ThreadsOpt, grid_command
 
 queue_app = typer.Typer(help="Queue studies for workers.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
@@ -39,19 +37,8 @@ def job_line(r) -> tuple[str, str]:
 
 @queue_app.command("add")
 @guarded
-def queue_add(dataset: DatasetOpt = D.dataset,
-              n_base: NBaseOpt = D.n_base,
-              augmentation: AugmentationOpt = D.augmentation,
-              added: AddedOpt = D.added,
-              classifier: ClassifierOpt = D.classifier,
-              seeds: SeedsOpt = D.seeds,
-              subset_seed: SubsetSeedOpt = D.subset_seed,
-              recipe: RecipeOpt = None,
-              generator: GeneratorKindOpt = D.generator,
-              generator_preset: PresetOpt = D.generator_preset,
-              generator_option: GeneratorOpt = None,
-              data_root: DataRootOpt = D.data_root,
-              size: SizeOpt = D.size,
+@grid_command
+def queue_add(fields: dict,
               max_hours: Annotated[Optional[float], typer.Option(
                   help="Fail the job if one attempt runs longer than this many hours.")] = None,
               as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -60,8 +47,7 @@ def queue_add(dataset: DatasetOpt = D.dataset,
     from engine.spec import SpecError, preview, validate
     from store import jobs as store_jobs
     try:
-        spec = validate(grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe,
-                                    data_root, size, generator, generator_preset, generator_option))
+        spec = validate(fields)
     except SpecError as err:
         raise UserError(str(err)) from None
     check_hours(max_hours, "--max-hours")

@@ -43,6 +43,17 @@ ThreadsOpt = Annotated[Optional[int], typer.Option(
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda:K.")]
 
 
+# (name, option, default) of every study-grid option, in --help order. `grid_command` gives them to a
+# command, so `engine run` and `engine queue add` cannot drift apart.
+GRID_OPTIONS = [("dataset", DatasetOpt, D.dataset), ("n_base", NBaseOpt, D.n_base),
+                ("augmentation", AugmentationOpt, D.augmentation), ("added", AddedOpt, D.added),
+                ("classifier", ClassifierOpt, D.classifier), ("seeds", SeedsOpt, D.seeds),
+                ("subset_seed", SubsetSeedOpt, D.subset_seed), ("recipe", RecipeOpt, None),
+                ("data_root", DataRootOpt, D.data_root), ("size", SizeOpt, D.size),
+                ("generator", GeneratorKindOpt, D.generator), ("generator_preset", PresetOpt, D.generator_preset),
+                ("generator_option", GeneratorOpt, None)]
+
+
 def grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root, size,
                 generator, generator_preset, generator_option) -> dict:
     """The raw fields of a study grid as typed on the command line, for engine.spec.validate()."""
@@ -51,6 +62,29 @@ def grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_
             "generator": generator, "generator_preset": generator_preset, "recipe": list(recipe or []),
             "generator_options": list(generator_option or [])}
 
+
+def grid_command(fn):
+    """Give a command every study-grid option ahead of its own ones, and call it with them gathered
+    into one raw `fields` dict (its first parameter). Typer reads options from the signature, so the
+    wrapper publishes the combined signature with evaluated annotations (this module's are strings)."""
+    import functools
+    import inspect
+    import typing
+    hints = typing.get_type_hints(fn, include_extras=True)
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+           for p in list(inspect.signature(fn).parameters.values())[1:]]
+    grid = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=option, default=default)
+            for name, option, default in GRID_OPTIONS]
+
+    @functools.wraps(fn)
+    def command(**kwargs):
+        fields = grid_fields(**{name: kwargs.pop(name) for name, _, _ in GRID_OPTIONS})
+        return fn(fields, **kwargs)
+    command.__signature__ = inspect.Signature(grid + own)
+    command.__annotations__ = {p.name: p.annotation for p in grid + own}
+    return command
+
+
 QualityOpt = Annotated[str, typer.Option(
     "--quality", help="Quality of the synthetic set after closed-set runs: cheap (FD, diversity, memorisation: "
                       "seconds), full (adds FID/IS, domain classifier, t-SNE) or off.")]
@@ -58,29 +92,16 @@ QualityOpt = Annotated[str, typer.Option(
 
 @app.command()
 @guarded
-def run(dataset: DatasetOpt = D.dataset,
-        n_base: NBaseOpt = D.n_base,
-        augmentation: AugmentationOpt = D.augmentation,
-        added: AddedOpt = D.added,
-        classifier: ClassifierOpt = D.classifier,
-        seeds: SeedsOpt = D.seeds,
-        subset_seed: SubsetSeedOpt = D.subset_seed,
-        recipe: RecipeOpt = None,
-        data_root: DataRootOpt = D.data_root,
-        size: SizeOpt = D.size,
+@grid_command
+def run(fields: dict,
         download: Annotated[bool, typer.Option(help="Let torchvision download CIFAR-10 (needs internet).")] = False,
         device: DeviceOpt = "auto",
         compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the classifier.")] = False,
         force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
-        generator: GeneratorKindOpt = D.generator,
-        generator_preset: PresetOpt = D.generator_preset,
-        generator_option: GeneratorOpt = None,
         threads: ThreadsOpt = None,
         quality: QualityOpt = "cheap",
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
-    fields = grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root,
-                         size, generator, generator_preset, generator_option)
     summary, spec, ds = run_grid_cli(fields, db, device, force, compile_, download, threads, quality)
     console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
                   f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")

@@ -6,9 +6,9 @@ import torch
 from diffusers import DiTTransformer2DModel
 
 from engine.data import load_digits_dataset
-from engine.generators.checkpoints import CheckpointError
+from engine.generators.checkpoints import CheckpointError, LossCurve
 from engine.generators.dit import PRESETS, DiffusionLoss, DiT, image_generators, make_scheduler, sample_latents
-from engine.generators.dit_train import (PRESET_TRAINING, LossCurve, default_config, load_ema, sample_balanced,
+from engine.generators.dit_train import (PRESET_TRAINING, default_config, load_ema, sample_balanced,
                                          train_dit)
 from engine.generators.guard import ClosedSetView, ClosedSetViolation
 from engine.generators.vae import LatentCodec, default_vae_config, train_vae

@@ -195,6 +195,8 @@ def test_resume_after_interruption_matches_uninterrupted_training(digits, tmp_pa
     assert not (tmp_path / "b" / "ema.safetensors").exists()
     resumed = train_generator(view, 10, config, tmp_path / "b", CPU)
     assert resumed["finished"] and resumed["nimg"] == straight["nimg"]
+    # the loss window open at the checkpoint is resumed too, so the curve is the uninterrupted one
+    assert resumed["loss_curve"] == straight["loss_curve"] and len(straight["loss_curve"]) > 10
     a = load_ema(tmp_path / "a", 8, 1, 10, "tiny", CPU).state_dict()
     b = load_ema(tmp_path / "b", 8, 1, 10, "tiny", CPU).state_dict()
     for k in a:

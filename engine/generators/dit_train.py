@@ -11,7 +11,6 @@ import copy
 import hashlib
 import json
 import os
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
-from engine.generators.checkpoints import CheckpointError, atomic_torch_save, resume
+from engine.generators.checkpoints import CheckpointError, Training
 from engine.generators.dit import PRESETS, SAMPLERS, DiffusionLoss, DiT, image_generators, sample_latents
 from engine.generators.guard import ClosedSetView
 from engine.generators.vae import LatentCodec, default_vae_config, to_uint8, to_unit, train_vae
@@ -68,28 +67,6 @@ def vae_config_for(config: DiTConfig):
     return default_vae_config(config.vae, config.seed, train_images=config.vae_train_images)
 
 
-class LossCurve:
-    """Mean training loss over windows of `every` steps, as [images seen, loss] pairs (<= ~1,000)."""
-
-    def __init__(self, total_steps: int):
-        self.every = max(1, total_steps // 1000)
-        self.points, self._sum, self._n = [], 0.0, 0
-
-    def state(self) -> dict:
-        return {"loss_curve": torch.tensor(self.points, dtype=torch.float64).reshape(-1, 2),
-                "loss_window": torch.tensor([self._sum, self._n], dtype=torch.float64)}
-
-    def load(self, state: dict) -> None:
-        self.points = state["loss_curve"].tolist()
-        self._sum, self._n = float(state["loss_window"][0]), int(state["loss_window"][1])
-
-    def add(self, nimg: int, value: float) -> None:
-        self._sum, self._n = self._sum + value, self._n + 1
-        if self._n == self.every:
-            self.points.append([nimg, self._sum / self._n])
-            self._sum, self._n = 0.0, 0
-
-
 def train_dit(view: ClosedSetView, codec: LatentCodec, num_classes: int, config: DiTConfig, out_dir: Path,
               device: torch.device, on_progress=None, stop_after_images: int | None = None) -> dict:
     """Train (or resume) until config.train_images; writes out_dir/ema.safetensors when done.
@@ -108,17 +85,11 @@ def train_dit(view: ClosedSetView, codec: LatentCodec, num_classes: int, config:
     ema = copy.deepcopy(net).eval().requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0.0)
     gen = torch.Generator(device=device).manual_seed(config.seed)
-    nimg, train_seconds, loss_ema = 0, 0.0, float("nan")
-    curve = LossCurve(config.train_images // config.batch_size)
-    if ckpt_path.exists():
-        state, nimg, train_seconds, loss_ema = resume(ckpt_path, "generator", {"net": net, "ema": ema, "opt": opt}, gen)
-        curve.load(state)
+    t = Training(ckpt_path, "generator", {"net": net, "ema": ema, "opt": opt}, gen, config.train_images,
+                 config.batch_size, config.checkpoint_every_images, stop_after_images)
     loss_fn = DiffusionLoss(config.label_dropout)
     autocast = device.type == "cuda"
-    start = time.perf_counter() - train_seconds
-    last_ckpt = nimg
-    target = config.train_images if stop_after_images is None else min(config.train_images, stop_after_images)
-    while nimg < target:
+    while t.running:
         idx = torch.randint(0, len(labels), (config.batch_size,), device=device, generator=gen)
         # DiT samples the VAE posterior afresh at every step (latent_dist.sample()).
         z = z_mean[idx] + z_std[idx] * torch.randn(z_mean[idx].shape, device=device, generator=gen)
@@ -127,28 +98,15 @@ def train_dit(view: ClosedSetView, codec: LatentCodec, num_classes: int, config:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        nimg += config.batch_size
         with torch.no_grad():
             for p_ema, p_net in zip(ema.parameters(), net.parameters()):
                 p_ema.lerp_(p_net.detach(), 1 - config.ema_decay)
-        value = loss.item()
-        loss_ema = value if loss_ema != loss_ema else 0.98 * loss_ema + 0.02 * value
-        curve.add(nimg, value)
-        if on_progress is not None:
-            on_progress(min(nimg, config.train_images), config.train_images, loss_ema)
-        if nimg - last_ckpt >= config.checkpoint_every_images or nimg >= target:
-            atomic_torch_save({"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                               "gen_state": gen.get_state(), "nimg": nimg,
-                               "train_seconds": time.perf_counter() - start, "loss": loss_ema, **curve.state()},
-                              ckpt_path)
-            last_ckpt = nimg
-    train_seconds = time.perf_counter() - start
-    if nimg >= config.train_images:
+        t.step(config.batch_size, loss.item(), on_progress)
+    if t.finished:
         tmp = out_dir / "ema.safetensors.tmp"
         save_model(ema, str(tmp))  # save_model: the shared embedder is stored once
         os.replace(tmp, out_dir / "ema.safetensors")
-    return {"nimg": nimg, "train_seconds": train_seconds, "final_loss": loss_ema, "finished": nimg >= config.train_images,
-            "images_per_second": nimg / max(train_seconds, 1e-9), "loss_curve": curve.points,
+    return {**t.stats(), "final_loss": t.loss_ema,
             "latent_size": codec.latent_size, "latent_channels": codec.latent_channels}
 
 

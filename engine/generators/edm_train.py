@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.generators.checkpoints import CheckpointError, atomic_torch_save, resume
+from engine.generators.checkpoints import CheckpointError, Training
 from engine.generators.edm import EDMLoss, EDMPrecond
 from engine.generators.presets import GeneratorConfig, PRESET_TRAINING, default_config  # noqa: F401
 from engine.generators.guard import ClosedSetView
@@ -51,28 +50,19 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
     model = net if shard is None else shard.wrap(net)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
     gen = torch.Generator(device=device).manual_seed(config.seed)
-    nimg, train_seconds, loss_ema = 0, 0.0, float("nan")
-    # [images seen, smoothed loss] at each checkpoint and every 2 % of training between them; points
-    # after the last checkpoint are lost with an interruption, and retrained (and logged) on resume.
-    loss_curve: list[list[float]] = []
-    log_every = max(config.batch_size, config.train_images // 50)
-    if ckpt_path.exists():
-        state, nimg, train_seconds, loss_ema = resume(ckpt_path, "generator", {"net": net, "ema": ema, "opt": opt}, gen)
-        loss_curve = [list(map(float, p)) for p in state.get("loss_curve", torch.empty(0, 2)).tolist()]
+    t = Training(ckpt_path, "generator", {"net": net, "ema": ema, "opt": opt}, gen, config.train_images,
+                 config.batch_size, config.checkpoint_every_images, stop_after_images, writes=writes)
     loss_fn = EDMLoss(config.P_mean, config.P_std, config.sigma_data)
     n = len(images)
     batch = config.batch_size
-    last_ckpt = nimg
-    start = time.perf_counter() - train_seconds
-    target = config.train_images if stop_after_images is None else min(config.train_images, stop_after_images)
-    while nimg < target:
+    while t.running:
         idx = torch.randint(0, n, (batch,), device=device, generator=gen)
         x = images[idx]
         if config.augment_flip:
             flip = torch.rand(batch, device=device, generator=gen) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         for g in opt.param_groups:
-            g["lr"] = config.lr * min(nimg / max(config.lr_rampup_images, 1e-8), 1)
+            g["lr"] = config.lr * min(t.nimg / max(config.lr_rampup_images, 1e-8), 1)
         loss = loss_fn(model, x, labels[idx], gen)
         loss = loss.mean() if shard is None else shard.mean(loss)
         opt.zero_grad(set_to_none=True)
@@ -81,36 +71,20 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
             if p.grad is not None:
                 torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
         opt.step()
-        nimg += batch
         # EMA with EDM's half-life in images and its ramp-up early in training.
-        ema_nimg = min(config.ema_halflife_images, nimg * config.ema_rampup_ratio)
+        ema_nimg = min(config.ema_halflife_images, (t.nimg + batch) * config.ema_rampup_ratio)  # seen after this step
         ema_beta = 0.5 ** (batch / max(ema_nimg, 1e-8))
         with torch.no_grad():
             for p_ema, p_net in zip(ema.parameters(), net.parameters()):
                 p_ema.copy_(p_net.detach().lerp(p_ema, ema_beta))
             for b_ema, b_net in zip(ema.buffers(), net.buffers()):
                 b_ema.copy_(b_net)
-        value = loss.item() if shard is None else shard.global_mean(loss)
-        loss_ema = value if loss_ema != loss_ema else 0.98 * loss_ema + 0.02 * value
-        if on_progress is not None:
-            on_progress(min(nimg, config.train_images), config.train_images, loss_ema)
-        checkpoint = nimg - last_ckpt >= config.checkpoint_every_images or nimg >= target
-        if checkpoint or nimg // log_every > (nimg - batch) // log_every:
-            loss_curve.append([float(nimg), loss_ema])
-        if writes and checkpoint:
-            atomic_torch_save({"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                                "gen_state": gen.get_state(), "nimg": nimg,
-                                "train_seconds": time.perf_counter() - start, "loss": loss_ema,
-                                "loss_curve": torch.tensor(loss_curve, dtype=torch.float64)}, ckpt_path)
-            last_ckpt = nimg
-    train_seconds = time.perf_counter() - start
-    if writes and nimg >= config.train_images:
+        t.step(batch, loss.item() if shard is None else shard.global_mean(loss), on_progress)
+    if writes and t.finished:
         tmp = out_dir / "ema.safetensors.tmp"
         save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(tmp))
         os.replace(tmp, out_dir / "ema.safetensors")
-    return {"nimg": nimg, "train_seconds": train_seconds, "final_loss": loss_ema, "resolution": res,
-            "channels": ch, "finished": nimg >= config.train_images,
-            "images_per_second": nimg / max(train_seconds, 1e-9), "loss_curve": loss_curve}
+    return {**t.stats(), "final_loss": t.loss_ema, "resolution": res, "channels": ch}
 
 
 def load_ema(out_dir: Path, resolution: int, channels: int, num_classes: int, preset: str,

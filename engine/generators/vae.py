@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 from diffusers import AutoencoderKL
 from safetensors.torch import load_file, save_file
 
-from engine.generators.checkpoints import CheckpointError, atomic_torch_save, resume
+from engine.generators.checkpoints import CheckpointError, Training
 from engine.generators.guard import ClosedSetView
 
 # Architectures. `tiny` halves the resolution once (8x8 digits -> 4x4x4 latents); `f8` is Stable
@@ -111,36 +110,18 @@ def train_vae(view: ClosedSetView, config: VAEConfig, out_dir: Path, device: tor
     vae = build_vae(ch, config.preset).to(device).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=config.lr, weight_decay=0.0)
     gen = torch.Generator(device=device).manual_seed(config.seed)
-    nimg, train_seconds, loss_ema, curve = 0, 0.0, float("nan"), []
-    if ckpt_path.exists():
-        state, nimg, train_seconds, loss_ema = resume(ckpt_path, "VAE", {"vae": vae, "opt": opt}, gen)
-        curve = [list(p) for p in state["loss_curve"].tolist()]
+    t = Training(ckpt_path, "VAE", {"vae": vae, "opt": opt}, gen, config.train_images, config.batch_size,
+                 config.checkpoint_every_images, stop_after_images, smoothing=0.95)
     autocast = device.type == "cuda"
-    start = time.perf_counter() - train_seconds
-    last_ckpt = nimg
-    target = config.train_images if stop_after_images is None else min(config.train_images, stop_after_images)
-    while nimg < target:
+    while t.running:
         idx = torch.randint(0, len(images), (config.batch_size,), device=device, generator=gen)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             loss, l1 = vae_loss(vae, images[idx], config.kl_weight, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        nimg += config.batch_size
-        value = l1.item()
-        loss_ema = value if loss_ema != loss_ema else 0.95 * loss_ema + 0.05 * value
-        curve.append([nimg, value])
-        if on_progress is not None:
-            on_progress(min(nimg, config.train_images), config.train_images, loss_ema)
-        if nimg - last_ckpt >= config.checkpoint_every_images or nimg >= target:
-            atomic_torch_save({"vae": vae.state_dict(), "opt": opt.state_dict(), "gen_state": gen.get_state(),
-                               "nimg": nimg, "train_seconds": time.perf_counter() - start, "loss": loss_ema,
-                               "loss_curve": torch.tensor(curve, dtype=torch.float64)}, ckpt_path)
-            last_ckpt = nimg
-    train_seconds = time.perf_counter() - start
-    stats = {"nimg": nimg, "train_seconds": train_seconds, "final_l1": loss_ema, "resolution": res, "channels": ch,
-             "finished": nimg >= config.train_images, "images_per_second": nimg / max(train_seconds, 1e-9),
-             "loss_curve": curve}
+        t.step(config.batch_size, l1.item(), on_progress)  # progress and curve show the L1 a reader can judge
+    stats = {**t.stats(), "final_l1": t.loss_ema, "resolution": res, "channels": ch}
     if stats["finished"]:
         vae.eval()
         shift, scale = latent_standardisation(vae, images)

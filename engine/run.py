@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.data import Dataset
 from engine.runtime import device_name, resolve_device, versions
-from engine.spec import CLASSIFIERS, SpecError, StudySpec, check_against_data, validate
+from engine.spec import CLASSIFIERS, DEFAULT_QUALITY, SpecError, StudySpec, check_against_data, check_quality, validate
 from engine.subsets import base_indices, indices_hash, real_additions
 from store import runs as store_runs
 
@@ -28,14 +28,10 @@ class Runtime:
     compile: bool = False
     force: bool = False
     download: bool = False
-    quality: str = "cheap"   # of the synthetic set after closed-set runs: off, cheap or full (engine.quality)
+    quality: str = DEFAULT_QUALITY   # of the synthetic set after closed-set runs (engine.spec.QUALITY_LEVELS)
 
     def __post_init__(self):
-        if self.quality not in QUALITY_LEVELS:
-            raise SpecError(f"--quality {self.quality!r}; valid: {', '.join(QUALITY_LEVELS)}")
-
-
-QUALITY_LEVELS = ("off", "cheap", "full")
+        check_quality(self.quality)
 
 
 def run_key(config: dict) -> str:

@@ -54,6 +54,17 @@ RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 # MedMNIST's BloodMNIST); anything else is checked once the worker has loaded it.
 KNOWN_TRAIN_SIZES = {"digits": 800, "cifar10": 50_000, "medmnist:bloodmnist": 11_959}
 DEFAULT_DATA_ROOTS = {"cifar10": "data/cifar10", "medmnist": "data/medmnist/{flag}.npz"}
+# How much of engine.quality runs on a synthetic set after closed-set runs: how a study executes,
+# never part of its identity (engine run --quality, engine queue add --quality, the Queue page).
+QUALITY_LEVELS = ("off", "cheap", "full")
+DEFAULT_QUALITY = "cheap"
+
+
+def check_quality(level: str) -> str:
+    if level not in QUALITY_LEVELS:
+        raise SpecError(f"--quality {level!r}; valid: {', '.join(QUALITY_LEVELS)}")
+    return level
+
 
 # Caps on what one job may ask for: beyond them a job can only fail, exhaust memory or run for weeks.
 MAX_SEEDS = 10
@@ -354,15 +365,17 @@ def preview(spec: StudySpec) -> dict:
             "points": n_points, "seeds": spec.seeds}
 
 
-def summary(spec: dict | StudySpec) -> str:
-    """One line for a job's spec, the same in `engine queue list` and on the Queue page."""
-    s = spec.to_dict() if isinstance(spec, StudySpec) else spec
+def summary(spec: dict | StudySpec | str, quality: str | None = None) -> str:
+    """One line for a job's spec (and its quality level when not the default), the same in
+    `engine queue list` and on the Queue page."""
+    s = spec.to_dict() if isinstance(spec, StudySpec) else json.loads(spec) if isinstance(spec, str) else spec
     added = ",".join(map(str, s["added"])) if isinstance(s["added"], (list, tuple)) else s["added"]
     aug = s["augmentation"]
     if aug == "closed":
         kind = s.get("generator") or "edm"
         aug += f" ({GENERATORS.get(kind, {'name': kind})['name']}-{s.get('generator_preset') or ''})"
-    return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {aug} +{added} × {s['seeds']} seeds"
+    extra = f" · quality {quality}" if isinstance(quality, str) and quality != DEFAULT_QUALITY else ""
+    return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {aug} +{added} × {s['seeds']} seeds{extra}"
 
 
 __all__ = ["SpecError", "StudySpec", "DEFAULTS", "FIELDS", "CLASSIFIERS", "DATASET_FORMS", "ENGINE_AUGMENTATIONS",

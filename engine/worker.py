@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from engine import threads as thread_policy
-from engine.spec import SpecError, data_paths, validate
+from engine.spec import DEFAULT_QUALITY, SpecError, check_quality, data_paths, validate
 from store import jobs
 from store.db import StoreError
 
@@ -116,6 +116,7 @@ class Worker:
         from engine.run import Runtime, Stopped, run_grid
         try:
             spec = validate(job["spec"])
+            quality = check_quality(job.get("quality") or DEFAULT_QUALITY)
         except SpecError as err:
             return "failed", [], f"SpecError: {err}"
         outside = outside_roots(spec, self.data_roots)
@@ -146,8 +147,8 @@ class Worker:
                 return None
 
             try:
-                summary, _, _ = run_grid(spec, self.db, self.console, Runtime(device=self.device),
-                                         should_stop=at_boundary)
+                runtime = Runtime(device=self.device, quality=quality)
+                summary, _, _ = run_grid(spec, self.db, self.console, runtime, should_stop=at_boundary)
             except Stopped as stop:
                 summary = stop.args[1] if len(stop.args) > 1 else {}
                 run_ids = jobs.run_ids_for(summary.get("run_keys", []), self.db)

@@ -239,6 +239,9 @@ MIGRATIONS.append([  # 8: per-job progress reported by whoever runs the job (the
         updated_at TIMESTAMP NOT NULL
     )""",
 ])
+MIGRATIONS.append([  # 9: how much quality measurement a job's worker runs after closed-set runs (NULL: the default)
+    "ALTER TABLE jobs ADD COLUMN quality VARCHAR",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

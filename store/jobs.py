@@ -24,7 +24,7 @@ from store.db import StoreError, connect, db_path, has_table, transaction
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 COLUMNS = ["job_id", "spec", "status", "attempts", "max_attempts", "worker_id", "heartbeat_at", "error",
            "created_at", "started_at", "finished_at", "run_ids", "cancel_requested", "max_hours",
-           "runs_planned", "runs_done"]
+           "runs_planned", "runs_done", "quality"]
 MAX_ATTEMPTS = 3
 
 
@@ -44,12 +44,13 @@ def _row(cur) -> dict | None:
 
 
 def submit(spec: dict, path=None, max_attempts: int = MAX_ATTEMPTS, max_hours: float | None = None,
-           now: float | None = None) -> str:
-    """Queue a validated spec (a dict); returns the job id."""
+           now: float | None = None, quality: str | None = None) -> str:
+    """Queue a validated spec (a dict) and quality level; returns the job id."""
     job_id = uuid.uuid4().hex[:12]
     with transaction(path) as con:
-        con.execute("INSERT INTO jobs (job_id, spec, status, attempts, max_attempts, created_at, max_hours) "
-                    "VALUES (?, ?, 'queued', 0, ?, ?, ?)", [job_id, json.dumps(spec), max_attempts, utc(now), max_hours])
+        con.execute("INSERT INTO jobs (job_id, spec, status, attempts, max_attempts, created_at, max_hours, quality) "
+                    "VALUES (?, ?, 'queued', 0, ?, ?, ?, ?)",
+                    [job_id, json.dumps(spec), max_attempts, utc(now), max_hours, quality])
     return job_id
 
 

@@ -224,3 +224,60 @@ def test_cancel_queued_and_running_jobs_from_cli_and_page(tmp_path, monkeypatch)
     assert not at.exception
     assert jobs.get(second["job_id"], db)["status"] == "cancelled"
     assert jobs.get(first["job_id"], db)["status"] == "running"
+
+
+def test_quality_level_is_queued_validated_and_listed(tmp_path):
+    db = fresh_store(tmp_path)
+    runner = CliRunner()
+    bad = runner.invoke(app, ["queue", "add", "--db", str(db), "--augmentation", "closed", "--quality", "most"])
+    assert bad.exit_code == 2 and "--quality 'most'" in bad.output and jobs.list_jobs(db).empty
+    ok = runner.invoke(app, ["queue", "add", "--db", str(db), "--n-base", "20", "--augmentation", "closed",
+                             "--added", "N", "--quality", "full", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["quality"] == "full"
+    plain = runner.invoke(app, ["queue", "add", "--db", str(db), "--n-base", "20"])
+    assert plain.exit_code == 0, plain.output
+    frame = jobs.list_jobs(db)
+    assert list(frame.quality) == ["full", "cheap"]
+    from engine.cli.queue import job_line  # the line `engine queue list` and the Queue page show
+    lines = [job_line(r)[0] for r in frame.itertuples()]
+    assert lines[0].endswith("· quality full") and "quality" not in lines[1]
+
+
+def test_worker_fails_a_job_whose_stored_quality_level_is_unknown(tmp_path):
+    from engine.worker import Worker
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(20), db, quality="everything")  # written past validation, as a foreign client could
+    Worker(db, device="cpu", threads=1, log=lambda *a: None).work(once=True)
+    job = jobs.get(job_id, db)
+    assert job["status"] == "failed" and "--quality 'everything'" in job["error"] and engine_rows(db).empty
+
+
+def test_queue_page_full_quality_checkbox_only_for_closed_set_jobs(tmp_path, monkeypatch):
+    db = fresh_store(tmp_path)
+    monkeypatch.setenv("EQUIV_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
+    at.switch_page("views/queue.py")
+    at.run()
+    assert at.checkbox(key="queue_full_quality").disabled  # real additions have no synthetic set to measure
+    at.radio(key="queue_augmentation").set_value("closed").run()
+    at.number_input(key="queue_n_base").set_value(20).run()
+    at.text_input(key="queue_added").set_value("N").run()
+    at.checkbox(key="queue_full_quality").check().run()
+    at.button(key="queue_submit").click().run()
+    assert not at.exception and any("Queued job" in s.value for s in at.success)
+    assert list(jobs.list_jobs(db).quality) == ["full"]
+    assert "quality full" in at.dataframe[-1].value.what.iloc[0]
+
+
+@pytest.mark.slow
+def test_worker_measures_full_quality_when_the_job_asks_for_it(tmp_path):
+    from store import quality as store_quality
+    db = fresh_store(tmp_path)
+    jobs.submit(spec(20, added="N", augmentation="closed", generator_options="train_images=1280"), db,
+                quality="full")
+    proc = subprocess.run([*WORKER, "--db", str(db), "--once"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert list(jobs.list_jobs(db).status) == ["done"]
+    metrics = set(store_quality.query_quality(db).metric)
+    assert {"fd", "diversity", "memorisation", "domain"} <= metrics, metrics  # domain: only at the full level

@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from app.common import store_path
-from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS, MAX_SEEDS,
-                         SpecError, preview, summary, validate)
+from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULT_QUALITY, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS,
+                         MAX_SEEDS, SpecError, preview, summary, validate)
 from store import jobs
 from store import progress as cluster_progress
 from store.db import StoreError, connect, migrate
@@ -35,6 +35,12 @@ data_root = c[3].text_input("Data path (as the workers see it)", "", key="queue_
 c = st.columns(2)
 recipe = c[0].text_input("Recipe overrides", "", key="queue_recipe", placeholder="e.g. iterations=300, lr=0.05")
 gen_opts = c[1].text_input("Generator options", "", key="queue_gen_opts", placeholder="e.g. train_images=60000")
+full_quality = st.checkbox(
+    "Full quality metrics of the synthetic set", key="queue_full_quality", disabled=augmentation != "closed",
+    help="After the closed-set runs the worker always measures the cheap metrics (FD, diversity, memorisation: "
+         "seconds). This adds FID/IS (when the Inception weights are on the worker), the real-vs-synthetic domain "
+         "classifier and t-SNE: minutes on a GPU. Shown on the Generators page.")
+quality = "full" if full_quality and augmentation == "closed" else DEFAULT_QUALITY
 
 raw = {"dataset": dataset.strip(), "classifier": None if classifier.startswith("(") else classifier,
        "augmentation": augmentation, "generator": generator, "generator_preset": preset, "n_base": int(n_base), "added": added,
@@ -56,7 +62,7 @@ if st.button("Queue this job", type="primary", disabled=spec is None, key="queue
     try:
         with connect(store_path()) as con:
             migrate(con)
-        job_id = jobs.submit(spec.to_dict(), store_path())
+        job_id = jobs.submit(spec.to_dict(), store_path(), quality=quality)
         st.success(f"Queued job {job_id}.")
     except StoreError as err:
         st.error(f"The store is busy or unreadable: {err}")
@@ -75,9 +81,6 @@ def job_table():
         st.caption("No jobs yet.")
         return
 
-    def what(spec):
-        return summary(json.loads(spec) if isinstance(spec, str) else spec)
-
     try:  # cluster jobs also say where each run is
         where = cluster_progress.by_job(store_path())
     except StoreError:
@@ -91,7 +94,7 @@ def job_table():
               for s, c in zip(frame.status, frame.get("cancel_requested", [False] * len(frame)))]
     view = pd.DataFrame({
         "job": frame.job_id, "status": status, "attempts": frame.attempts, "worker": frame.worker_id,
-        "what": frame.spec.map(what),
+        "what": [summary(s, q) for s, q in zip(frame.spec, frame.get("quality", [None] * len(frame)))],
         "progress": [progress(j, s, d, p) for j, s, d, p in zip(frame.job_id, frame.status,
                                                                 frame.get("runs_done", [None] * len(frame)),
                                                                 frame.get("runs_planned", [None] * len(frame)))],

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json, with_store
-from engine.cli.study import DeviceOpt, ThreadsOpt, grid_command
+from engine.cli.study import DeviceOpt, QualityOpt, ThreadsOpt, grid_command
+from engine.spec import DEFAULT_QUALITY
 
 queue_app = typer.Typer(help="Queue studies for workers.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
@@ -29,33 +30,34 @@ def job_line(r) -> tuple[str, str]:
     """(what, progress) of a job row: the same text in `engine queue list` and on the Queue page."""
     import pandas as pd
     from engine.spec import summary
-    spec = json.loads(r.spec) if isinstance(r.spec, str) else r.spec
     done, planned = getattr(r, "runs_done", None), getattr(r, "runs_planned", None)
     progress = f"{int(done)}/{int(planned)}" if pd.notna(planned) and pd.notna(done) else ""
-    return summary(spec), progress
+    return summary(r.spec, getattr(r, "quality", None)), progress
 
 
 @queue_app.command("add")
 @guarded
 @grid_command
 def queue_add(fields: dict,
+              quality: QualityOpt = DEFAULT_QUALITY,
               max_hours: Annotated[Optional[float], typer.Option(
                   help="Fail the job if one attempt runs longer than this many hours.")] = None,
               as_json: Annotated[bool, typer.Option("--json")] = False,
               db: Db = None):
     """Validate a study grid and queue it for `engine worker`."""
-    from engine.spec import SpecError, preview, validate
+    from engine.spec import SpecError, check_quality, preview, validate
     from store import jobs as store_jobs
     try:
         spec = validate(fields)
+        check_quality(quality)
     except SpecError as err:
         raise UserError(str(err)) from None
     check_hours(max_hours, "--max-hours")
     with_store(db)
-    job_id = store_jobs.submit(spec.to_dict(), db, max_hours=max_hours)
+    job_id = store_jobs.submit(spec.to_dict(), db, max_hours=max_hours, quality=quality)
     cost = preview(spec)
     if as_json:
-        print(to_json({"job_id": job_id, "spec": spec.to_dict(), "preview": cost}))
+        print(to_json({"job_id": job_id, "spec": spec.to_dict(), "quality": quality, "preview": cost}))
     else:
         console.print(f"queued job {job_id}: {cost['classifier_trainings']} classifier trainings"
                       + (", up to 1 generator training" if cost["generator_trainings"] else ""))

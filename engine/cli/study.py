@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded
-from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS, MAX_SEEDS,
+from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULT_QUALITY, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS, MAX_SEEDS,
                          RECIPE_FIELDS, SpecError, default_classifier, validate)
 
 
@@ -99,7 +99,7 @@ def run(fields: dict,
         compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the classifier.")] = False,
         force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
         threads: ThreadsOpt = None,
-        quality: QualityOpt = "cheap",
+        quality: QualityOpt = DEFAULT_QUALITY,
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
     summary, spec, ds = run_grid_cli(fields, db, device, force, compile_, download, threads, quality)
@@ -121,7 +121,7 @@ def use_threads(requested: int | None, device: str) -> int:
 
 
 def run_grid_cli(fields, db, device="auto", force=False, compile_=False, download=False, threads=None,
-                 quality="cheap"):
+                 quality=DEFAULT_QUALITY):
     """engine.run.run_grid with the CLI's error handling: one line for bad input, 130 on Ctrl-C."""
     from engine.data import DatasetError
     from engine.generators.checkpoints import CheckpointError

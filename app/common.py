@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.analysis.fit import ALL_SOURCES, analyse, settings, sources_of
-from engine.analysis.surface import CRITERIA, FEATURES, PAPER_FEATURES, FitError
+from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
 from store import runs as store_runs
 from store.db import StoreError, db_path
 
@@ -198,7 +198,7 @@ def surface_controls(key: str):
                                  help="The paper's surface uses the three log terms (Eq. 10).")
     best = cols[1].selectbox("…or the best of all 31 subsets by", ["(use the features chosen)", *CRITERIA],
                              key=f"{key}_best")
-    eps = cols[2].number_input("eps", min_value=1e-9, max_value=10.0, value=1e-3, format="%.0e",
+    eps = cols[2].number_input("eps", min_value=1e-9, max_value=10.0, value=DEFAULT_EPS, format="%.0e",
                                key=f"{key}_eps", help="eps inside the log terms")
     if best != "(use the features chosen)":
         return f"best:{best}", float(eps)

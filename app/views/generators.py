@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.common import fit, store_path
-from engine.analysis.surface import PAPER_FEATURES
+from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from store import quality as store_quality
 from store.db import StoreError
 
@@ -152,7 +152,7 @@ c2 = []
 for r in cmp.itertuples():
     value = None
     if isinstance(r.generator, str) and isinstance(r.classifier, str):
-        analysis, _, _ = fit((r.dataset, r.classifier, "closed", r.generator), PAPER_FEATURES, 1e-3)
+        analysis, _, _ = fit((r.dataset, r.classifier, "closed", r.generator), PAPER_FEATURES, DEFAULT_EPS)
         if analysis is not None and analysis.c2 is not None:
             ci = f" [{analysis.c2_ci[0]:.2f}, {analysis.c2_ci[1]:.2f}]" if analysis.c2_ci else ""
             value = f"{analysis.c2:.2f}{ci}"

@@ -245,9 +245,13 @@ MIGRATIONS.append([  # 9: how much quality measurement a job's worker runs after
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables a store has: an older store may lack the newer ones, so readers ask first."""
+    return {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                            [name]).fetchall()[0][0])
+    return name in table_names(con)
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -261,7 +265,7 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int
     """Bring the schema forward to `target`, one version per transaction."""
     version = current_version(con)
     if version == 0:
-        foreign = [t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()]
+        foreign = sorted(table_names(con))
         if foreign:
             raise StoreError(f"this DuckDB file is not an equivalence store (it holds table(s) "
                              f"{', '.join(sorted(foreign)[:5])}); refusing to add tables to it: give another --db")

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from store.db import connect, db_path, transaction
+from store.db import connect, db_path, has_table, transaction
 
 COLUMNS = ["job_id", "planned", "done", "running", "updated_at"]
 
@@ -28,7 +28,7 @@ def for_jobs(path=None) -> pd.DataFrame:
     if not db_path(path).exists():
         return pd.DataFrame(columns=COLUMNS)
     with connect(path, read_only=True) as con:
-        if "job_progress" not in {t for (t,) in con.execute("SHOW TABLES").fetchall()}:
+        if not has_table(con, "job_progress"):
             return pd.DataFrame(columns=COLUMNS)  # a store from before progress was recorded
         return con.execute("SELECT * FROM job_progress ORDER BY job_id").df()
 

@@ -6,7 +6,7 @@ import uuid
 
 import pandas as pd
 
-from store.db import connect, db_path, migrate, transaction
+from store.db import connect, db_path, has_table, migrate, table_names, transaction
 
 COLUMNS = ["quality_id", "synthetic_set_id", "metric", "value", "ci_low", "ci_high", "extractor",
            "extractor_sha256", "n_real", "n_syn", "config", "detail", "seconds"]
@@ -36,8 +36,6 @@ def write_metrics(synthetic_set_id: str, rows: list[dict], path=None) -> None:
                         [[r[c] for c in COLUMNS] for r in records])
 
 
-def _tables(con) -> set:
-    return {t for (t,) in con.execute("SHOW TABLES").fetchall()}
 
 
 def query_quality(path=None, synthetic_set_id: str | None = None) -> pd.DataFrame:
@@ -45,7 +43,7 @@ def query_quality(path=None, synthetic_set_id: str | None = None) -> pd.DataFram
     if not db_path(path).exists():
         return pd.DataFrame(columns=COLUMNS + ["created_at"])
     with connect(path, read_only=True) as con:
-        if "quality" not in _tables(con):
+        if not has_table(con, "quality"):
             return pd.DataFrame(columns=COLUMNS + ["created_at"])
         sql = "SELECT * FROM quality" + (" WHERE synthetic_set_id = ?" if synthetic_set_id else "") + \
               " ORDER BY synthetic_set_id, metric"
@@ -66,7 +64,7 @@ def list_sets(path=None) -> pd.DataFrame:
     if not db_path(path).exists():
         return pd.DataFrame()
     with connect(path, read_only=True) as con:
-        tables = _tables(con)
+        tables = table_names(con)
         if not {"synthetic_sets", "generators", "runs"} <= tables:
             return pd.DataFrame()
         cols = {c for (c,) in con.execute(
@@ -94,7 +92,7 @@ def gains_at_ratio(path=None, ratio: float = 1.0) -> pd.DataFrame:
     if not db_path(path).exists():
         return pd.DataFrame()
     with connect(path, read_only=True) as con:
-        if "runs" not in _tables(con):
+        if not has_table(con, "runs"):
             return pd.DataFrame()
         return con.execute("""
             WITH syn AS (

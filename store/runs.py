@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 import duckdb
 import pandas as pd
 
-from store.db import StoreError, connect, migrate, transaction
+from store.db import StoreError, connect, has_table, migrate, transaction
 
 # The paper's n_total: the size of the full original training set, used for tau = 10 / n_total.
 PAPER_N_TOTAL = {"CIFAR-10": 50_000, "BloodMNIST": 12_000, "ImageNet-100": 130_000}
@@ -142,7 +142,7 @@ def existing_run_keys(keys: Iterable[str], path=None) -> set[str]:
     if not keys or not Path(_resolve(path)).exists():
         return set()
     with connect(path, read_only=True) as con:
-        if "runs" not in {t for (t,) in con.execute("SHOW TABLES").fetchall()}:
+        if not has_table(con, "runs"):
             return set()
         found = con.execute("SELECT run_key FROM runs WHERE list_contains(?, run_key)", [keys]).fetchall()
     return {k for (k,) in found}
@@ -245,8 +245,7 @@ def setting_keys(path=None) -> list[tuple]:
 def run_changes(path=None) -> dict[tuple, tuple]:
     """(dataset, classifier) -> (version, changed_at): the change stamp each cached query is keyed by."""
     with connect(path, read_only=True) as con:
-        tables = {t for (t,) in con.execute("SHOW TABLES").fetchall()}
-        if "run_changes" not in tables:
+        if not has_table(con, "run_changes"):
             return {}
         rows = con.execute("SELECT dataset, classifier, version, changed_at FROM run_changes").fetchall()
     return {(d, c): (v, str(t)) for d, c, v, t in rows}

@@ -57,11 +57,12 @@ def queue_add(dataset: DatasetOpt = D.dataset,
               as_json: Annotated[bool, typer.Option("--json")] = False,
               db: Db = None):
     """Validate a study grid and queue it for `engine worker`."""
-    from engine.spec import SpecError, preview, validate
+    from engine.spec import SpecError, check_open_set, preview, validate
     from store import jobs as store_jobs
     try:
         spec = validate(grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe,
                                     data_root, size, generator, generator_preset, generator_option))
+        check_open_set(spec, db)
     except SpecError as err:
         raise UserError(str(err)) from None
     check_hours(max_hours, "--max-hours")

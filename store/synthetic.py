@@ -99,3 +99,14 @@ def open_runs_elsewhere(name: str, synthetic_set_id: str, path=None) -> int:
 def set_file_used(file: str, path=None) -> bool:
     with connect(path, read_only=True) as con:
         return bool(con.execute("SELECT count(*) FROM synthetic_sets WHERE path = ?", [file]).fetchall()[0][0])
+
+
+def open_sets(path=None) -> pd.DataFrame:
+    """The imported sets (name, dataset, images), read-only: empty when there is no store or none."""
+    if not db_path(path).exists():
+        return pd.DataFrame(columns=["name", "dataset_name", "n_images"])
+    with connect(path, read_only=True) as con:
+        if not has_table(con, "synthetic_sets") or "kind" not in _columns(con):
+            return pd.DataFrame(columns=["name", "dataset_name", "n_images"])
+        return con.execute("SELECT name, dataset_name, n_images FROM synthetic_sets WHERE kind = 'open' "
+                           "ORDER BY name").df()

@@ -53,11 +53,17 @@ def synthetic_list(as_json: Annotated[bool, typer.Option("--json")] = False, db:
     from store import synthetic as store_synthetic
     frame = store_synthetic.list_sets(db)
     if as_json:
-        print(to_json([{k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else v) for k, v in r.items()}
-                       for r in frame.astype(object).to_dict("records")]))
+        def value(k, v):
+            if k == "class_counts" and isinstance(v, str):
+                return json.loads(v)
+            if not isinstance(v, (list, dict)) and pd.isna(v):
+                return None
+            return v.isoformat() if isinstance(v, pd.Timestamp) else v
+        print(to_json([{k: value(k, v) for k, v in r.items()} for r in frame.astype(object).to_dict("records")]))
         return
-    table = Table("kind", "name", "dataset", "n_base", "images", "per class", "runs", "set id", "source",
-                  title=f"{len(frame)} synthetic sets")
+    table = Table("kind", "name", "dataset", "n_base", "images", "per class", "runs", title=f"{len(frame)} synthetic sets")
+    table.add_column("set id", overflow="fold")
+    table.add_column("source", overflow="fold")
     for r in frame.itertuples():
         if isinstance(r.class_counts, str):
             counts = list(json.loads(r.class_counts).values())

@@ -204,7 +204,7 @@ def stream_order(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def import_set(name: str, dataset: str, source: str | os.PathLike, db=None, data_root: str | None = None,
-               size: int | None = None, load=None) -> tuple[str, dict]:
+               size: int | None = None) -> tuple[str, dict]:
     """Check and store a user's synthetic images as the open-set generator NAME for DATASET.
 
     Returns ('added' or 'present', the set's row). Everything is read and checked before the
@@ -222,7 +222,7 @@ def import_set(name: str, dataset: str, source: str | os.PathLike, db=None, data
                            f"letter or digit) and not {' or '.join(GENERATORS)}")
     dataset = _dataset(dataset)
     data_root, size, _ = _paths_and_size(dataset, data_root, size)
-    ds = (load or load_dataset)(dataset, data_root, size)
+    ds = load_dataset(dataset, data_root, size)
     imported = read_source(source, ds)
     existing = store_synthetic.open_set(name, db)
     if existing is not None and existing["content_hash"] == imported.content_hash:

@@ -267,3 +267,21 @@ def test_open_specs_are_checked_against_the_store(store):
     res = runner.invoke(app, ["queue", "add", "--db", str(db), "--n-base", "20", "--augmentation", "open",
                               "--generator", "good", "--added", "0,N,2N", "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["spec"]["generator"] == "good"
+
+
+def test_migration_marks_existing_sets_closed(tmp_path):
+    """A store from before imports: its sampled sets become kind 'closed' and list with their generator."""
+    from store.db import SCHEMA_VERSION, connect, migrate
+    db = tmp_path / "old.duckdb"
+    with connect(db) as con:
+        migrate(con, target=8)
+        con.execute("INSERT INTO generators (generator_id, dataset, n_base, indices_hash, preset, seed, train_images, "
+                    "checkpoint, config) VALUES ('edm-1', 'digits', 20, 'h', 'tiny', 0, 100, 'x', "
+                    "'{\"name\": \"EDM-tiny\"}')")
+        con.execute("INSERT INTO synthetic_sets (synthetic_set_id, generator_id, n_images, per_class, seed, path) "
+                    "VALUES ('edm-1-s0', 'edm-1', 40, 4, 0, 'p.npz')")
+        migrate(con)
+        assert con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] == SCHEMA_VERSION
+    listed = store_synthetic.list_sets(db)
+    assert listed[["kind", "name", "dataset", "n_base", "n_images"]].values.tolist() == [
+        ["closed", "EDM-tiny", "digits", 20, 40]]

@@ -1,6 +1,7 @@
 """End to end with a user's synthetic images: digits rendered with noise and small shifts, written to
 class folders, imported, queued from the Queue page, run by a worker, and read on the Budget
 calculator as an open-set generator beside real augmentation."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -65,8 +66,7 @@ def test_imported_set_runs_through_queue_worker_and_budget_page(tmp_path, monkey
     at.button(key="queue_submit").click().run()
     at.radio(key="queue_augmentation").set_value("real").run()
     at.button(key="queue_submit").click().run()
-    assert [s["augmentation"] for s in jobs.list_jobs(db).spec.map(lambda s: __import__("json").loads(s))] \
-        == ["open", "real"]
+    assert [json.loads(s)["augmentation"] for s in jobs.list_jobs(db).spec] == ["open", "real"]
 
     proc = subprocess.run([*WORKER, "--db", str(db), "--idle-exit", "1"], cwd=ROOT, capture_output=True,
                           text=True, timeout=400)

@@ -31,7 +31,7 @@ class ImportFailed(ValueError):
 
 @dataclass
 class ImportedSet:
-    images: np.ndarray          # (N, H, W, C) uint8, grouped by class, by pixel hash inside a class
+    images: np.ndarray          # (N, H, W, C) uint8 in stream order (stream_order)
     labels: np.ndarray          # (N,) int64
     class_counts: dict          # dataset class name -> images, in class order
     content_hash: str

@@ -255,6 +255,9 @@ class JobRun:
 
     def run(self) -> list[str]:
         fields = dict(self.job["spec"])
+        if fields.get("augmentation") == "open":  # the nodes cannot see the store's imported images
+            raise ClusterError(f"the cluster dispatcher does not ship imported synthetic sets; run open-set jobs "
+                               f"({fields.get('generator')}) with `engine worker`")
         if fields.get("augmentation") == "closed" and (fields.get("generator") or "edm") != "edm":
             raise ClusterError(f"the cluster dispatcher trains EDM generators only; run {fields['generator']} "
                                f"jobs with `engine worker`")

@@ -235,14 +235,20 @@ def _open_all(files: list[Path]):
     return images
 
 
+def image_pixels(im, grey: bool, size: int | None) -> np.ndarray:
+    """One PIL image as (H, W, C) uint8, grey or RGB, resized to size x size if given: the one path
+    for the images of folder datasets and of imported synthetic sets."""
+    im = im.convert("L" if grey else "RGB")
+    if size is not None:
+        im = im.resize((size, size))
+    arr = np.asarray(im, np.uint8)
+    return arr[..., None] if grey else arr
+
+
 def _to_array(files, images, grey: bool, size: int | None) -> np.ndarray:
     arrays = []
     for f, im in zip(files, images):
-        im = im.convert("L" if grey else "RGB")
-        if size is not None:
-            im = im.resize((size, size))
-        arr = np.asarray(im, np.uint8)
-        arr = arr[..., None] if grey else arr
+        arr = image_pixels(im, grey, size)
         if arrays and arr.shape != arrays[0].shape:
             raise DatasetError(f"{f} is {arr.shape[1]}x{arr.shape[0]} but {files[0]} is "
                                f"{arrays[0].shape[1]}x{arrays[0].shape[0]}; pass --size to resize all")
@@ -274,6 +280,23 @@ def load_folder(path: str | os.PathLike, size: int | None = None) -> Dataset:
 
 
 DATASETS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>")
+
+
+def stored_name(spec: str) -> str | None:
+    """The name a dataset's runs are stored under, from its CLI name without loading it (None
+    where only loading it can tell)."""
+    if spec == "digits":
+        return "digits"
+    if spec == "cifar10":
+        return "CIFAR-10"
+    if spec.startswith("medmnist:"):
+        try:
+            return medmnist_name(spec.split(":", 1)[1])
+        except DatasetError:
+            return None
+    if spec.startswith("folder:"):
+        return f"folder:{Path(spec.split(':', 1)[1]).resolve().name}"
+    return None
 
 
 def load_dataset(spec: str, data_root: str | None = None, size: int | None = None,

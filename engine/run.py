@@ -16,7 +16,8 @@ import numpy as np
 
 from engine.data import Dataset
 from engine.runtime import device_name, resolve_device, versions
-from engine.spec import CLASSIFIERS, DEFAULT_QUALITY, SpecError, StudySpec, check_against_data, check_quality, validate
+from engine.spec import (CLASSIFIERS, DEFAULT_QUALITY, SpecError, StudySpec, check_against_data, check_open_set,
+                         check_quality, validate)
 from engine.subsets import base_indices, indices_hash, real_additions
 from store import runs as store_runs
 
@@ -97,13 +98,13 @@ def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[
         is_base = amount == 0
         augmentation = "real" if is_base else spec.augmentation
         n_real_added = amount if augmentation == "real" else 0
-        n_syn_added = amount if augmentation == "closed" else 0
+        n_syn_added = amount if augmentation in ("closed", "open") else 0
         n_train = spec.n_base + amount
         recipe = default_recipe(spec.classifier, ds.name, n_train, spec.n_base, ds.n_total,
                                 flip=flips_preserve_labels(ds.name)).with_overrides(spec.recipe).to_dict()
         for seed in range(spec.seeds):
             config = identity(spec, ds, recipe, n_real_added, n_syn_added, seed, augmentation,
-                              generator_id if augmentation == "closed" else None)
+                              generator_id if augmentation != "real" else None)
             planned.append(PlannedRun(config, run_key(config), n_real_added, n_syn_added, seed, augmentation))
     return planned
 
@@ -191,7 +192,8 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
                TextColumn("{task.fields[info]}"), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
         if max_syn:
-            gen_task = progress.add_task(f"generator {synthetic.generator_id} (closed set: n_base {spec.n_base})",
+            gen_task = progress.add_task(getattr(synthetic, "label", None) or
+                                         f"generator {synthetic.generator_id} (closed set: n_base {spec.n_base})",
                                          total=None, info="")
 
             def on_train(nimg, total, loss):
@@ -224,7 +226,7 @@ def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Ru
     `engine study` and `engine worker`. Returns (summary, spec, dataset)."""
     spec, ds, synthetic = build_spec(raw, db, runtime)
     summary = execute(spec, runtime, db, ds, console, synthetic, should_stop)
-    if synthetic is not None and runtime.quality != "off":
+    if synthetic is not None and spec.augmentation == "closed" and runtime.quality != "off":
         from engine.quality.assess import after_run
         after_run(synthetic.synthetic_set_id, runtime.quality, db, ds, resolve_device(runtime.device),
                   log=console.print if console else print)
@@ -237,6 +239,7 @@ def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime()):
     from engine.data import load_dataset
     from engine.recipes import default_recipe
     spec = validate(raw)
+    check_open_set(spec, db)  # the imported set exists and holds enough images: before the data load
     ds = load_dataset(spec.dataset, spec.data_root, spec.size, runtime.download)
     check_against_data(spec, ds.name, len(ds.train_y))
     try:  # the overrides were checked at validation; recheck with this data's real sizes
@@ -247,4 +250,7 @@ def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime()):
     if spec.augmentation == "closed":
         from engine.generators.closed_set import SyntheticSource
         synthetic = SyntheticSource(spec, ds, db, device=runtime.device)
+    elif spec.augmentation == "open":  # an imported set: checked against these data before anything trains
+        from engine.generators.open_set import OpenSetSource
+        synthetic = OpenSetSource(spec, ds, db)
     return spec, ds, synthetic

@@ -32,7 +32,9 @@ CLASSIFIERS = {
     "smallcnn": ("SmallCNN", 8),
 }
 DATASET_FORMS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>")
-ENGINE_AUGMENTATIONS = ("real", "closed")
+ENGINE_AUGMENTATIONS = ("real", "closed", "open")
+# An imported (open-set) synthetic set's name: what `--generator` names and runs are stored under.
+SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 GENERATOR_PRESETS = tuple(PRESET_TRAINING)   # EDM's
 # DiT's options, checked here without torch: (type, low, high) or a tuple of allowed words.
 # engine.generators.dit_train applies them; tests/test_dit*.py check the two agree.
@@ -273,15 +275,19 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
         raise SpecError(f"unknown classifier {classifier!r}; valid: {', '.join(CLASSIFIERS)}")
     augmentation = _text(get("augmentation"), "augmentation", DEFAULTS.augmentation)
     if augmentation not in ENGINE_AUGMENTATIONS:
-        raise SpecError(f"augmentation {augmentation!r}: the engine runs {' or '.join(ENGINE_AUGMENTATIONS)} "
-                        f"(open-set runs come from outside generators: import them)")
-    generator = _text(get("generator"), "generator", DEFAULTS.generator)
-    if generator not in GENERATORS:
-        raise SpecError(f"unknown generator {generator!r}; valid: {', '.join(GENERATORS)}")
-    presets = GENERATORS[generator]["presets"]
-    preset = _text(get("generator_preset"), "generator_preset", presets[0])
-    if preset not in presets:
-        raise SpecError(f"unknown generator preset {preset!r} for {generator}; valid: {', '.join(presets)}")
+        raise SpecError(f"augmentation {augmentation!r}: the engine runs {', '.join(ENGINE_AUGMENTATIONS)}")
+    if augmentation == "open":
+        generator, preset = _open_set_name(get("generator")), None
+        if get("generator_preset") not in (None, ""):
+            raise SpecError(f"generator preset {get('generator_preset')!r} applies only to closed-set runs")
+    else:
+        generator = _text(get("generator"), "generator", DEFAULTS.generator)
+        if generator not in GENERATORS:
+            raise SpecError(f"unknown generator {generator!r}; valid: {', '.join(GENERATORS)}")
+        presets = GENERATORS[generator]["presets"]
+        preset = _text(get("generator_preset"), "generator_preset", presets[0])
+        if preset not in presets:
+            raise SpecError(f"unknown generator preset {preset!r} for {generator}; valid: {', '.join(presets)}")
     n_base = _int(get("n_base"), "n_base", 1, MAX_N_BASE)
     data_root, size, n_train = _paths_and_size(dataset, get("data_root"), get("size"))
     if n_train is not None and n_base > n_train:
@@ -301,7 +307,7 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
     if augmentation == "real" and n_train is not None and max(added) > n_train - n_base:
         raise SpecError(f"added {max(added):,} real images, but only {n_train - n_base:,} lie outside a base of "
                         f"{n_base:,} in {dataset}'s train split")
-    if augmentation == "closed" and max(added) > MAX_SYN_ADDED:
+    if augmentation != "real" and max(added) > MAX_SYN_ADDED:
         raise SpecError(f"added {max(added):,} synthetic images; at most {MAX_SYN_ADDED:,} per job")
     seeds = _int(get("seeds"), "seeds", 1, MAX_SEEDS)
     subset_seed = _int(get("subset_seed"), "subset_seed", 0, MAX_SUBSET_SEED)
@@ -315,19 +321,71 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
     except ValueError as err:
         raise SpecError(str(err)) from None
     generator_options = _options(get("generator_options"), "generator option")
-    if generator == "edm":
+    if generator_options and augmentation != "closed":
+        raise SpecError(f"generator option {next(iter(generator_options))!r} applies only to closed-set runs")
+    if augmentation == "open":
+        pass  # an imported set has no options: its images are fixed
+    elif generator == "edm":
         try:
             config_from_options(preset, generator_options)
         except ValueError as err:
             raise SpecError(str(err)) from None
     else:
         _check_dit_options(generator_options)
-    if generator_options and augmentation != "closed":
-        raise SpecError(f"generator option {next(iter(generator_options))!r} applies only to closed-set runs")
     return StudySpec(dataset=dataset, classifier=classifier, n_base=n_base, augmentation=augmentation,
                      added=tuple(added), seeds=seeds, subset_seed=subset_seed, recipe=recipe,
                      generator=generator, generator_preset=preset, generator_options=generator_options,
                      data_root=data_root, size=size)
+
+
+def _open_set_name(raw) -> str:
+    name = _text(raw, "generator", None)
+    if not name or name.lower() in GENERATORS:
+        raise SpecError("augmentation 'open' needs --generator NAME: a synthetic set imported with "
+                        "`engine synthetic import NAME ...` (`engine synthetic list` shows them)")
+    if not SET_NAME.fullmatch(name):
+        raise SpecError(f"synthetic set name {name!r} must be 1-64 letters, digits, '.', '_', '+' or '-', "
+                        f"starting with a letter or digit")
+    return name
+
+
+def max_balanced(counts: list[int]) -> int:
+    """The most images a class-balanced draw can take from a set holding counts[c] of class c:
+    draw i is of class i % K, so class c supplies image counts[c] * K + c no more."""
+    k = len(counts)
+    return min(n * k + c for c, n in enumerate(counts)) if k else 0
+
+
+def check_open_amount(name: str, class_counts: dict, n: int) -> None:
+    """Refuse, before anything trains, to draw more images of a class than an imported set holds."""
+    counts = list(class_counts.values())
+    if n <= max_balanced(counts):
+        return
+    k = len(counts)
+    for c, (cls, have) in enumerate(class_counts.items()):
+        need = n // k + (1 if c < n % k else 0)
+        if need > have:
+            raise SpecError(f"adding {n:,} images from synthetic set {name!r} takes {need:,} of class {cls!r}, "
+                            f"which it holds only {have:,} of (at most {max_balanced(counts):,} class-balanced)")
+
+
+def check_open_set(spec: StudySpec, db=None) -> dict | None:
+    """An open-set spec's imported set, from the store: it exists, is for this dataset, and holds
+    enough images of every class for the largest amount. Called by engine run, engine queue add,
+    the Queue page and the worker (through engine.run.build_spec)."""
+    if spec.augmentation != "open":
+        return None
+    from engine.data import stored_name
+    from store.synthetic import open_set
+    row = open_set(spec.generator, db)
+    if row is None:
+        raise SpecError(f"no imported synthetic set named {spec.generator!r} in the store "
+                        f"(`engine synthetic list` shows them; `engine synthetic import` adds one)")
+    expected = stored_name(spec.dataset)
+    if expected is not None and row["dataset_name"] != expected:
+        raise SpecError(f"synthetic set {spec.generator!r} was imported for {row['dataset_name']}, not {expected}")
+    check_open_amount(spec.generator, row["class_counts"], max(spec.added))
+    return row
 
 
 def _check_dit_options(options: dict) -> None:
@@ -360,7 +418,7 @@ def check_against_data(spec: StudySpec, dataset_name: str, n_train: int) -> None
 def preview(spec: StudySpec) -> dict:
     """What a validated spec costs: classifier trainings and (at most) generator trainings."""
     n_points = len(spec.added)
-    syn_points = sum(1 for a in spec.added if a > 0) if spec.augmentation == "closed" else 0
+    syn_points = sum(1 for a in spec.added if a > 0) if spec.augmentation == "closed" else 0  # open: imported
     return {"classifier_trainings": n_points * spec.seeds, "generator_trainings": 1 if syn_points else 0,
             "points": n_points, "seeds": spec.seeds}
 
@@ -374,10 +432,13 @@ def summary(spec: dict | StudySpec | str, quality: str | None = None) -> str:
     if aug == "closed":
         kind = s.get("generator") or "edm"
         aug += f" ({GENERATORS.get(kind, {'name': kind})['name']}-{s.get('generator_preset') or ''})"
+    elif aug == "open":
+        aug += f" ({s.get('generator')})"
     extra = f" · quality {quality}" if isinstance(quality, str) and quality != DEFAULT_QUALITY else ""
     return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {aug} +{added} × {s['seeds']} seeds{extra}"
 
 
 __all__ = ["SpecError", "StudySpec", "DEFAULTS", "FIELDS", "CLASSIFIERS", "DATASET_FORMS", "ENGINE_AUGMENTATIONS",
            "GENERATOR_PRESETS", "GENERATOR_OPTIONS", "GENERATORS", "RECIPE_FIELDS", "validate", "check_against_data", "preview",
-           "summary", "parse_added", "data_paths", "default_classifier"]
+           "summary", "parse_added", "data_paths", "default_classifier", "check_open_set", "check_open_amount",
+           "max_balanced", "SET_NAME"]

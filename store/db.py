@@ -242,6 +242,20 @@ MIGRATIONS.append([  # 8: per-job progress reported by whoever runs the job (the
 MIGRATIONS.append([  # 9: how much quality measurement a job's worker runs after closed-set runs (NULL: the default)
     "ALTER TABLE jobs ADD COLUMN quality VARCHAR",
 ])
+MIGRATIONS.append([  # 10: imported (open-set) synthetic sets beside the closed-set ones the engine samples
+    # kind 'open': a user's images (engine synthetic import), named by the user; the content hash
+    # makes a re-import a no-op; class_counts maps each dataset class to its images.
+    "ALTER TABLE synthetic_sets ADD COLUMN kind VARCHAR DEFAULT 'closed'",
+    "UPDATE synthetic_sets SET kind = 'closed' WHERE kind IS NULL",
+    "ALTER TABLE synthetic_sets ADD COLUMN name VARCHAR",
+    "ALTER TABLE synthetic_sets ADD COLUMN dataset_name VARCHAR",
+    "ALTER TABLE synthetic_sets ADD COLUMN image_size INTEGER",
+    "ALTER TABLE synthetic_sets ADD COLUMN channels INTEGER",
+    "ALTER TABLE synthetic_sets ADD COLUMN content_hash VARCHAR",
+    "ALTER TABLE synthetic_sets ADD COLUMN class_counts JSON",
+    "ALTER TABLE synthetic_sets ADD COLUMN source_path VARCHAR",
+    "ALTER TABLE synthetic_sets ADD COLUMN imported_at TIMESTAMP",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -70,7 +70,11 @@ def list_sets(path=None) -> pd.DataFrame:
         cols = {c for (c,) in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'generators'").fetchall()}
         sql = _SETS_SQL if "loss_curve" in cols else _SETS_SQL.replace("g.loss_curve,", "NULL AS loss_curve,")
-        return con.execute(sql + " ORDER BY g.dataset, g.n_base, s.synthetic_set_id").df()
+        set_cols = {c for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'synthetic_sets'").fetchall()}
+        if "dataset_name" in set_cols:  # an imported (open) set has no generator row: its own dataset
+            sql = sql.replace("SELECT s.*, g.dataset,", "SELECT s.*, coalesce(g.dataset, s.dataset_name) AS dataset,")
+        return con.execute(sql + " ORDER BY dataset, g.n_base, s.synthetic_set_id").df()
 
 
 def resolve_sets(query: str, path=None) -> pd.DataFrame:

@@ -6,9 +6,10 @@ import streamlit as st
 
 from app.common import store_path
 from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULT_QUALITY, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS,
-                         MAX_SEEDS, SpecError, preview, summary, validate)
+                         MAX_SEEDS, SpecError, check_open_set, preview, summary, validate)
 from store import jobs
 from store import progress as cluster_progress
+from store import synthetic as store_synthetic
 from store.db import StoreError, connect, migrate
 
 st.title("Queue new runs")
@@ -22,10 +23,22 @@ dataset = c[0].text_input("Dataset", DEFAULTS.dataset, key="queue_dataset", help
 classifier = c[1].selectbox("Classifier", ["(default for the dataset)", *CLASSIFIERS], key="queue_classifier")
 augmentation = c[2].radio("Augmentation", ENGINE_AUGMENTATIONS, key="queue_augmentation", horizontal=True)
 g = c[3].columns(2)
-generator = g[0].selectbox("Generator (closed set)", list(GENERATORS), key="queue_generator",
-                           index=list(GENERATORS).index(DEFAULTS.generator), format_func=lambda k: GENERATORS[k]["name"],
-                           help="EDM in pixel space (32×32 and below); DiT on a VAE trained on the base set")
-preset = g[1].selectbox("Preset", GENERATORS[generator]["presets"], key=f"queue_preset_{generator}")
+if augmentation == "open":  # a set imported with `engine synthetic import`
+    try:
+        imported = store_synthetic.open_sets(store_path())
+    except StoreError:
+        imported = pd.DataFrame(columns=["name", "dataset_name", "n_images"])
+    names = imported.name.tolist()
+    generator = g[0].selectbox("Imported set", names, key="queue_open_set", index=0 if names else None,
+                               format_func=lambda n: f"{n} ({imported.set_index('name').dataset_name[n]})",
+                               help="`engine synthetic import NAME --dataset ... --from FOLDER` adds one")
+    preset = None
+else:
+    generator = g[0].selectbox("Generator (closed set)", list(GENERATORS), key="queue_generator",
+                               index=list(GENERATORS).index(DEFAULTS.generator),
+                               format_func=lambda k: GENERATORS[k]["name"],
+                               help="EDM in pixel space (32×32 and below); DiT on a VAE trained on the base set")
+    preset = g[1].selectbox("Preset", GENERATORS[generator]["presets"], key=f"queue_preset_{generator}")
 c = st.columns(4)
 n_base = c[0].number_input("n_base", min_value=1, value=DEFAULTS.n_base, step=10, key="queue_n_base")
 added = c[1].text_input("Images to add", DEFAULTS.added, key="queue_added", help="counts, or multiples of N = n_base")
@@ -47,8 +60,9 @@ raw = {"dataset": dataset.strip(), "classifier": None if classifier.startswith("
        "seeds": int(seeds), "data_root": data_root.strip() or None, "recipe": recipe, "generator_options": gen_opts}
 try:
     spec = validate(raw)
+    check_open_set(spec, store_path())  # the same store checks as `engine queue add`
     error = None
-except SpecError as err:
+except (SpecError, StoreError) as err:
     spec, error = None, str(err)
 
 if error:

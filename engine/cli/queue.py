@@ -45,11 +45,12 @@ def queue_add(fields: dict,
               as_json: Annotated[bool, typer.Option("--json")] = False,
               db: Db = None):
     """Validate a study grid and queue it for `engine worker`."""
-    from engine.spec import SpecError, check_quality, preview, validate
+    from engine.spec import SpecError, check_open_set, check_quality, preview, validate
     from store import jobs as store_jobs
     try:
         spec = validate(fields)
         check_quality(quality)
+        check_open_set(spec, db)
     except SpecError as err:
         raise UserError(str(err)) from None
     check_hours(max_hours, "--max-hours")

@@ -30,7 +30,8 @@ DataRootOpt = Annotated[Optional[str], typer.Option(
     "--data-root", help="Where the dataset lies (cifar10 root, MedMNIST .npz), as the machine that trains sees it.")]
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Resize medmnist/folder images to this size (e.g. 32).")]
 GeneratorKindOpt = Annotated[str, typer.Option(
-    "--generator", help="Closed-set generator: edm (pixel space, 32x32 and below) or dit (VAE + DiT, e.g. 224x224).")]
+    "--generator", help="Closed-set generator: edm (pixel space, 32x32 and below) or dit (VAE + DiT, e.g. 224x224); "
+                        "with --augmentation open, the NAME of a set from `engine synthetic import`.")]
 PresetOpt = Annotated[Optional[str], typer.Option(
     "--generator-preset", help="; ".join(f"{g['name']}: {', '.join(g['presets'])}" for g in GENERATORS.values())
                               + " (default: the first).")]

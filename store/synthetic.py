@@ -1,0 +1,112 @@
+"""Synthetic sets as a user sees them: list every set (closed and open), add an imported (open)
+set, and remove one. The images themselves are .npz files under the store's artifacts folder."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from store.db import StoreError, connect, db_path, has_table, migrate, transaction
+
+
+def _columns(con) -> set:
+    return {c for (c,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'synthetic_sets'").fetchall()}
+
+
+def open_set(name: str, path=None) -> dict | None:
+    """The imported set called NAME, or None (also when there is no store yet)."""
+    if not db_path(path).exists():
+        return None
+    with connect(path, read_only=True) as con:
+        if not has_table(con, "synthetic_sets") or "kind" not in _columns(con):
+            return None
+        cur = con.execute("SELECT * FROM synthetic_sets WHERE kind = 'open' AND name = ?", [name])
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    if not rows:
+        return None
+    row = dict(zip(names, rows[0]))
+    row["class_counts"] = json.loads(row["class_counts"]) if isinstance(row["class_counts"], str) else row["class_counts"]
+    return row
+
+
+def insert_open_set(row: dict, path=None) -> str:
+    """Insert an imported set; returns 'added', or 'present' when the same images are already
+    stored under the same name. Another name for the same images, or the same name for other
+    images, is a StoreError naming the existing set."""
+    row = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in row.items()}
+    with transaction(path) as con:
+        same_name = con.execute("SELECT content_hash FROM synthetic_sets WHERE kind = 'open' AND name = ?",
+                                [row["name"]]).fetchall()
+        if same_name:
+            if same_name[0][0] == row["content_hash"]:
+                return "present"
+            raise StoreError(f"a synthetic set named {row['name']!r} already holds other images: choose another "
+                             f"name, or `engine synthetic remove {row['name']}` first")
+        same_images = con.execute("SELECT name FROM synthetic_sets WHERE kind = 'open' AND content_hash = ?",
+                                  [row["content_hash"]]).fetchall()
+        if same_images:
+            raise StoreError(f"these images are already imported as {same_images[0][0]!r} for {row['dataset_name']}; "
+                             f"use that name")
+        cols = list(row)
+        con.execute(f"INSERT INTO synthetic_sets ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                    [row[c] for c in cols])
+    return "added"
+
+
+def list_sets(path=None) -> pd.DataFrame:
+    """Every synthetic set, closed and open, with its name, dataset, counts and the runs that use it."""
+    with connect(path) as con:
+        migrate(con)
+    with connect(path, read_only=True) as con:
+        return con.execute("""
+            SELECT s.kind, coalesce(s.name, CAST(json_extract_string(g.config, '$.name') AS VARCHAR)) AS name,
+                   coalesce(s.dataset_name, g.dataset) AS dataset, g.n_base, s.synthetic_set_id, s.n_images,
+                   s.per_class, s.class_counts, s.image_size, s.channels, s.source_path,
+                   coalesce(s.imported_at, s.created_at) AS created_at,
+                   (SELECT count(*) FROM runs r WHERE r.synthetic_set_id = s.synthetic_set_id) AS runs
+            FROM synthetic_sets s LEFT JOIN generators g USING (generator_id)
+            ORDER BY s.kind, name, s.synthetic_set_id""").df()
+
+
+def runs_using(synthetic_set_id: str, path=None) -> int:
+    with connect(path, read_only=True) as con:
+        return int(con.execute("SELECT count(*) FROM runs WHERE synthetic_set_id = ?",
+                               [synthetic_set_id]).fetchall()[0][0])
+
+
+def delete_set(synthetic_set_id: str, path=None) -> None:
+    """The set's row and its quality rows; its runs stay (they are measurements)."""
+    with transaction(path) as con:
+        if has_table(con, "quality"):
+            con.execute("DELETE FROM quality WHERE synthetic_set_id = ?", [synthetic_set_id])
+        con.execute("DELETE FROM synthetic_sets WHERE synthetic_set_id = ?", [synthetic_set_id])
+
+
+def open_runs_elsewhere(name: str, synthetic_set_id: str, path=None) -> int:
+    """Engine runs stored under open-set generator NAME from another set than this one."""
+    if not db_path(path).exists():
+        return 0
+    with connect(path, read_only=True) as con:
+        if not has_table(con, "runs"):
+            return 0
+        return int(con.execute("SELECT count(*) FROM runs WHERE augmentation = 'open' AND generator = ? "
+                               "AND synthetic_set_id IS NOT NULL AND synthetic_set_id <> ?",
+                               [name, synthetic_set_id]).fetchall()[0][0])
+
+
+def set_file_used(file: str, path=None) -> bool:
+    with connect(path, read_only=True) as con:
+        return bool(con.execute("SELECT count(*) FROM synthetic_sets WHERE path = ?", [file]).fetchall()[0][0])
+
+
+def open_sets(path=None) -> pd.DataFrame:
+    """The imported sets (name, dataset, images), read-only: empty when there is no store or none."""
+    if not db_path(path).exists():
+        return pd.DataFrame(columns=["name", "dataset_name", "n_images"])
+    with connect(path, read_only=True) as con:
+        if not has_table(con, "synthetic_sets") or "kind" not in _columns(con):
+            return pd.DataFrame(columns=["name", "dataset_name", "n_images"])
+        return con.execute("SELECT name, dataset_name, n_images FROM synthetic_sets WHERE kind = 'open' "
+                           "ORDER BY name").df()

@@ -29,7 +29,7 @@ class Runtime:
     compile: bool = False
     force: bool = False
     download: bool = False
-    quality: str = DEFAULT_QUALITY   # of the synthetic set after closed-set runs (engine.spec.QUALITY_LEVELS)
+    quality: str = DEFAULT_QUALITY   # of the synthetic set after synthetic runs (engine.spec.QUALITY_LEVELS)
 
     def __post_init__(self):
         check_quality(self.quality)
@@ -226,7 +226,7 @@ def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Ru
     `engine study` and `engine worker`. Returns (summary, spec, dataset)."""
     spec, ds, synthetic = build_spec(raw, db, runtime)
     summary = execute(spec, runtime, db, ds, console, synthetic, should_stop)
-    if synthetic is not None and spec.augmentation == "closed" and runtime.quality != "off":
+    if synthetic is not None and runtime.quality != "off":  # closed-set or imported images alike
         from engine.quality.assess import after_run
         after_run(synthetic.synthetic_set_id, runtime.quality, db, ds, resolve_device(runtime.device),
                   log=console.print if console else print)

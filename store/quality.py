@@ -78,12 +78,15 @@ def list_sets(path=None) -> pd.DataFrame:
 
 
 def resolve_sets(query: str, path=None) -> pd.DataFrame:
-    """The sets a user means by SET: a synthetic set id, a generator id, or a generator name."""
+    """The sets a user means by SET: a synthetic set id, a generator id, a generator name or an
+    imported set's name."""
     _ready(path)
     sets = list_sets(path)
     if sets.empty:
         return sets
-    for column in ("synthetic_set_id", "generator_id", "generator"):
+    for column in ("synthetic_set_id", "generator_id", "generator", "name"):  # name: an imported set's
+        if column not in sets:
+            continue
         hit = sets[sets[column] == query]
         if len(hit):
             return hit.reset_index(drop=True)

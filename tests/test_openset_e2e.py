@@ -78,6 +78,12 @@ def test_imported_set_runs_through_queue_worker_and_budget_page(tmp_path, monkey
     assert len(rows) == 10 and rows.run_key.is_unique
     assert set(opened.generator) == {"noisy"} and sorted(opened.n_syn_added) == [30, 30, 60, 60]
     assert set(opened.synthetic_set_id) == {store_synthetic.open_set("noisy", db)["synthetic_set_id"]}
+    # the worker measured the imported set as it measures a closed-set one (cheap level; no base set,
+    # so no memorisation), for the Generators page
+    from store import quality as store_quality
+    measured = store_quality.query_quality(db, opened.synthetic_set_id.iloc[0])
+    assert {"fd", "fd_real", "diversity", "diversity_real"} <= set(measured.metric)
+    assert "memorisation" not in set(measured.metric)
 
     # The runs join the analysis as the published open-set runs do: one setting, one surface.
     result = analyse(store_runs.query_runs(db), "digits", "SmallCNN", "open", "noisy", n_boot=0)

@@ -49,11 +49,11 @@ c = st.columns(2)
 recipe = c[0].text_input("Recipe overrides", "", key="queue_recipe", placeholder="e.g. iterations=300, lr=0.05")
 gen_opts = c[1].text_input("Generator options", "", key="queue_gen_opts", placeholder="e.g. train_images=60000")
 full_quality = st.checkbox(
-    "Full quality metrics of the synthetic set", key="queue_full_quality", disabled=augmentation != "closed",
-    help="After the closed-set runs the worker always measures the cheap metrics (FD, diversity, memorisation: "
+    "Full quality metrics of the synthetic set", key="queue_full_quality", disabled=augmentation == "real",
+    help="After the synthetic runs the worker always measures the cheap metrics (FD, diversity, memorisation: "
          "seconds). This adds FID/IS (when the Inception weights are on the worker), the real-vs-synthetic domain "
          "classifier and t-SNE: minutes on a GPU. Shown on the Generators page.")
-quality = "full" if full_quality and augmentation == "closed" else DEFAULT_QUALITY
+quality = "full" if full_quality and augmentation != "real" else DEFAULT_QUALITY
 
 raw = {"dataset": dataset.strip(), "classifier": None if classifier.startswith("(") else classifier,
        "augmentation": augmentation, "generator": generator, "generator_preset": preset, "n_base": int(n_base), "added": added,

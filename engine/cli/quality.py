@@ -45,7 +45,7 @@ def quality_table(sets: pd.DataFrame, quality: pd.DataFrame, title: str = "Quali
 
 @app.command()
 @guarded
-def quality(set_: Annotated[str, typer.Argument(metavar="SET", help="A synthetic set id, generator id or generator name.")],
+def quality(set_: Annotated[str, typer.Argument(metavar="SET", help="A synthetic set id, generator id, generator name or imported set name.")],
             metrics: Annotated[str, typer.Option(help="Comma list of fd, diversity, memorisation, fid, domain, tsne; "
                                                       "or cheap (the first three) or full.")] = "full",
             json_: Annotated[bool, typer.Option("--json", help="Print the stored rows as JSON.")] = False,

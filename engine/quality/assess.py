@@ -177,6 +177,8 @@ def after_run(synthetic_set_id: str, level: str, db=None, ds: Dataset | None = N
         return []
     set_row = rows.iloc[0].to_dict()
     todo = stale_metrics(set_row, FULL if level == "full" else CHEAP, db)
+    if set_row.get("kind") == "open":  # an imported set has no base set to have memorised
+        todo = tuple(m for m in todo if m != "memorisation")
     if ds is None:
         ds = load_dataset(dataset_spec(set_row["dataset"]))
     from engine.quality.features import ReferenceClassifier
@@ -199,6 +201,9 @@ def _memorisation(set_row, ds, syn_x, syn_y, db, log) -> list[dict]:
     from engine.subsets import base_indices, indices_hash
     gen_id, n_base = set_row.get("generator_id"), set_row.get("n_base")
     seed = store_quality.subset_seed_of(gen_id, db) if gen_id else None
+    if set_row.get("kind") == "open":
+        log(f"memorisation skipped for {set_row['synthetic_set_id']}: an imported (open-set) set has no base set")
+        return []
     if n_base is None or seed is None:
         log(f"memorisation skipped for {set_row['synthetic_set_id']}: no base set is recorded for its generator")
         return []

@@ -12,7 +12,7 @@ from rich.table import Table
 from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json, with_store
 from engine.cli.study import (D, AddedOpt, AugmentationOpt, ClassifierOpt, DataRootOpt, DatasetOpt, DeviceOpt,
                               GeneratorKindOpt, GeneratorOpt, NBaseOpt, PresetOpt, RecipeOpt, SeedsOpt, SizeOpt, SubsetSeedOpt,
-                              ThreadsOpt, grid_fields)
+                              ThreadsOpt, TraditionalOpt, grid_fields)
 
 queue_app = typer.Typer(help="Queue studies for workers.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
@@ -52,6 +52,7 @@ def queue_add(dataset: DatasetOpt = D.dataset,
               generator_option: GeneratorOpt = None,
               data_root: DataRootOpt = D.data_root,
               size: SizeOpt = D.size,
+              traditional: TraditionalOpt = D.traditional,
               max_hours: Annotated[Optional[float], typer.Option(
                   help="Fail the job if one attempt runs longer than this many hours.")] = None,
               as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -61,7 +62,7 @@ def queue_add(dataset: DatasetOpt = D.dataset,
     from store import jobs as store_jobs
     try:
         spec = validate(grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe,
-                                    data_root, size, generator, generator_preset, generator_option))
+                                    data_root, size, generator, generator_preset, generator_option, traditional))
     except SpecError as err:
         raise UserError(str(err)) from None
     check_hours(max_hours, "--max-hours")

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded
 from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS, MAX_SEEDS,
-                         RECIPE_FIELDS, SpecError, default_classifier, validate)
+                         RECIPE_FIELDS, TRADITIONAL_AUGMENTATIONS, SpecError, default_classifier, default_traditional,
+                         validate)
 
 
 D = DEFAULTS
@@ -41,15 +42,19 @@ ThreadsOpt = Annotated[Optional[int], typer.Option(
     "--threads", min=1, max=1024,
     help="CPU threads for torch (default: this process's share of the usable cores among the host's busy workers).")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda:K.")]
+TraditionalOpt = Annotated[Optional[str], typer.Option(
+    "--traditional", help=f"Traditional augmentation of the classifier's training images: "
+                          f"{', '.join(TRADITIONAL_AUGMENTATIONS)} (default: {default_traditional('digits')} for "
+                          f"digits, whose flips change the label, else {default_traditional('cifar10')}).")]
 
 
 def grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root, size,
-                generator, generator_preset, generator_option) -> dict:
+                generator, generator_preset, generator_option, traditional=None) -> dict:
     """The raw fields of a study grid as typed on the command line, for engine.spec.validate()."""
     return {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
             "added": added, "seeds": seeds, "subset_seed": subset_seed, "data_root": data_root, "size": size,
             "generator": generator, "generator_preset": generator_preset, "recipe": list(recipe or []),
-            "generator_options": list(generator_option or [])}
+            "generator_options": list(generator_option or []), "traditional": traditional}
 
 QualityOpt = Annotated[str, typer.Option(
     "--quality", help="Quality of the synthetic set after closed-set runs: cheap (FD, diversity, memorisation: "
@@ -77,13 +82,14 @@ def run(dataset: DatasetOpt = D.dataset,
         generator_option: GeneratorOpt = None,
         threads: ThreadsOpt = None,
         quality: QualityOpt = "cheap",
+        traditional: TraditionalOpt = D.traditional,
         db: Db = None):
     """Train classifiers for a grid of points x seeds and store one row per run."""
     fields = grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root,
-                         size, generator, generator_preset, generator_option)
+                         size, generator, generator_preset, generator_option, traditional)
     summary, spec, ds = run_grid_cli(fields, db, device, force, compile_, download, threads, quality)
     console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
-                  f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
+                  f"({ds.name}, n_base {spec.n_base}, {spec.augmentation}, traditional {spec.traditional})")
 
 
 def use_threads(requested: int | None, device: str) -> int:
@@ -134,20 +140,25 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
                  force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
                  threads: ThreadsOpt = None,
                  quality: QualityOpt = "full",
+                 traditional_baseline: Annotated[bool, typer.Option(
+                     "--traditional-baseline", help="Run the paper's Tab. 6 comparison instead: no augmentation, "
+                     "flip, crop, crop+flip, and closed-set images at 1:1 without traditional augmentation.")] = False,
                  db: Db = None):
     """Real and closed-set grids on digits (3 seeds), then the equivalence fit. Resumable."""
     import time as _time
-    from engine.study import study_grids
+    from engine.study import study_grids, tab6_grids
     try:
         base_sizes = [int(b) for b in bases.split(",") if b.strip()]
     except ValueError:
         raise UserError(f"--bases {bases!r} should be whole numbers like 20,50,100,200") from None
     if not base_sizes:
         raise UserError(f"--bases {bases!r} names no base size")
+    plan = tab6_grids(base_sizes) if traditional_baseline else \
+        [(n_base, aug, added, None) for n_base, aug, added in study_grids(base_sizes)]
     grids = [{"dataset": "digits", "classifier": "smallcnn", "n_base": n_base, "augmentation": aug, "added": added,
               "seeds": seeds, "generator": generator, "generator_preset": "tiny", "recipe": list(recipe or []),
-              "generator_options": list(generator_option or []) if aug == "closed" else []}
-             for n_base, aug, added in study_grids(base_sizes)]
+              "generator_options": list(generator_option or []) if aug == "closed" else [], "traditional": trad}
+             for n_base, aug, added, trad in plan]
     from engine.run import Runtime
     try:  # every grid (and the quality level) is checked before the first one trains
         Runtime(quality=quality)
@@ -156,12 +167,31 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
     except SpecError as err:
         raise UserError(str(err)) from None
     start = _time.perf_counter()
+    run_keys = []
     for k, fields in enumerate(grids, 1):
         err_console.rule(f"[{k}/{len(grids)}] digits n_base {fields['n_base']}: {fields['augmentation']} "
-                         f"{fields['added']}")
-        run_grid_cli(fields, db, device, force, threads=threads, quality=quality)
+                         f"{fields['added']}" + (f", traditional {fields['traditional']}" if fields["traditional"] else ""))
+        run_keys += run_grid_cli(fields, db, device, force, threads=threads, quality=quality)[0]["run_keys"]
     err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
-    print_study_report(db)
+    if traditional_baseline:
+        print_tab6(db, run_keys)
+    else:
+        print_study_report(db)
+
+
+def print_tab6(db, run_keys: list[str]) -> None:
+    """The Tab. 6 comparison from exactly the runs its grids planned."""
+    from engine.study import tab6_rows
+    from store import runs as store_runs
+    runs = store_runs.query_runs(db, dataset="digits")
+    runs = runs[runs.run_key.isin(run_keys)]
+    table = Table("n_base", "traditional", "generative", "top-1 (mean ± sd)", "gain over none (paired)", "seeds",
+                  title="Traditional vs generative augmentation on digits (the paper's Tab. 6)")
+    for r in tab6_rows(runs):
+        sd = f" ± {r['acc_sd']:.2f}" if r["acc_sd"] is not None else ""
+        gain = "" if r["gain"] is None else f"{r['gain']:+.2f}" + (f" ± {r['gain_sd']:.2f}" if r["gain_sd"] is not None else "")
+        table.add_row(str(r["n_base"]), r["traditional"], r["generative"], f"{r['acc']:.2f}{sd}", gain, str(r["seeds"]))
+    console.print(table)
 
 
 def print_study_report(db) -> None:

@@ -316,7 +316,7 @@ def point_means(path=None, **filters) -> pd.DataFrame:
 def improvement_rows(path=None) -> pd.DataFrame:
     """Only the runs IR(n_base) (Eq. 7) reads: base-only runs and synthetic runs at 1:1."""
     return _read(path, "SELECT source, dataset, classifier, augmentation, generator, n_base, n_real_added, "
-                       "n_syn_added, seed, top1 FROM runs WHERE (n_real_added = 0 AND n_syn_added = 0) OR "
+                       "n_syn_added, seed, top1, traditional FROM runs WHERE (n_real_added = 0 AND n_syn_added = 0) OR "
                        "(augmentation IN ('closed', 'open') AND n_syn_added = n_base) ORDER BY dataset, classifier")
 
 

@@ -202,3 +202,22 @@ def test_tab6_grid_and_table():
     assert rows[("crop", "—")]["gain"] == 3 and rows[("crop", "—")]["gain_sd"] == 0
     assert rows[("none", "EDM-tiny")]["gain"] == 1 and rows[("none", "EDM-tiny")]["seeds"] == 3
     assert np.isclose(rows[("crop", "—")]["acc_sd"], 1.0)
+
+
+def test_improvement_ratio_keeps_one_traditional_augmentation():
+    from engine.analysis.fit import improvement_ratio
+    rows = []
+    for t, shift in (("crop+flip", 0.0), ("none", -10.0)):
+        for aug, gen, syn in (("real", None, 0), ("closed", "EDM", 100), ("open", "SD", 100)):
+            for s in range(3):
+                gain = {"real": 0, "closed": 2, "open": 4}[aug] * (3 if t == "none" else 1)
+                rows.append({"source": "engine", "dataset": "Toy", "classifier": "Net", "augmentation": aug,
+                             "generator": gen, "n_base": 100, "n_real_added": 0, "n_syn_added": syn, "seed": s,
+                             "top1": 60 + shift + gain + s, "traditional": t})
+    frame = pd.DataFrame(rows)
+    frame = pd.concat([frame, frame[(frame.traditional == "crop+flip") & (frame.augmentation == "closed")]
+                       .assign(n_base=100, seed=frame.seed + 10)])   # crop+flip has the most closed runs
+    ir = improvement_ratio(frame, "Toy", "Net", n_boot=50)
+    assert list(ir.gain_closed) == [2.0] and list(ir.gain_open) == [4.0]
+    ir = improvement_ratio(frame, "Toy", "Net", n_boot=50, traditional="none")
+    assert list(ir.gain_closed) == [6.0] and list(ir.gain_open) == [12.0]

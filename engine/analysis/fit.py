@@ -699,14 +699,17 @@ IR_COLUMNS = ["source", "n_base", "acc_base", "generator_closed", "gain_closed",
 
 
 def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source: str | None = None,
-                      n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                      n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+                      traditional: str | None = None) -> pd.DataFrame:
     """IR(n_base) (Eq. 7): closed-set gain over open-set gain at 1:1 (n_syn_added = n_base).
 
     One row per (source, closed generator, open generator, n_base), from measured runs only;
-    sources and generators are never mixed. Where the three runs share at least two seeds,
-    the interval resamples seeds (the same seeds for base, closed and open, so they stay paired).
+    sources and generators are never mixed, nor traditional augmentations (default: the one with the
+    most closed-set runs). Where the three runs share at least two seeds, the interval resamples
+    seeds (the same seeds for base, closed and open, so they stay paired).
     """
     sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
+    sel = one_traditional(sel, "closed", None, traditional)[0]
     if "source" not in sel:
         sel = sel.assign(source=UNNAMED_SOURCE)
     if source is not None:

@@ -60,7 +60,7 @@ RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 # MedMNIST's BloodMNIST); anything else is checked once the worker has loaded it.
 KNOWN_TRAIN_SIZES = {"digits": 800, "cifar10": 50_000, "medmnist:bloodmnist": 11_959}
 DEFAULT_DATA_ROOTS = {"cifar10": "data/cifar10", "medmnist": "data/medmnist/{flag}.npz", "imagenet": "data/imagenet"}
-IMAGENET_SUBSETS = ("imagenet100", "imagenet10")   # engine.data.imagenet holds their class lists
+IMAGENET_SUBSETS = ("imagenet100", "imagenet10")   # engine.imagenet reads them (class lists: engine/classes/)
 
 # Caps on what one job may ask for: beyond them a job can only fail, exhaust memory or run for weeks.
 MAX_SEEDS = 10

@@ -221,3 +221,27 @@ def test_improvement_ratio_keeps_one_traditional_augmentation():
     assert list(ir.gain_closed) == [2.0] and list(ir.gain_open) == [4.0]
     ir = improvement_ratio(frame, "Toy", "Net", n_boot=50, traditional="none")
     assert list(ir.gain_closed) == [6.0] and list(ir.gain_open) == [12.0]
+
+
+@pytest.mark.slow
+def test_runs_page_filters_on_traditional_and_queue_page_offers_it(tmp_path, monkeypatch):
+    from pathlib import Path
+    from streamlit.testing.v1 import AppTest
+    db = tmp_path / "s.duckdb"
+    store_runs.insert_runs([
+        {"run_id": f"{t}{a}{s}", "run_key": f"{t}{a}{s}", "source": "engine", "dataset": "digits",
+         "classifier": "SmallCNN", "augmentation": "real", "n_base": 50, "n_real_added": a, "n_syn_added": 0,
+         "seed": s, "top1": 70.0 + a / 10 + s, "traditional": t}
+        for t in ("crop", "none") for a in (0, 50) for s in range(2)], db)
+    monkeypatch.setenv("EQUIV_DB", str(db))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    names = {t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert names == {"n_base 50 · real · crop", "n_base 50 · real · none"}
+    at.multiselect(key="runs_traditional").set_value(["none"]).run()
+    assert any("4 of 8 runs" in str(c.value) for c in at.caption)
+    assert {t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]} == {"n_base 50 · real"}
+    at.switch_page("views/queue.py").run()
+    at.selectbox(key="queue_traditional").set_value("none").run()
+    assert not at.exception and not at.error

@@ -133,12 +133,25 @@ def _build(folder: Path, splits: dict, size: int, fingerprint: str, console) -> 
                 np.save(tmp / f"{split}_y.npy", np.asarray([label for _, label in items], np.int64))
         (tmp / "meta.json").write_text(json.dumps({"fingerprint": fingerprint, "size": size,
                                                    "counts": {s: len(v) for s, v in splits.items()}}))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        try:
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        except OSError as err:
+            # Another process (a second worker) built the same cache first: use that one.
+            if not _current(folder, fingerprint):
+                raise DatasetError(f"cannot write the image cache {folder}: {err.strerror or err}") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _current(folder: Path, fingerprint: str) -> bool:
+    meta = folder / "meta.json"
+    try:
+        return json.loads(meta.read_text()).get("fingerprint") == fingerprint
+    except (OSError, ValueError):
+        return False
 
 
 def load_imagenet_subset(name: str, root: str | os.PathLike, size: int, console=None) -> Dataset:
@@ -154,8 +167,7 @@ def load_imagenet_subset(name: str, root: str | os.PathLike, size: int, console=
     splits = {"train": _files(root / "train", wnids), "test": _files(root / "val", wnids)}
     fingerprint = _fingerprint(name, size, splits)
     folder = _cache_root(root) / f"{name}-{size}px"
-    meta = folder / "meta.json"
-    if not (meta.is_file() and json.loads(meta.read_text()).get("fingerprint") == fingerprint):
+    if not _current(folder, fingerprint):
         if console is None:
             from rich.console import Console
             console = Console(stderr=True)

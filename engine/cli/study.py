@@ -139,7 +139,9 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
                  device: DeviceOpt = "auto",
                  force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
                  threads: ThreadsOpt = None,
-                 quality: QualityOpt = "full",
+                 quality: Annotated[Optional[str], typer.Option(
+                     "--quality", help="Quality of the synthetic sets after closed-set runs: cheap, full or off "
+                                       "[default: full; off with --traditional-baseline].")] = None,
                  traditional_baseline: Annotated[bool, typer.Option(
                      "--traditional-baseline", help="Run the paper's Tab. 6 comparison instead: no augmentation, "
                      "flip, crop, crop+flip, and closed-set images at 1:1 without traditional augmentation.")] = False,
@@ -147,6 +149,7 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
     """Real and closed-set grids on digits (3 seeds), then the equivalence fit. Resumable."""
     import time as _time
     from engine.study import study_grids, tab6_grids
+    quality = quality or ("off" if traditional_baseline else "full")
     try:
         base_sizes = [int(b) for b in bases.split(",") if b.strip()]
     except ValueError:

@@ -166,6 +166,12 @@ def test_a_fit_never_pools_traditional_augmentations(paper_runs):
         analyse(both, "CIFAR-10", "ResNet-110", "closed", "EDM", "flip", **kw)
     keys = [s for s in settings(both) if s[:4] == ("CIFAR-10", "ResNet-110", "closed", "EDM")]
     assert sorted(k[4] for k in keys) == ["crop+flip", "none"]
+    # With a source named, the default is counted within it.
+    engine = pd.concat([other.assign(source="engine", run_id=other.run_id + f"-e{k}") for k in range(2)])
+    mixed = pd.concat([cifar, engine], ignore_index=True)
+    assert analyse(mixed, "CIFAR-10", "ResNet-110", "closed", "EDM", source="paper", n_boot=0).traditional == "crop+flip"
+    picked = analyse(mixed, "CIFAR-10", "ResNet-110", "closed", "EDM", n_boot=0)
+    assert (picked.traditional, picked.source) == ("none", "engine")
     # Most synthetic runs win when none is asked for.
     fewer = pd.concat([cifar, other[other.augmentation == "real"], other[other.augmentation == "closed"].head(2)])
     assert one_traditional(fewer, "closed", "EDM", None)[1] == "crop+flip"

@@ -417,14 +417,16 @@ def check_n_boot(n_boot: int) -> None:
 TRADITIONAL_ORDER = ("crop+flip", "crop", "flip", "none")
 
 
-def one_traditional(sel: pd.DataFrame, augmentation: str, generator, traditional: str | None):
+def one_traditional(sel: pd.DataFrame, augmentation: str, generator, traditional: str | None, source=None):
     """(runs of one traditional augmentation, its name, the others present): a fit never pools runs
-    whose classifiers were trained with different traditional augmentation (the paper's Tab. 6)."""
+    whose classifiers were trained with different traditional augmentation (the paper's Tab. 6).
+    The default is counted among the synthetic runs of `source` when one is named."""
     if "traditional" not in sel:
         if traditional is not None:
             raise FitError(f"traditional augmentation {traditional!r} asked for, but these runs do not record one")
         return sel, None, []
-    syn = sel[(sel.augmentation == augmentation) & _same_generator(sel.generator, generator)]
+    counted = sel if source in (None, ALL_SOURCES) or "source" not in sel else sel[sel.source == source]
+    syn = counted[(counted.augmentation == augmentation) & _same_generator(counted.generator, generator)]
     counts = syn.traditional.dropna().value_counts()
     if traditional is None:
         if counts.empty:
@@ -459,7 +461,7 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
         sel = sel.assign(source=UNNAMED_SOURCE)
     if len(exclude_run_ids):
         sel = sel[~sel.run_id.isin(list(exclude_run_ids))]
-    sel, traditional, other_traditional = one_traditional(sel, augmentation, generator, traditional)
+    sel, traditional, other_traditional = one_traditional(sel, augmentation, generator, traditional, source)
     label = f"{dataset} / {classifier}" + (f" / {generator}" if generator else "")
     available = sources_of(sel, dataset, classifier, augmentation, generator)
     if not available:
@@ -709,7 +711,7 @@ def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source:
     seeds (the same seeds for base, closed and open, so they stay paired).
     """
     sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
-    sel = one_traditional(sel, "closed", None, traditional)[0]
+    sel = one_traditional(sel, "closed", None, traditional, source)[0]
     if "source" not in sel:
         sel = sel.assign(source=UNNAMED_SOURCE)
     if source is not None:

@@ -251,3 +251,20 @@ def test_runs_page_filters_on_traditional_and_queue_page_offers_it(tmp_path, mon
     at.switch_page("views/queue.py").run()
     at.selectbox(key="queue_traditional").set_value("none").run()
     assert not at.exception and not at.error
+
+
+@pytest.mark.slow
+def test_study_digits_traditional_baseline_prints_tab6(tmp_path):
+    db = tmp_path / "s.duckdb"
+    args = ["study", "digits", "--traditional-baseline", "--bases", "20", "--seeds", "2", "--db", str(db),
+            "--recipe", "iterations=20", "--generator-option", "train_images=2000"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rows = store_runs.query_runs(db, source="engine")
+    assert len(rows) == 5 * 2 and sorted(set(rows.traditional)) == sorted(TRADITIONAL)
+    closed = rows[rows.augmentation == "closed"]
+    assert set(closed.traditional) == {"none"} and set(closed.n_syn_added) == {20}
+    text = " ".join(res.output.split())
+    assert "the paper's Tab. 6" in text and "EDM-tiny" in text
+    again = runner.invoke(app, args)   # resumable: nothing is trained twice
+    assert again.exit_code == 0 and len(store_runs.query_runs(db, source="engine")) == 10

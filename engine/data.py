@@ -279,7 +279,7 @@ def load_folder(path: str | os.PathLike, size: int | None = None) -> Dataset:
     return Dataset(name, f"folder:{root}", x_tr, y_tr, x_te, y_te, classes, len(x_tr), {"root": str(root)})
 
 
-DATASETS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>")
+DATASETS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>", "imagenet100", "imagenet10")
 
 
 def stored_name(spec: str) -> str | None:
@@ -301,7 +301,8 @@ def stored_name(spec: str) -> str | None:
 
 def load_dataset(spec: str, data_root: str | None = None, size: int | None = None,
                  download: bool = False) -> Dataset:
-    """Load a dataset by its CLI name: digits, cifar10, medmnist:<flag>, folder:<path>."""
+    """Load a dataset by its CLI name: digits, cifar10, medmnist:<flag>, folder:<path>, imagenet100,
+    imagenet10 (the last two from an ImageNet folder, decoded once into a cache at `size`, default 224)."""
     if spec == "digits":
         return load_digits_dataset()
     if spec == "cifar10":
@@ -312,4 +313,7 @@ def load_dataset(spec: str, data_root: str | None = None, size: int | None = Non
         return load_medmnist(flag, data_root or f"data/medmnist/{flag}.npz", size)
     if spec.startswith("folder:"):
         return load_folder(spec.split(":", 1)[1], size)
+    if spec in ("imagenet100", "imagenet10"):
+        from engine.imagenet import load_imagenet_subset
+        return load_imagenet_subset(spec, data_root or "data/imagenet", size or 224)
     raise DatasetError(f"unknown dataset {spec!r}; valid: {', '.join(DATASETS)}")

@@ -92,6 +92,24 @@ class Recipe:
         return d
 
 
+# Traditional augmentation (the paper's Tab. 6): random crop and/or random horizontal flip.
+# A recipe's crop_pad (0 = no crop) and flip are the truth; these names are how users and rows say it.
+TRADITIONAL = ("crop+flip", "crop", "flip", "none")
+
+
+def traditional_of(recipe: Recipe) -> str:
+    """The traditional augmentation a recipe applies, by its name in TRADITIONAL."""
+    crop, flip = recipe.crop_pad > 0, recipe.flip
+    return "crop+flip" if crop and flip else "crop" if crop else "flip" if flip else "none"
+
+
+def with_traditional(recipe: Recipe, traditional: str) -> Recipe:
+    """The recipe with only the named traditional augmentation: the crop keeps the recipe's padding."""
+    if traditional not in TRADITIONAL:
+        raise ValueError(f"traditional augmentation {traditional!r}; valid: {', '.join(TRADITIONAL)}")
+    return replace(recipe, flip="flip" in traditional, crop_pad=recipe.crop_pad if "crop" in traditional else 0)
+
+
 def iterations_for(n_train: int) -> int:
     """The paper's iteration budget for 224x224 classifiers, by training-set size."""
     if n_train < 1_300:

@@ -17,7 +17,7 @@ import numpy as np
 from engine.data import Dataset
 from engine.runtime import device_name, resolve_device, versions
 from engine.spec import (CLASSIFIERS, DEFAULT_QUALITY, SpecError, StudySpec, check_against_data, check_open_set,
-                         check_quality, validate)
+                         check_quality, default_traditional, validate)
 from engine.subsets import base_indices, indices_hash, real_additions
 from store import runs as store_runs
 
@@ -48,6 +48,7 @@ class PlannedRun:
     n_syn_added: int
     seed: int
     augmentation: str
+    traditional: str = "crop+flip"   # of the run's recipe (engine.recipes.traditional_of)
 
 
 def identity(spec: StudySpec, ds: Dataset, recipe: dict, n_real_added: int, n_syn_added: int, seed: int,
@@ -75,7 +76,7 @@ def store_row(planned: PlannedRun, spec: StudySpec, ds: Dataset, result, device,
         "n_total": ds.n_total, "config": json.dumps(config, default=str), "note": extra.get("note"),
         "wall_time_s": result.train_seconds, "device": device_name(device),
         "indices_hash": indices_hash(train_indices), "generator_id": extra.get("generator_id"),
-        "synthetic_set_id": extra.get("synthetic_set_id"),
+        "synthetic_set_id": extra.get("synthetic_set_id"), "traditional": planned.traditional,
     }
 
 
@@ -85,14 +86,9 @@ def base_and_additions(ds: Dataset, spec: StudySpec, n_real_added: int):
     return base, added
 
 
-def flips_preserve_labels(dataset_name: str) -> bool:
-    """Horizontal flips are label-preserving for natural and cell images, not for digits (a flipped
-    2 or 7 is not a digit)."""
-    return dataset_name != "digits"
-
-
 def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[PlannedRun]:
-    from engine.train import default_recipe
+    from engine.recipes import default_recipe, traditional_of, with_traditional
+    traditional = spec.traditional or default_traditional(ds.name)
     planned = []
     for amount in spec.added:
         is_base = amount == 0
@@ -100,12 +96,15 @@ def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[
         n_real_added = amount if augmentation == "real" else 0
         n_syn_added = amount if augmentation in ("closed", "open") else 0
         n_train = spec.n_base + amount
-        recipe = default_recipe(spec.classifier, ds.name, n_train, spec.n_base, ds.n_total,
-                                flip=flips_preserve_labels(ds.name)).with_overrides(spec.recipe).to_dict()
+        # The recipe holds the traditional augmentation (crop_pad, flip), so it is part of each run's
+        # identity; the default one gives the same recipe, and so the same run keys, as before it had a name.
+        recipe = with_traditional(default_recipe(spec.classifier, ds.name, n_train, spec.n_base, ds.n_total),
+                                  traditional).with_overrides(spec.recipe)
+        applied, recipe = traditional_of(recipe), recipe.to_dict()
         for seed in range(spec.seeds):
             config = identity(spec, ds, recipe, n_real_added, n_syn_added, seed, augmentation,
                               generator_id if augmentation != "real" else None)
-            planned.append(PlannedRun(config, run_key(config), n_real_added, n_syn_added, seed, augmentation))
+            planned.append(PlannedRun(config, run_key(config), n_real_added, n_syn_added, seed, augmentation, applied))
     return planned
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from engine.generators.presets import GENERATOR_OPTIONS, PRESET_TRAINING, config_from_options
-from engine.recipes import Recipe, default_recipe
+from engine.recipes import TRADITIONAL, Recipe, default_recipe, traditional_of, with_traditional
 
 
 class SpecError(ValueError):
@@ -31,7 +31,13 @@ CLASSIFIERS = {
     "vit-b32": ("ViT-B/32", 224),
     "smallcnn": ("SmallCNN", 8),
 }
-DATASET_FORMS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>")
+DATASET_FORMS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>", "imagenet100", "imagenet10")
+# Traditional augmentation of the classifier's training images (the paper's Tab. 6). Every dataset
+# trains with random crop + horizontal flip, as the paper does, except digits: a flipped 2 or 7 is
+# not a digit, so digits crops only. A run's value is stored in the runs' `traditional` column.
+TRADITIONAL_AUGMENTATIONS = TRADITIONAL
+DEFAULT_TRADITIONAL = {"digits": "crop"}
+TRADITIONAL_FALLBACK = "crop+flip"
 ENGINE_AUGMENTATIONS = ("real", "closed", "open")
 # An imported (open-set) synthetic set's name: what `--generator` names and runs are stored under.
 SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
@@ -55,7 +61,8 @@ RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 # Train-split sizes known without reading the data (digits' fixed split, the paper's CIFAR-10,
 # MedMNIST's BloodMNIST); anything else is checked once the worker has loaded it.
 KNOWN_TRAIN_SIZES = {"digits": 800, "cifar10": 50_000, "medmnist:bloodmnist": 11_959}
-DEFAULT_DATA_ROOTS = {"cifar10": "data/cifar10", "medmnist": "data/medmnist/{flag}.npz"}
+DEFAULT_DATA_ROOTS = {"cifar10": "data/cifar10", "medmnist": "data/medmnist/{flag}.npz", "imagenet": "data/imagenet"}
+IMAGENET_SUBSETS = ("imagenet100", "imagenet10")   # engine.imagenet reads them (class lists: engine/classes/)
 # How much of engine.quality runs on a synthetic set after closed-set runs: how a study executes,
 # never part of its identity (engine run --quality, engine queue add --quality, the Queue page).
 QUALITY_LEVELS = ("off", "cheap", "full")
@@ -80,7 +87,14 @@ MEDMNIST_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
 def default_classifier(dataset: str) -> str:
+    if dataset in ("imagenet100", "imagenet10"):
+        return "resnet50"
     return "smallcnn" if dataset == "digits" else "resnet110"
+
+
+def default_traditional(dataset: str) -> str:
+    """The traditional augmentation a dataset trains with unless asked otherwise (CLI or stored name)."""
+    return DEFAULT_TRADITIONAL.get(dataset, TRADITIONAL_FALLBACK)
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,7 @@ class StudySpec:
     generator_options: dict = field(default_factory=dict)   # key -> value text
     data_root: str | None = None
     size: int | None = None
+    traditional: str | None = None           # None: the dataset's default (default_traditional)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -178,7 +193,7 @@ def _options(raw, name: str) -> dict:
 
 def _dataset(raw) -> str:
     dataset = _text(raw, "dataset", DEFAULTS.dataset) if raw is not None else DEFAULTS.dataset
-    if dataset in ("digits", "cifar10"):
+    if dataset in ("digits", "cifar10", *IMAGENET_SUBSETS):
         return dataset
     if dataset.startswith("medmnist:"):
         flag = dataset.split(":", 1)[1]
@@ -194,6 +209,8 @@ def data_paths(spec: StudySpec) -> list[Path]:
     """The files or folders a study reads, as the machine that trains sees them."""
     if spec.dataset == "cifar10":
         return [Path(spec.data_root or DEFAULT_DATA_ROOTS["cifar10"])]
+    if spec.dataset in IMAGENET_SUBSETS:
+        return [Path(spec.data_root or DEFAULT_DATA_ROOTS["imagenet"])]
     if spec.dataset.startswith("medmnist:"):
         flag = spec.dataset.split(":", 1)[1]
         return [Path(spec.data_root or DEFAULT_DATA_ROOTS["medmnist"].format(flag=flag))]
@@ -234,6 +251,10 @@ def _paths_and_size(dataset: str, data_root, size) -> tuple[str | None, int | No
         if data_root and Path(data_root).exists() and not Path(data_root).is_dir():
             raise SpecError(f"data_root {data_root!r} for cifar10 must be a folder holding cifar-10-batches-*")
         return data_root, None, KNOWN_TRAIN_SIZES["cifar10"]
+    if dataset in IMAGENET_SUBSETS:
+        if data_root and Path(data_root).exists() and not Path(data_root).is_dir():
+            raise SpecError(f"data_root {data_root!r} for {dataset} must be a folder holding train/ and val/")
+        return data_root, size, None
     if dataset.startswith("folder:"):
         if data_root:
             raise SpecError(f"data_root {data_root!r} does not apply: {dataset} names its own folder")
@@ -290,6 +311,8 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
             raise SpecError(f"unknown generator preset {preset!r} for {generator}; valid: {', '.join(presets)}")
     n_base = _int(get("n_base"), "n_base", 1, MAX_N_BASE)
     data_root, size, n_train = _paths_and_size(dataset, get("data_root"), get("size"))
+    if dataset in IMAGENET_SUBSETS and size is None:
+        size = CLASSIFIERS[classifier][1]   # decode once, at the classifier's input size
     if n_train is not None and n_base > n_train:
         raise SpecError(f"n_base {n_base:,} is larger than {dataset}'s train split of {n_train:,} images")
 
@@ -316,10 +339,7 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
     bad = [k for k in recipe if k not in RECIPE_FIELDS]
     if bad:
         raise SpecError(f"unknown recipe option {bad[0]!r}; valid: {', '.join(RECIPE_FIELDS)}")
-    try:  # the same code that applies the overrides when the run starts
-        default_recipe(classifier, dataset, n_base, n_base, max(n_train or n_base, n_base)).with_overrides(recipe)
-    except ValueError as err:
-        raise SpecError(str(err)) from None
+    traditional = _traditional(get("traditional"), dataset, classifier, n_base, n_train, recipe)
     generator_options = _options(get("generator_options"), "generator option")
     if generator_options and augmentation != "closed":
         raise SpecError(f"generator option {next(iter(generator_options))!r} applies only to closed-set runs")
@@ -335,7 +355,25 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
     return StudySpec(dataset=dataset, classifier=classifier, n_base=n_base, augmentation=augmentation,
                      added=tuple(added), seeds=seeds, subset_seed=subset_seed, recipe=recipe,
                      generator=generator, generator_preset=preset, generator_options=generator_options,
-                     data_root=data_root, size=size)
+                     data_root=data_root, size=size, traditional=traditional)
+
+
+def _traditional(raw, dataset: str, classifier: str, n_base: int, n_train, recipe: dict) -> str:
+    """The traditional augmentation, checked with the same code that applies it and the recipe
+    overrides when the run starts; recipe options flip/crop_pad may not contradict it."""
+    traditional = _text(raw, "traditional", None)
+    if traditional is not None and traditional not in TRADITIONAL_AUGMENTATIONS:
+        raise SpecError(f"traditional augmentation {traditional!r}; valid: {', '.join(TRADITIONAL_AUGMENTATIONS)}")
+    try:
+        base = default_recipe(classifier, dataset, n_base, n_base, max(n_train or n_base, n_base))
+        final = with_traditional(base, traditional or default_traditional(dataset)).with_overrides(recipe)
+    except ValueError as err:
+        raise SpecError(str(err)) from None
+    applied = traditional_of(final)
+    if traditional is not None and applied != traditional:
+        raise SpecError(f"recipe option(s) {', '.join(k for k in recipe if k in ('flip', 'crop_pad'))} make the "
+                        f"traditional augmentation {applied!r}, not the {traditional!r} asked for: drop them")
+    return applied
 
 
 def _open_set_name(raw) -> str:
@@ -434,11 +472,13 @@ def summary(spec: dict | StudySpec | str, quality: str | None = None) -> str:
         aug += f" ({GENERATORS.get(kind, {'name': kind})['name']}-{s.get('generator_preset') or ''})"
     elif aug == "open":
         aug += f" ({s.get('generator')})"
-    extra = f" · quality {quality}" if isinstance(quality, str) and quality != DEFAULT_QUALITY else ""
+    trad = s.get("traditional")
+    extra = f" · {trad}" if trad and trad != default_traditional(s["dataset"]) else ""
+    extra += f" · quality {quality}" if isinstance(quality, str) and quality != DEFAULT_QUALITY else ""
     return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {aug} +{added} × {s['seeds']} seeds{extra}"
 
 
 __all__ = ["SpecError", "StudySpec", "DEFAULTS", "FIELDS", "CLASSIFIERS", "DATASET_FORMS", "ENGINE_AUGMENTATIONS",
            "GENERATOR_PRESETS", "GENERATOR_OPTIONS", "GENERATORS", "RECIPE_FIELDS", "validate", "check_against_data", "preview",
            "summary", "parse_added", "data_paths", "default_classifier", "check_open_set", "check_open_amount",
-           "max_balanced", "SET_NAME"]
+           "max_balanced", "SET_NAME", "default_traditional", "TRADITIONAL_AUGMENTATIONS"]

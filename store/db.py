@@ -256,6 +256,20 @@ MIGRATIONS.append([  # 10: imported (open-set) synthetic sets beside the closed-
     "ALTER TABLE synthetic_sets ADD COLUMN source_path VARCHAR",
     "ALTER TABLE synthetic_sets ADD COLUMN imported_at TIMESTAMP",
 ])
+MIGRATIONS.append([  # 11: traditional augmentation (the paper's Tab. 6) of each run: part of a setting's identity
+    "ALTER TABLE runs ADD COLUMN traditional VARCHAR",
+    # Engine rows say it in their recipe (crop_pad 0 = no crop); the published runs all used random crop +
+    # flip (the paper, appendices B and D); imports and anything else get their dataset's default
+    # (engine.spec.DEFAULT_TRADITIONAL: digits crops only, a flipped digit being another digit).
+    """UPDATE runs SET traditional = CASE
+        WHEN source = 'engine' AND json_extract(config, '$.recipe.flip') IS NOT NULL THEN
+            CASE WHEN CAST(json_extract(config, '$.recipe.crop_pad') AS INTEGER) > 0
+                 THEN CASE WHEN CAST(json_extract(config, '$.recipe.flip') AS BOOLEAN) THEN 'crop+flip' ELSE 'crop' END
+                 ELSE CASE WHEN CAST(json_extract(config, '$.recipe.flip') AS BOOLEAN) THEN 'flip' ELSE 'none' END END
+        WHEN source = 'paper' THEN 'crop+flip'
+        WHEN dataset = 'digits' THEN 'crop'
+        ELSE 'crop+flip' END""",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -24,13 +24,17 @@ from store.db import StoreError, connect, has_table, migrate, transaction
 # The paper's n_total: the size of the full original training set, used for tau = 10 / n_total.
 PAPER_N_TOTAL = {"CIFAR-10": 50_000, "BloodMNIST": 12_000, "ImageNet-100": 130_000}
 AUGMENTATIONS = ("real", "closed", "open")
+# Traditional augmentation of a run's classifier (the paper's Tab. 6), as engine.spec names it: the
+# published runs all used crop + flip; a row imported without the column gets its dataset's default.
+TRADITIONAL = ("crop+flip", "crop", "flip", "none")
+_DEFAULT_TRADITIONAL = "CASE WHEN dataset = 'digits' THEN 'crop' ELSE 'crop+flip' END"
 SOURCES = ("paper", "engine", "import")
 
 RUN_COLUMNS = [
     "run_id", "run_key", "source", "dataset", "classifier", "augmentation", "generator",
     "n_base", "n_real_added", "n_syn_added", "seed", "top1", "top5", "n_total", "config",
     "created_at", "note", "wall_time_s", "device", "indices_hash", "generator_id",
-    "synthetic_set_id",
+    "synthetic_set_id", "traditional",
 ]
 REQUIRED_IMPORT_COLUMNS = ["dataset", "classifier", "augmentation", "n_base", "n_real_added",
                            "n_syn_added", "top1"]
@@ -90,6 +94,7 @@ def paper_rows(tab9: str = "total") -> list[dict]:
             "n_total": PAPER_N_TOTAL[rec["dataset"]],
             "config": json.dumps({"table": int(rec["table"]), "arxiv": "2508.09550"}),
             "note": note,
+            "traditional": "crop+flip",
         })
     return rows
 
@@ -158,7 +163,7 @@ def _resolve(path):
 _INT_COLUMNS = {"n_base", "n_real_added", "n_syn_added", "seed", "n_total"}
 _FLOAT_COLUMNS = {"top1", "top5", "wall_time_s"}
 ORDER = "dataset, classifier, augmentation, generator, n_base, n_real_added, n_syn_added, seed"
-FILTER_COLUMNS = ("source", "dataset", "classifier", "augmentation", "generator", "n_base")
+FILTER_COLUMNS = ("source", "dataset", "classifier", "augmentation", "generator", "traditional", "n_base")
 
 
 def _where(filters: Mapping) -> tuple[str, list]:
@@ -281,34 +286,36 @@ def point_means(path=None, **filters) -> pd.DataFrame:
     """Mean and spread of top-1 over seeds per measured point (the Runs page's curves).
 
     Repeated rows of one base-only run (the paper prints it in every table) count once; every
-    curve of a base starts at that base's base-only mean."""
+    curve of a base starts at that base's base-only mean of the same traditional augmentation
+    (runs trained with different traditional augmentation are never averaged together)."""
     where, params = _where(filters)
     sql = f"""
         WITH sel AS (
-            SELECT n_base, augmentation, coalesce(generator, '') AS generator, n_real_added + n_syn_added AS added,
-                   seed, top1, run_key, source FROM runs{where}),
+            SELECT n_base, augmentation, coalesce(generator, '') AS generator, coalesce(traditional, '') AS traditional,
+                   n_real_added + n_syn_added AS added, seed, top1, run_key, source FROM runs{where}),
         points AS (
-            SELECT n_base, augmentation, generator, added, avg(top1) AS acc, stddev_samp(top1) AS sd,
+            SELECT n_base, augmentation, generator, traditional, added, avg(top1) AS acc, stddev_samp(top1) AS sd,
                    count(seed) AS seeds, count(*) AS rows, bool_or(source = 'paper') AS published
             FROM sel WHERE added > 0 GROUP BY ALL),
         base AS (
-            SELECT n_base, avg(top1) AS acc, stddev_samp(top1) AS sd, count(seed) AS seeds, count(*) AS rows,
-                   bool_or(source = 'paper') AS published
-            FROM (SELECT DISTINCT n_base, seed, top1, run_key, source FROM sel WHERE added = 0)
-            GROUP BY n_base),
-        kinds AS (SELECT DISTINCT n_base, augmentation, generator FROM points)
-        SELECT n_base, augmentation, generator, added, acc, sd, seeds, rows, published FROM points
+            SELECT n_base, traditional, avg(top1) AS acc, stddev_samp(top1) AS sd, count(seed) AS seeds,
+                   count(*) AS rows, bool_or(source = 'paper') AS published
+            FROM (SELECT DISTINCT n_base, traditional, seed, top1, run_key, source FROM sel WHERE added = 0)
+            GROUP BY n_base, traditional),
+        kinds AS (SELECT DISTINCT n_base, augmentation, generator, traditional FROM points)
+        SELECT n_base, augmentation, generator, traditional, added, acc, sd, seeds, rows, published FROM points
         UNION ALL
-        SELECT k.n_base, k.augmentation, k.generator, 0 AS added, b.acc, b.sd, b.seeds, b.rows, b.published
-        FROM kinds k JOIN base b USING (n_base)
-        ORDER BY n_base, augmentation, generator, added"""
+        SELECT k.n_base, k.augmentation, k.generator, k.traditional, 0 AS added, b.acc, b.sd, b.seeds, b.rows,
+               b.published
+        FROM kinds k JOIN base b USING (n_base, traditional)
+        ORDER BY n_base, augmentation, generator, traditional, added"""
     return _read(path, sql, params)
 
 
 def improvement_rows(path=None) -> pd.DataFrame:
     """Only the runs IR(n_base) (Eq. 7) reads: base-only runs and synthetic runs at 1:1."""
     return _read(path, "SELECT source, dataset, classifier, augmentation, generator, n_base, n_real_added, "
-                       "n_syn_added, seed, top1 FROM runs WHERE (n_real_added = 0 AND n_syn_added = 0) OR "
+                       "n_syn_added, seed, top1, traditional FROM runs WHERE (n_real_added = 0 AND n_syn_added = 0) OR "
                        "(augmentation IN ('closed', 'open') AND n_syn_added = n_base) ORDER BY dataset, classifier")
 
 
@@ -386,7 +393,8 @@ def _checks() -> list[tuple[str, str, str]]:
                    (col, f"regexp_matches({col}, '^\\s|\\s$')", "has leading or trailing spaces")]
     checks += [("augmentation", "augmentation IS NULL", "is empty"),
                ("augmentation", f"augmentation NOT IN {AUGMENTATIONS!r}", f"is not one of {', '.join(AUGMENTATIONS)}"),
-               ("generator", "regexp_matches(generator, '^\\s|\\s$')", "has leading or trailing spaces")]
+               ("generator", "regexp_matches(generator, '^\\s|\\s$')", "has leading or trailing spaces"),
+               ("traditional", f"traditional NOT IN {TRADITIONAL!r}", f"is not one of {', '.join(TRADITIONAL)}")]
 
     def number(col, required, integer, lo=None, hi=None, lo_open=False, range_text=""):
         raw, num = f"{col}_raw", f"{col}_num"
@@ -414,7 +422,7 @@ def _checks() -> list[tuple[str, str, str]]:
     return checks
 
 
-_TEXT_COLUMNS = ("dataset", "classifier", "augmentation", "generator", "config", "note")
+_TEXT_COLUMNS = ("dataset", "classifier", "augmentation", "generator", "config", "note", "traditional")
 _NUMBER_COLUMNS = ("n_base", "n_real_added", "n_syn_added", "seed", "top1", "top5", "n_total")
 
 
@@ -442,7 +450,7 @@ def _stage(con, file: Path) -> None:
     cols = [f"rowid - {int(first)} + 1 AS row"]
     for c in _TEXT_COLUMNS:
         value = f"CAST({c} AS VARCHAR)" if c in present else "CAST(NULL AS VARCHAR)"
-        cols.append(f"nullif({value}, '') AS {c}" if c == "generator" else f"{value} AS {c}")
+        cols.append(f"nullif({value}, '') AS {c}" if c in ("generator", "traditional") else f"{value} AS {c}")
     for c in _NUMBER_COLUMNS:
         value = f"CAST({c} AS VARCHAR)" if c in present else "CAST(NULL AS VARCHAR)"
         cols += [f"{value} AS {c}_raw", f"TRY_CAST({c} AS DOUBLE) AS {c}_num" if c in present
@@ -528,16 +536,16 @@ def import_runs(file: str | os.PathLike, path=None) -> tuple[int, int]:
             # skips the rest by their min/max.
             con.execute(f"""
                 INSERT INTO runs (run_id, run_key, source, dataset, classifier, augmentation, generator, n_base,
-                                  n_real_added, n_syn_added, seed, top1, top5, n_total, config, note)
+                                  n_real_added, n_syn_added, seed, top1, top5, n_total, config, note, traditional)
                 SELECT uuid_format(digest[33:64]), 'import:' || digest[1:32] AS run_key, 'import',
                        dataset, classifier, augmentation, generator, n_base, n_real_added, n_syn_added, seed,
-                       top1, top5, n_total, config, note
+                       top1, top5, n_total, config, note, coalesce(traditional, {_DEFAULT_TRADITIONAL})
                 FROM (SELECT {_DIGEST} AS digest, * FROM (
                         SELECT t.row, t.dataset, t.classifier, t.augmentation, t.generator, n.prefix,
                                CAST(n_base_num AS INTEGER) AS n_base, CAST(n_real_added_num AS INTEGER) AS n_real_added,
                                CAST(n_syn_added_num AS INTEGER) AS n_syn_added, CAST(seed_num AS INTEGER) AS seed,
                                top1_num AS top1, top5_num AS top5, CAST(n_total_num AS INTEGER) AS n_total, t.config,
-                               note FROM typed t JOIN names n
+                               note, t.traditional FROM typed t JOIN names n
                         ON {' AND '.join(f't.{c} IS NOT DISTINCT FROM n.{c}' for c in _NAMES)}))
                 QUALIFY row_number() OVER (PARTITION BY run_key ORDER BY row) = 1
                 ORDER BY {ORDER}

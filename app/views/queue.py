@@ -6,7 +6,7 @@ import streamlit as st
 
 from app.common import store_path
 from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULT_QUALITY, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS,
-                         MAX_SEEDS, SpecError, check_open_set, preview, summary, validate)
+                         MAX_SEEDS, TRADITIONAL_AUGMENTATIONS, SpecError, check_open_set, preview, summary, validate)
 from store import jobs
 from store import progress as cluster_progress
 from store import synthetic as store_synthetic
@@ -45,9 +45,12 @@ added = c[1].text_input("Images to add", DEFAULTS.added, key="queue_added", help
 seeds = c[2].number_input("Seeds", min_value=1, max_value=MAX_SEEDS, value=DEFAULTS.seeds, key="queue_seeds")
 data_root = c[3].text_input("Data path (as the workers see it)", "", key="queue_data_root",
                             help="Workers run only jobs whose data lie under their --data-root folders.")
-c = st.columns(2)
+c = st.columns([2, 2, 1])
 recipe = c[0].text_input("Recipe overrides", "", key="queue_recipe", placeholder="e.g. iterations=300, lr=0.05")
 gen_opts = c[1].text_input("Generator options", "", key="queue_gen_opts", placeholder="e.g. train_images=60000")
+traditional = c[2].selectbox("Traditional augmentation", ["(default for the dataset)", *TRADITIONAL_AUGMENTATIONS],
+                             key="queue_traditional", help="Random crop and/or horizontal flip of the classifier's "
+                             "training images (the paper's Tab. 6); digits crops only by default, others crop + flip.")
 full_quality = st.checkbox(
     "Full quality metrics of the synthetic set", key="queue_full_quality", disabled=augmentation == "real",
     help="After the synthetic runs the worker always measures the cheap metrics (FD, diversity, memorisation: "
@@ -57,7 +60,8 @@ quality = "full" if full_quality and augmentation != "real" else DEFAULT_QUALITY
 
 raw = {"dataset": dataset.strip(), "classifier": None if classifier.startswith("(") else classifier,
        "augmentation": augmentation, "generator": generator, "generator_preset": preset, "n_base": int(n_base), "added": added,
-       "seeds": int(seeds), "data_root": data_root.strip() or None, "recipe": recipe, "generator_options": gen_opts}
+       "seeds": int(seeds), "data_root": data_root.strip() or None, "recipe": recipe, "generator_options": gen_opts,
+       "traditional": None if traditional.startswith("(") else traditional}
 try:
     spec = validate(raw)
     check_open_set(spec, store_path())  # the same store checks as `engine queue add`

@@ -14,8 +14,8 @@ from store import runs as store_runs
 from store.runs import FILTER_COLUMNS, TAB9_NOTE
 
 PAGE_SIZE = 200
-SHOWN = ["source", "dataset", "classifier", "augmentation", "generator", "n_base", "n_real_added", "n_syn_added",
-         "seed", "top1", "top5", "n_total", "created_at", "note"]
+SHOWN = ["source", "dataset", "classifier", "augmentation", "generator", "traditional", "n_base", "n_real_added",
+         "n_syn_added", "seed", "top1", "top5", "n_total", "created_at", "note"]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -65,10 +65,14 @@ else:
     DASH = {"real": "solid", "closed": "dash", "open": "dot"}
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
     bases = sorted(points.n_base.unique())
+    # Runs trained with different traditional augmentation (crop, flip; the paper's Tab. 6) are
+    # separate curves; the label names it only when the chart holds more than one.
+    several = points.traditional.nunique() > 1
     fig = go.Figure()
-    for (n_base, aug, gen), g in points.groupby(["n_base", "augmentation", "generator"], sort=True):
+    for (n_base, aug, gen, trad), g in points.groupby(["n_base", "augmentation", "generator", "traditional"], sort=True):
         fig.add_trace(go.Scatter(
-            x=g.scale, y=g.acc, mode="lines+markers", name=f"n_base {n_base:,} · {aug}" + (f" ({gen})" if gen else ""),
+            x=g.scale, y=g.acc, mode="lines+markers",
+            name=f"n_base {n_base:,} · {aug}" + (f" ({gen})" if gen else "") + (f" · {trad or '?'}" if several else ""),
             line=dict(dash=DASH[aug], color=palette[bases.index(n_base) % len(palette)]),
             error_y=dict(type="data", array=g.sd.fillna(0), visible=bool(g.sd.notna().any())),
             customdata=g[["added", "seeds"]],

@@ -1,6 +1,6 @@
 """The whole equivalence fit of one setting, its intervals, and the two questions users ask.
 
-A setting is (dataset, classifier, augmentation, generator), fitted from one source of runs
+A setting is (dataset, classifier, augmentation, generator, traditional augmentation), fitted from one source of runs
 (engine, import or paper; "all" pools them). For every n_base it fits the accuracy surface,
 solves Eq. 12 on a grid of real ratios, fits Eq. 13 to all the tuples, and bootstraps the lot:
 over seeds where per-seed runs exist (base and augmented runs stay paired), else over the
@@ -97,6 +97,7 @@ class Analysis:
     source: str = UNNAMED_SOURCE
     grid_rule: str = ""
     unidentified: dict | None = None   # the numbers of a fit at a bound, with the reason
+    traditional: str | None = None     # the runs' traditional augmentation (None: runs without the column)
 
     # ---------------------------------------------------------------- the two questions
     def syn_for_real(self, n_base: int, n_real_added: float) -> dict:
@@ -186,7 +187,8 @@ class Analysis:
     def to_dict(self) -> dict:
         return {
             "dataset": self.dataset, "classifier": self.classifier, "augmentation": self.augmentation,
-            "generator": self.generator, "source": self.source, "grid_rule": self.grid_rule,
+            "generator": self.generator, "traditional": self.traditional, "source": self.source,
+            "grid_rule": self.grid_rule,
             "unidentified": self.unidentified, "features": list(self.features), "eps": self.eps,
             "tau": self.tau, "n_total": self.n_total, "c1": self.c1, "c2": self.c2,
             "c1_ci": list(self.c1_ci) if self.c1_ci else None,
@@ -410,13 +412,42 @@ def check_n_boot(n_boot: int) -> None:
         raise FitError(f"n_boot {n_boot} must be between 0 and {MAX_N_BOOT:,}")
 
 
-def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str, generator=None, *,
+# When a setting's runs were trained with several traditional augmentations and none is asked for,
+# the fit takes the one with the most synthetic runs; ties go to the first of this order.
+TRADITIONAL_ORDER = ("crop+flip", "crop", "flip", "none")
+
+
+def one_traditional(sel: pd.DataFrame, augmentation: str, generator, traditional: str | None, source=None):
+    """(runs of one traditional augmentation, its name, the others present): a fit never pools runs
+    whose classifiers were trained with different traditional augmentation (the paper's Tab. 6).
+    The default is counted among the synthetic runs of `source` when one is named."""
+    if "traditional" not in sel:
+        if traditional is not None:
+            raise FitError(f"traditional augmentation {traditional!r} asked for, but these runs do not record one")
+        return sel, None, []
+    counted = sel if source in (None, ALL_SOURCES) or "source" not in sel else sel[sel.source == source]
+    syn = counted[(counted.augmentation == augmentation) & _same_generator(counted.generator, generator)]
+    counts = syn.traditional.dropna().value_counts()
+    if traditional is None:
+        if counts.empty:
+            return sel, None, []
+        rank = {t: i for i, t in enumerate(TRADITIONAL_ORDER)}
+        traditional = max(counts.index, key=lambda t: (counts[t], -rank.get(t, len(rank))))
+    elif traditional not in counts.index:
+        raise FitError(f"no {augmentation}-set runs with traditional augmentation {traditional!r} here; "
+                       f"available: {', '.join(sorted(counts.index)) or 'none'}")
+    return sel[sel.traditional == traditional], traditional, sorted(set(counts.index) - {traditional})
+
+
+def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str, generator=None,
+            traditional: str | None = None, *,
             features=PAPER_FEATURES, eps: float = DEFAULT_EPS, grid: dict | None = None,
             n_total: int | None = None, n_boot: int = 200, level: float = 0.95, seed: int = 0,
             exclude_run_ids=(), source: str | None = None,
             bootstrap: str = DEFAULT_BOOTSTRAP) -> Analysis:
     """The whole fit of one setting from one source of runs (`source`: engine, import, paper, or
-    all to pool them; default the first of engine, import, paper that has synthetic runs here)."""
+    all to pool them; default the first of engine, import, paper that has synthetic runs here) and
+    one traditional augmentation (default: the one with the most synthetic runs here)."""
     if augmentation not in ("closed", "open"):
         raise FitError(f"augmentation {augmentation!r}: the equivalence compares 'closed' or 'open' "
                        f"synthetic runs with real ones")
@@ -430,6 +461,7 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
         sel = sel.assign(source=UNNAMED_SOURCE)
     if len(exclude_run_ids):
         sel = sel[~sel.run_id.isin(list(exclude_run_ids))]
+    sel, traditional, other_traditional = one_traditional(sel, augmentation, generator, traditional, source)
     label = f"{dataset} / {classifier}" + (f" / {generator}" if generator else "")
     available = sources_of(sel, dataset, classifier, augmentation, generator)
     if not available:
@@ -508,13 +540,16 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
         if fit.boot_betas is not None:
             b_roots, b_status = equivalence_tuples(fit.surface, fit.ratios, fit.boot_betas)
             tuple_draws.append((n_base, np.asarray(fit.ratios, float), np.where(b_status == "ok", b_roots, np.nan)))
+    if other_traditional:
+        warnings.append(f"fitted the runs trained with traditional augmentation {traditional}; runs with "
+                        f"{', '.join(other_traditional)} are other settings, fitted on their own (never pooled)")
     if not (syn_runs.seed.notna().any()):
         warnings.append("published means only: intervals come from the surface residuals and points, not from "
                         "seeds, and gains cannot be tested against seed-to-seed noise")
     result = Analysis(dataset=dataset, classifier=classifier, augmentation=augmentation, generator=generator,
                       features=_features_label(features, bases), eps=eps, tau=tau, n_total=n_total, bases=bases,
                       tuples=tuples, dropped=dropped, warnings=warnings, level=level, source=source,
-                      grid_rule=grid_rule)
+                      grid_rule=grid_rule, traditional=traditional)
     if len(tuples) < MIN_TUPLES:
         reasons = list(dict.fromkeys(d["reason"] for d in dropped))
         result.eq1_error = (f"no equivalence can be estimated: {len(tuples)} equivalence tuple(s) survive, "
@@ -653,9 +688,11 @@ def _t_test_p(gains) -> float:
 # ------------------------------------------------------------------------- settings & IR
 
 def settings(runs: pd.DataFrame) -> list[tuple]:
-    """Every (dataset, classifier, augmentation, generator) with synthetic runs."""
+    """Every (dataset, classifier, augmentation, generator[, traditional]) with synthetic runs;
+    traditional is there when the runs record it."""
     syn = runs[runs.augmentation.isin(["closed", "open"])]
-    keys = syn[["dataset", "classifier", "augmentation", "generator"]].drop_duplicates()
+    keys = syn[["dataset", "classifier", "augmentation", "generator"]
+               + (["traditional"] if "traditional" in syn else [])].drop_duplicates()
     return [tuple(None if pd.isna(v) else v for v in row) for row in keys.itertuples(index=False)]
 
 
@@ -664,14 +701,17 @@ IR_COLUMNS = ["source", "n_base", "acc_base", "generator_closed", "gain_closed",
 
 
 def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source: str | None = None,
-                      n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                      n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+                      traditional: str | None = None) -> pd.DataFrame:
     """IR(n_base) (Eq. 7): closed-set gain over open-set gain at 1:1 (n_syn_added = n_base).
 
     One row per (source, closed generator, open generator, n_base), from measured runs only;
-    sources and generators are never mixed. Where the three runs share at least two seeds,
-    the interval resamples seeds (the same seeds for base, closed and open, so they stay paired).
+    sources and generators are never mixed, nor traditional augmentations (default: the one with the
+    most closed-set runs). Where the three runs share at least two seeds, the interval resamples
+    seeds (the same seeds for base, closed and open, so they stay paired).
     """
     sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
+    sel = one_traditional(sel, "closed", None, traditional, source)[0]
     if "source" not in sel:
         sel = sel.assign(source=UNNAMED_SOURCE)
     if source is not None:

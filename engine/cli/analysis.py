@@ -71,12 +71,12 @@ def check_options(eps: float, n_boot: int, source: str | None) -> None:
 
 
 def run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed,
-                 source=None) -> Analysis:
+                 source=None, traditional=None) -> Analysis:
     check_options(eps, n_boot, source)
     runs = setting_runs(db, dataset, classifier)
     generator = select_setting(runs, dataset, classifier, augmentation, generator)
-    return analyse(runs, dataset, classifier, augmentation, generator, features=parse_features(features),
-                   eps=eps, n_boot=n_boot, seed=seed, source=source)
+    return analyse(runs, dataset, classifier, augmentation, generator, traditional,
+                   features=parse_features(features), eps=eps, n_boot=n_boot, seed=seed, source=source)
 
 
 def _fmt_ci(ci, fmt="{:.4g}"):
@@ -84,7 +84,8 @@ def _fmt_ci(ci, fmt="{:.4g}"):
 
 
 def print_analysis(a: Analysis) -> None:
-    title = f"{a.dataset} · {a.classifier} · {a.augmentation}" + (f" ({a.generator})" if a.generator else "")
+    title = f"{a.dataset} · {a.classifier} · {a.augmentation}" + (f" ({a.generator})" if a.generator else "") \
+        + (f" · traditional {a.traditional}" if a.traditional else "")
     console.rule(title)
     console.print(f"source: {a.source} runs" + (" (pooled: a run without a seed is one observation, never a seed)"
                                                  if a.source == ALL_SOURCES else "")
@@ -134,10 +135,14 @@ def fit(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR
         n_boot: NBootOpt = 200,
         seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
         source: SourceOpt = None,
+        traditional: Annotated[Optional[str], typer.Option(
+            help="Traditional augmentation of the runs to fit (crop+flip, crop, flip, none) [default: the one "
+                 "with the most synthetic runs; runs of different ones are never pooled].")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         db: Db = None):
     """Fit surfaces, equivalence tuples and Eq. 1 (c1, c2) for one setting; exit 1 without an Eq. 1 fit."""
-    a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed, source)
+    a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed, source,
+                     traditional)
     if as_json:
         print(to_json(a.to_dict()))
     else:

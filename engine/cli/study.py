@@ -8,8 +8,9 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded
-from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULT_QUALITY, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS, MAX_SEEDS,
-                         RECIPE_FIELDS, SpecError, default_classifier, validate)
+from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULT_QUALITY, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS,
+                         MAX_SEEDS, RECIPE_FIELDS, TRADITIONAL_AUGMENTATIONS, SpecError, default_classifier,
+                         default_traditional, validate)
 
 
 D = DEFAULTS
@@ -42,6 +43,10 @@ ThreadsOpt = Annotated[Optional[int], typer.Option(
     "--threads", min=1, max=1024,
     help="CPU threads for torch (default: this process's share of the usable cores among the host's busy workers).")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda:K.")]
+TraditionalOpt = Annotated[Optional[str], typer.Option(
+    "--traditional", help=f"Traditional augmentation of the classifier's training images: "
+                          f"{', '.join(TRADITIONAL_AUGMENTATIONS)} (default: {default_traditional('digits')} for "
+                          f"digits, whose flips change the label, else {default_traditional('cifar10')}).")]
 
 
 # (name, option, default) of every study-grid option, in --help order. `grid_command` gives them to a
@@ -52,16 +57,16 @@ GRID_OPTIONS = [("dataset", DatasetOpt, D.dataset), ("n_base", NBaseOpt, D.n_bas
                 ("subset_seed", SubsetSeedOpt, D.subset_seed), ("recipe", RecipeOpt, None),
                 ("data_root", DataRootOpt, D.data_root), ("size", SizeOpt, D.size),
                 ("generator", GeneratorKindOpt, D.generator), ("generator_preset", PresetOpt, D.generator_preset),
-                ("generator_option", GeneratorOpt, None)]
+                ("generator_option", GeneratorOpt, None), ("traditional", TraditionalOpt, D.traditional)]
 
 
 def grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root, size,
-                generator, generator_preset, generator_option) -> dict:
+                generator, generator_preset, generator_option, traditional) -> dict:
     """The raw fields of a study grid as typed on the command line, for engine.spec.validate()."""
     return {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
             "added": added, "seeds": seeds, "subset_seed": subset_seed, "data_root": data_root, "size": size,
             "generator": generator, "generator_preset": generator_preset, "recipe": list(recipe or []),
-            "generator_options": list(generator_option or [])}
+            "generator_options": list(generator_option or []), "traditional": traditional}
 
 
 def grid_command(fn):
@@ -105,7 +110,7 @@ def run(fields: dict,
     """Train classifiers for a grid of points x seeds and store one row per run."""
     summary, spec, ds = run_grid_cli(fields, db, device, force, compile_, download, threads, quality)
     console.print(f"{summary['written']} runs written, {summary['skipped']} already stored "
-                  f"({ds.name}, n_base {spec.n_base}, {spec.augmentation})")
+                  f"({ds.name}, n_base {spec.n_base}, {spec.augmentation}, traditional {spec.traditional})")
 
 
 def use_threads(requested: int | None, device: str) -> int:
@@ -155,21 +160,29 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
                  device: DeviceOpt = "auto",
                  force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
                  threads: ThreadsOpt = None,
-                 quality: QualityOpt = "full",
+                 quality: Annotated[Optional[str], typer.Option(
+                     "--quality", help="Quality of the synthetic sets after closed-set runs: cheap, full or off "
+                                       "[default: full; off with --traditional-baseline].")] = None,
+                 traditional_baseline: Annotated[bool, typer.Option(
+                     "--traditional-baseline", help="Run the paper's Tab. 6 comparison instead: no augmentation, "
+                     "flip, crop, crop+flip, and closed-set images at 1:1 without traditional augmentation.")] = False,
                  db: Db = None):
     """Real and closed-set grids on digits (3 seeds), then the equivalence fit. Resumable."""
     import time as _time
-    from engine.study import study_grids
+    from engine.study import study_grids, tab6_grids
+    quality = quality or ("off" if traditional_baseline else "full")
     try:
         base_sizes = [int(b) for b in bases.split(",") if b.strip()]
     except ValueError:
         raise UserError(f"--bases {bases!r} should be whole numbers like 20,50,100,200") from None
     if not base_sizes:
         raise UserError(f"--bases {bases!r} names no base size")
+    plan = tab6_grids(base_sizes) if traditional_baseline else \
+        [(n_base, aug, added, None) for n_base, aug, added in study_grids(base_sizes)]
     grids = [{"dataset": "digits", "classifier": "smallcnn", "n_base": n_base, "augmentation": aug, "added": added,
               "seeds": seeds, "generator": generator, "generator_preset": "tiny", "recipe": list(recipe or []),
-              "generator_options": list(generator_option or []) if aug == "closed" else []}
-             for n_base, aug, added in study_grids(base_sizes)]
+              "generator_options": list(generator_option or []) if aug == "closed" else [], "traditional": trad}
+             for n_base, aug, added, trad in plan]
     from engine.run import Runtime
     try:  # every grid (and the quality level) is checked before the first one trains
         Runtime(quality=quality)
@@ -178,12 +191,31 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
     except SpecError as err:
         raise UserError(str(err)) from None
     start = _time.perf_counter()
+    run_keys = []
     for k, fields in enumerate(grids, 1):
         err_console.rule(f"[{k}/{len(grids)}] digits n_base {fields['n_base']}: {fields['augmentation']} "
-                         f"{fields['added']}")
-        run_grid_cli(fields, db, device, force, threads=threads, quality=quality)
+                         f"{fields['added']}" + (f", traditional {fields['traditional']}" if fields["traditional"] else ""))
+        run_keys += run_grid_cli(fields, db, device, force, threads=threads, quality=quality)[0]["run_keys"]
     err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
-    print_study_report(db)
+    if traditional_baseline:
+        print_tab6(db, run_keys)
+    else:
+        print_study_report(db)
+
+
+def print_tab6(db, run_keys: list[str]) -> None:
+    """The Tab. 6 comparison from exactly the runs its grids planned."""
+    from engine.study import tab6_rows
+    from store import runs as store_runs
+    runs = store_runs.query_runs(db, dataset="digits")
+    runs = runs[runs.run_key.isin(run_keys)]
+    table = Table("n_base", "traditional", "generative", "top-1 (mean ± sd)", "gain over none (paired)", "seeds",
+                  title="Traditional vs generative augmentation on digits (the paper's Tab. 6)")
+    for r in tab6_rows(runs):
+        sd = f" ± {r['acc_sd']:.2f}" if r["acc_sd"] is not None else ""
+        gain = "" if r["gain"] is None else f"{r['gain']:+.2f}" + (f" ± {r['gain_sd']:.2f}" if r["gain_sd"] is not None else "")
+        table.add_row(str(r["n_base"]), r["traditional"], r["generative"], f"{r['acc']:.2f}{sd}", gain, str(r["seeds"]))
+    console.print(table)
 
 
 def print_study_report(db) -> None:

@@ -307,11 +307,13 @@ def point_means(path=None, **filters) -> pd.DataFrame:
     return _read(path, sql, params)
 
 
-def improvement_rows(path=None) -> pd.DataFrame:
-    """Only the runs IR(n_base) (Eq. 7) reads: base-only runs and synthetic runs at 1:1."""
+def improvement_rows(path=None, **filters) -> pd.DataFrame:
+    """Only the runs IR(n_base) (Eq. 7) reads: base-only runs and synthetic runs at 1:1 (of the filtered runs)."""
+    where, params = _where(filters)
+    where = (where + " AND " if where else " WHERE ") + \
+        "((n_real_added = 0 AND n_syn_added = 0) OR (augmentation IN ('closed', 'open') AND n_syn_added = n_base))"
     return _read(path, "SELECT source, dataset, classifier, augmentation, generator, n_base, n_real_added, "
-                       "n_syn_added, seed, top1 FROM runs WHERE (n_real_added = 0 AND n_syn_added = 0) OR "
-                       "(augmentation IN ('closed', 'open') AND n_syn_added = n_base) ORDER BY dataset, classifier")
+                       f"n_syn_added, seed, top1 FROM runs{where} ORDER BY dataset, classifier", params)
 
 
 # ---------------------------------------------------------------------------------- export

@@ -190,29 +190,40 @@ def _server_pid(url: str) -> int | None:
 
 def bench(parquet: Path, work: Path, args) -> dict:
     from store.runs import summary
-    out = {"file": str(parquet)}
-    store = fresh_store(work, parquet.stem)
-    out["import"] = measured(engine("runs", "import", parquet, "--db", store), timeout=900)
+    out = {"file": str(parquet), "load_average_before": os.getloadavg()}
+    if "import" in args.skip:  # the store a run with --keep left in --work
+        store = work / f"{parquet.stem}.duckdb"
+        if not store.exists():
+            raise SystemExit(f"--skip import needs {store} from an earlier run with --keep")
+    else:
+        store = fresh_store(work, parquet.stem)
+        out["import"] = measured(engine("runs", "import", parquet, "--db", store), timeout=900)
     out["runs"] = summary(store)["total"]
-    if args.baseline_rev:
+    if args.baseline_rev and "import" not in args.skip:
         out["import_baseline"] = baseline_import(args.baseline_rev, parquet, work)
     setting = one_setting(store)
     out["setting"] = " / ".join(map(str, setting))
     d, c, a, g = setting
-    out["help"] = measured(engine("--help"), timeout=120)
-    out["fit"] = measured(engine("fit", "--dataset", d, "--classifier", c, "--augmentation", a, "--generator", g,
-                                 "--n-boot", 0, "--json", "--db", store), timeout=300)
-    out["equiv"] = measured(engine("equiv", "--dataset", d, "--classifier", c, "--augmentation", a, "--generator", g,
-                                   "--n-base", 5000, "--n-real-added", 5000, "--n-boot", 0, "--json", "--db", store),
-                            timeout=300)
-    out["setting_query_ms"] = query_ms(store, setting)
-    out["fit_in_process_ms"] = fit_in_process(store, setting)
-    out["setting_query_shuffled_ms"] = shuffled_query_ms(store, setting, work)
-    export = work / "export.parquet"
-    out["export"] = measured(engine("runs", "export", export, "--db", store), timeout=600)
-    export.unlink(missing_ok=True)
-    if args.pages:
+    if "cli" not in args.skip:
+        out["help"] = measured(engine("--help"), timeout=120)
+        out["fit"] = measured(engine("fit", "--dataset", d, "--classifier", c, "--augmentation", a, "--generator", g,
+                                     "--n-boot", 0, "--json", "--db", store), timeout=300)
+        out["equiv"] = measured(engine("equiv", "--dataset", d, "--classifier", c, "--augmentation", a, "--generator",
+                                       g, "--n-base", 5000, "--n-real-added", 5000, "--n-boot", 0, "--json", "--db",
+                                       store), timeout=300)
+        # What the fit's start-up is made of: the imports it cannot do without.
+        out["import_analysis"] = measured([sys.executable, "-c", "import engine.cli.analysis"], timeout=120)
+    if "query" not in args.skip:
+        out["setting_query_ms"] = query_ms(store, setting)
+        out["fit_in_process_ms"] = fit_in_process(store, setting)
+        out["setting_query_shuffled_ms"] = shuffled_query_ms(store, setting, work)
+    if "export" not in args.skip:
+        export = work / "export.parquet"
+        out["export"] = measured(engine("runs", "export", export, "--db", store), timeout=600)
+        export.unlink(missing_ok=True)
+    if args.pages and "pages" not in args.skip:
         out["pages"] = pages(store, args.page_timeout)
+    out["load_average_after"] = os.getloadavg()
     if not args.keep:
         store.unlink(missing_ok=True)
     return out
@@ -226,6 +237,9 @@ def main():
     parser.add_argument("--pages", action="store_true", help="Also time the dashboard's pages in headless Chromium.")
     parser.add_argument("--page-timeout", type=float, default=120.0)
     parser.add_argument("--keep", action="store_true", help="Keep the stores built.")
+    parser.add_argument("--skip", type=lambda t: set(t.split(",")), default=set(),
+                        help="Steps to leave out, comma-separated: import (reuse the stores --keep left in --work), "
+                             "cli, query, export, pages.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="equiv-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -233,7 +247,7 @@ def main():
     ratios = {}
     if len(results) >= 2:
         small, large = results[0], results[-1]
-        for key in ("import", "import_baseline", "help", "fit", "equiv", "export"):
+        for key in ("import", "import_baseline", "help", "fit", "equiv", "import_analysis", "export"):
             if "wall_s" in small.get(key, {}) and "wall_s" in large.get(key, {}):
                 ratios[f"{key}_wall_large_over_small"] = round(large[key]["wall_s"] / small[key]["wall_s"], 2)
         if "wall_s" in large.get("import_baseline", {}) and "wall_s" in large.get("import", {}):

@@ -62,3 +62,22 @@ def test_runs_page_pages_the_table_and_aggregates_the_chart_in_sql(paper_db, tmp
         import base64
         got = np.frombuffer(base64.b64decode(got["bdata"]), dtype=np.dtype(got["dtype"])).tolist()
     assert np.allclose(got, want.to_numpy())
+
+
+def test_scaling_shows_the_pairs_chosen_when_the_store_has_many(paper_db, tmp_path, monkeypatch):
+    # With more (dataset, classifier) pairs than one chart can show, the page draws and fits only the
+    # pairs picked (two by default), not every setting of the store.
+    frame = pd.concat([many_runs(3, dataset=f"Set{i}") for i in range(9)], ignore_index=True)
+    frame.to_csv(tmp_path / "many.csv", index=False)
+    store_runs.import_runs(tmp_path / "many.csv", paper_db)
+    monkeypatch.setenv("EQUIV_DB", str(paper_db))
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.switch_page("views/scaling.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.multiselect(key="scaling_pairs")
+    assert len(picker.options) > 9 and len(picker.value) == 2
+    table = at.dataframe[-1].value
+    assert {f"{d} · {c}" for d, c in zip(table.dataset, table.classifier)} <= set(picker.value)
+    picker.set_value(["Set3 · Net"]).run()
+    assert set(at.dataframe[-1].value.dataset) == {"Set3"}

@@ -176,3 +176,32 @@ def test_one_setting_query_reads_only_that_setting(paper_db):
         store_runs.query_runs(paper_db, colour="red")
     with pytest.raises(store_runs.StoreError, match="not a valid int"):
         store_runs.query_runs(paper_db, n_base="many")
+
+
+def test_a_run_repeated_in_the_file_lands_once(paper_db, tmp_path):
+    # The runs table has no unique index: the import's own anti-join and window keep run_key unique.
+    frame = pd.concat([GOOD, GOOD.iloc[[1]]], ignore_index=True)
+    assert store_runs.import_runs(write(tmp_path, frame, "twice.parquet"), paper_db) == (3, 1)
+    assert store_runs.import_runs(write(tmp_path, GOOD.iloc[[1, 0]], "again.csv"), paper_db) == (0, 2)
+    stored = store_runs.query_runs(paper_db, source="import")
+    assert len(stored) == 3 and stored.run_key.is_unique and stored.run_id.is_unique
+
+
+def test_interleaved_settings_are_stored_together(paper_db, tmp_path):
+    # Pairs that alternate in the file are sorted on the way in, so one setting's runs share row groups.
+    frame = pd.concat([GOOD.iloc[:2], GOOD.iloc[[2]], GOOD.iloc[:2].assign(seed=7)], ignore_index=True)
+    store_runs.import_runs(write(tmp_path, frame, "mixed.parquet"), paper_db)
+    with connect(paper_db, read_only=True) as con:
+        order = [d for (d,) in con.execute("SELECT dataset FROM runs WHERE source = 'import' ORDER BY rowid").fetchall()]
+    assert order == ["CIFAR-10", "Mine", "Mine", "Mine", "Mine"]
+
+
+def test_engine_rows_stay_unique_without_an_index(paper_db):
+    row = {"run_id": str(uuid.uuid4()), "run_key": "engine:unique-test", "source": "engine", "dataset": "Mine",
+           "classifier": "Net", "augmentation": "real", "n_base": 100, "n_real_added": 0, "n_syn_added": 0,
+           "top1": 50.0}
+    assert store_runs.insert_runs([row, dict(row, top1=51.0)], paper_db) == 1
+    assert store_runs.insert_runs([dict(row, run_id=str(uuid.uuid4()), top1=52.0)], paper_db) == 0
+    assert store_runs.insert_runs([dict(row, run_id=str(uuid.uuid4()), top1=53.0)], paper_db, replace=True) == 1
+    stored = store_runs.query_runs(paper_db, source="engine")
+    assert len(stored) == 1 and stored.top1.item() == 53.0 and stored.run_id.item() == row["run_id"]

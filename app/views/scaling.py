@@ -5,17 +5,22 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from app.common import fit_summary, fmt_ci, ready, setting_options
+from app.common import fit_summary, fmt_ci, ready, run_summary, setting_options
 from engine.analysis.fit import improvement_ratio
 from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from store import runs as store_runs
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def improvement_ratios(path: str, key: str) -> list:
-    """IR(n_base) of every (dataset, classifier), from the only runs it reads."""
-    rows = store_runs.improvement_rows(path)
-    return [(d, c, improvement_ratio(g, d, c)) for (d, c), g in rows.groupby(["dataset", "classifier"], sort=True)]
+# Beyond this many (dataset, classifier) pairs the page shows those the user picks: a chart of a
+# hundred pairs (2,400 lines) is unreadable, and every setting shown costs a fit.
+MAX_PAIRS = 8
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def improvement_ratios(path: str, key: str, dataset: str, classifier: str):
+    """IR(n_base) of one (dataset, classifier), from the only runs it reads; cached until its runs change."""
+    return improvement_ratio(store_runs.improvement_rows(path, dataset=dataset, classifier=classifier),
+                             dataset, classifier)
 
 
 st.title("Scaling")
@@ -23,12 +28,19 @@ found = ready()
 if found is None:
     st.stop()
 path, stamps = found
+pairs = [tuple(p) for p in run_summary(str(path), stamps.all)["pairs"]]
+if len(pairs) > MAX_PAIRS:
+    names = {f"{d} · {c}": (d, c) for d, c in pairs}
+    chosen = st.multiselect(f"Dataset · classifier ({len(pairs):,} in the store)", list(names),
+                            default=list(names)[:2], key="scaling_pairs")
+    pairs = [names[n] for n in chosen]
 
 # ------------------------------------------------------------------------------ IR(n_base)
 st.subheader("Improvement ratio IR(n_base)")
 fig = go.Figure()
 ir_rows = []
-for dataset, classifier, ir in improvement_ratios(str(path), stamps.all):
+for dataset, classifier in pairs:
+    ir = improvement_ratios(str(path), stamps.pair(dataset, classifier), dataset, classifier)
     if ir.empty:
         continue
     ir_rows.append(ir.assign(dataset=dataset, classifier=classifier))
@@ -61,7 +73,12 @@ else:
 # --------------------------------------------------------------------------- c1, c2 side by side
 st.subheader("Fitted c1 and c2 of every setting")
 rows = []
-for setting in setting_options(str(path), stamps.all):
+shown = [s for s in setting_options(str(path), stamps.all) if s[:2] in pairs]
+progress = st.empty()
+for i, setting in enumerate(shown):
+    # A line of progress between fits also lets Streamlit stop this loop as soon as the user leaves
+    # the page; without it the fits ran on, slowing every page visited next.
+    progress.caption(f"Fitting setting {i + 1:,} of {len(shown):,} ({' · '.join(s or '' for s in setting)})")
     found = fit_summary(str(path), stamps.pair(*setting[:2]), setting, PAPER_FEATURES, DEFAULT_EPS)
     row = {"dataset": setting[0], "classifier": setting[1], "augmentation": setting[2], "generator": setting[3] or "",
            "source": found.get("source", "")}
@@ -73,6 +90,7 @@ for setting in setting_options(str(path), stamps.all):
                    c2_hi=(found["c2_ci"] or (np.nan, np.nan))[1], tuples=found["tuples"],
                    dropped=found["dropped"], note="")
     rows.append(row)
+progress.empty()
 table = pd.DataFrame(rows)
 fitted = table[table.get("c1", pd.Series(dtype=float)).notna()] if "c1" in table else table.iloc[0:0]
 if not fitted.empty:

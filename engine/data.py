@@ -209,13 +209,15 @@ def load_medmnist(flag: str, path: str | os.PathLike, size: int | None = None) -
                    {"file": str(path), "native_size": native, "size": x_tr.shape[1]})
 
 
-def _image_files(split_root: Path, classes: list[str]) -> list[tuple[Path, int]]:
+def image_files(split_root: Path, classes: list[str], suffixes=IMAGE_SUFFIXES,
+                missing_hint: str = "") -> list[tuple[Path, int]]:
+    """(file, label) of every image under split_root/<class>/, classes in the order given."""
     items = []
     for label, cls in enumerate(classes):
         folder = split_root / cls
         if not folder.is_dir():
-            raise DatasetError(f"{split_root} has no class folder {cls!r}")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            raise DatasetError(f"{split_root} has no class folder {cls!r}{missing_hint}")
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
         if not files:
             raise DatasetError(f"class folder {folder} holds no images")
         items += [(f, label) for f in files]
@@ -265,8 +267,8 @@ def load_folder(path: str | os.PathLike, size: int | None = None) -> Dataset:
     classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
     if len(classes) < 2:
         raise DatasetError(f"{root / 'train'} has {len(classes)} class folder(s); a classifier needs at least 2")
-    train_items = _image_files(root / "train", classes)
-    test_items = _image_files(root / "test", classes)
+    train_items = image_files(root / "train", classes)
+    test_items = image_files(root / "test", classes)
     train_images = _open_all([f for f, _ in train_items])
     test_images = _open_all([f for f, _ in test_items])
     grey = all(im.mode in ("1", "L", "I", "I;16", "F") for im in train_images)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import Dataset, DatasetError
+from engine.data import Dataset, DatasetError, image_files
 
 # name -> (stored name, class-list file, the paper's n_total). ImageNet-100's real train split holds
 # 126,689 images; the paper rounds it to 130,000 (100 x 1,300) in tau = 10 / n_total. ImageNet-10 is
@@ -49,19 +49,9 @@ def _files(split_root: Path, wnids: list[str]) -> list[tuple[Path, int]]:
     if not split_root.is_dir():
         raise DatasetError(f"{split_root.parent} has no {split_root.name}/ folder "
                            f"(expected {split_root.name}/<wnid>/<image>.JPEG)")
-    items = []
-    for label, wnid in enumerate(wnids):
-        folder = split_root / wnid
-        if not folder.is_dir():
-            flat = any(p.suffix.lower() in JPEG_SUFFIXES for p in split_root.iterdir())
-            hint = (" (it holds images directly: sort the official flat val/ into <wnid>/ folders first)"
-                    if flat else "")
-            raise DatasetError(f"{split_root} has no class folder {wnid}{hint}")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in JPEG_SUFFIXES)
-        if not files:
-            raise DatasetError(f"class folder {folder} holds no images")
-        items += [(f, label) for f in files]
-    return items
+    flat = any(p.suffix.lower() in JPEG_SUFFIXES for p in split_root.iterdir())
+    hint = " (it holds images directly: sort the official flat val/ into <wnid>/ folders first)" if flat else ""
+    return image_files(split_root, wnids, JPEG_SUFFIXES, hint)
 
 
 def _fingerprint(name: str, size: int, splits: dict) -> str:

@@ -106,14 +106,9 @@ def transaction(path: str | os.PathLike | None = None) -> Iterator[duckdb.DuckDB
         con.execute("COMMIT")
 
 
-# Forward migrations: index i holds the statements that take the schema from version i to i+1.
-# Never edit a released step; append a new one.
-MIGRATIONS: list[list[str]] = [
-    [  # 1: runs, one row per trained classifier (per seed) or per published mean
-        """CREATE TABLE runs (
-            run_id VARCHAR PRIMARY KEY,
-            run_key VARCHAR NOT NULL UNIQUE,
-            source VARCHAR NOT NULL CHECK (source IN ('paper', 'engine', 'import')),
+# The runs columns from `source` to `note` with their checks: step 1 created them, step 12
+# recreates them unchanged (only the key columns' indexes go).
+_RUN_FIELDS = """source VARCHAR NOT NULL CHECK (source IN ('paper', 'engine', 'import')),
             dataset VARCHAR NOT NULL,
             classifier VARCHAR NOT NULL,
             augmentation VARCHAR NOT NULL CHECK (augmentation IN ('real', 'closed', 'open')),
@@ -127,7 +122,16 @@ MIGRATIONS: list[list[str]] = [
             n_total INTEGER,
             config JSON,
             created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
-            note VARCHAR
+            note VARCHAR"""
+
+# Forward migrations: index i holds the statements that take the schema from version i to i+1.
+# Never edit a released step; append a new one.
+MIGRATIONS: list[list[str]] = [
+    [  # 1: runs, one row per trained classifier (per seed) or per published mean
+        f"""CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            run_key VARCHAR NOT NULL UNIQUE,
+            {_RUN_FIELDS}
         )""",
     ],
     [  # 2: what an engine run needs to be traced to: its device, time, data and generator
@@ -276,24 +280,10 @@ MIGRATIONS.append([  # 12: runs without ART indexes; imports write a million row
     # its rows sorted by setting so that a per-setting query reads only that setting's row groups.
     # run_id and run_key are random hex: stored uncompressed, a million of them are written in a third
     # of the time DuckDB's dictionary compression takes to find nothing to share (85 MB instead of 43).
-    """CREATE TABLE runs_v12 (
+    f"""CREATE TABLE runs_v12 (
         run_id VARCHAR NOT NULL USING COMPRESSION uncompressed,
         run_key VARCHAR NOT NULL USING COMPRESSION uncompressed,
-        source VARCHAR NOT NULL CHECK (source IN ('paper', 'engine', 'import')),
-        dataset VARCHAR NOT NULL,
-        classifier VARCHAR NOT NULL,
-        augmentation VARCHAR NOT NULL CHECK (augmentation IN ('real', 'closed', 'open')),
-        generator VARCHAR,
-        n_base INTEGER NOT NULL CHECK (n_base > 0),
-        n_real_added INTEGER NOT NULL CHECK (n_real_added >= 0),
-        n_syn_added INTEGER NOT NULL CHECK (n_syn_added >= 0),
-        seed INTEGER,
-        top1 DOUBLE NOT NULL,
-        top5 DOUBLE,
-        n_total INTEGER,
-        config JSON,
-        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
-        note VARCHAR,
+        {_RUN_FIELDS},
         wall_time_s DOUBLE,
         device VARCHAR,
         indices_hash VARCHAR,

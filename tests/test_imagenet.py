@@ -105,7 +105,7 @@ def test_layout_errors_name_what_is_wrong(tmp_path, ten_root):
     for f in (ten_root / "val" / missing).iterdir():
         f.rename(ten_root / "val" / f.name)   # one class left flat, as the official val/ is
     (ten_root / "val" / missing).rmdir()
-    with pytest.raises(DatasetError, match=f"no class folder {missing}.*flat val/"):
+    with pytest.raises(DatasetError, match=f"no class folder '{missing}'.*flat val/"):
         load_dataset("imagenet10", str(ten_root), 16)
 
 

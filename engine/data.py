@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.spec import DATASET_FORMS, medmnist_stored_name
+
 # The paper rounds BloodMNIST's 11,959 training images to 12,000 in tau = 10 / n_total; engine
 # runs use the paper's value so that they share tau with the published runs they sit beside.
 PAPER_N_TOTAL = {"CIFAR-10": 50_000, "BloodMNIST": 12_000}
@@ -162,7 +164,7 @@ def medmnist_name(flag: str) -> str:
     flag = flag.lower()
     if not flag.endswith("mnist") or len(flag) <= 5:
         raise DatasetError(f"medmnist flag {flag!r} should look like 'bloodmnist'")
-    return flag[:-5].capitalize() + "MNIST"
+    return medmnist_stored_name(flag)
 
 
 def load_medmnist(flag: str, path: str | os.PathLike, size: int | None = None) -> Dataset:
@@ -281,26 +283,6 @@ def load_folder(path: str | os.PathLike, size: int | None = None) -> Dataset:
     return Dataset(name, f"folder:{root}", x_tr, y_tr, x_te, y_te, classes, len(x_tr), {"root": str(root)})
 
 
-DATASETS = ("digits", "cifar10", "medmnist:<flag>", "folder:<path>", "imagenet100", "imagenet10")
-
-
-def stored_name(spec: str) -> str | None:
-    """The name a dataset's runs are stored under, from its CLI name without loading it (None
-    where only loading it can tell)."""
-    if spec == "digits":
-        return "digits"
-    if spec == "cifar10":
-        return "CIFAR-10"
-    if spec.startswith("medmnist:"):
-        try:
-            return medmnist_name(spec.split(":", 1)[1])
-        except DatasetError:
-            return None
-    if spec.startswith("folder:"):
-        return f"folder:{Path(spec.split(':', 1)[1]).resolve().name}"
-    return None
-
-
 def load_dataset(spec: str, data_root: str | None = None, size: int | None = None,
                  download: bool = False) -> Dataset:
     """Load a dataset by its CLI name: digits, cifar10, medmnist:<flag>, folder:<path>, imagenet100,
@@ -318,4 +300,4 @@ def load_dataset(spec: str, data_root: str | None = None, size: int | None = Non
     if spec in ("imagenet100", "imagenet10"):
         from engine.imagenet import load_imagenet_subset
         return load_imagenet_subset(spec, data_root or "data/imagenet", size or 224)
-    raise DatasetError(f"unknown dataset {spec!r}; valid: {', '.join(DATASETS)}")
+    raise DatasetError(f"unknown dataset {spec!r}; valid: {', '.join(DATASET_FORMS)}")

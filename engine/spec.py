@@ -407,13 +407,32 @@ def check_open_amount(name: str, class_counts: dict, n: int) -> None:
                             f"which it holds only {have:,} of (at most {max_balanced(counts):,} class-balanced)")
 
 
+def medmnist_stored_name(flag: str) -> str:
+    """bloodmnist -> BloodMNIST: the name a MedMNIST set's runs are stored under."""
+    return flag.lower()[:-5].capitalize() + "MNIST"
+
+
+def stored_name(dataset: str) -> str | None:
+    """The name a dataset's runs are stored under, from its CLI name without loading it (None
+    where only loading it can tell)."""
+    if dataset == "digits":
+        return "digits"
+    if dataset == "cifar10":
+        return "CIFAR-10"
+    if dataset.startswith("medmnist:"):
+        flag = dataset.split(":", 1)[1]
+        return medmnist_stored_name(flag) if MEDMNIST_FLAG.fullmatch(flag.lower()) else None
+    if dataset.startswith("folder:"):
+        return f"folder:{Path(dataset.split(':', 1)[1]).resolve().name}"
+    return None
+
+
 def check_open_set(spec: StudySpec, db=None) -> dict | None:
     """An open-set spec's imported set, from the store: it exists, is for this dataset, and holds
     enough images of every class for the largest amount. Called by engine run, engine queue add,
     the Queue page and the worker (through engine.run.build_spec)."""
     if spec.augmentation != "open":
         return None
-    from engine.data import stored_name
     from store.synthetic import open_set
     row = open_set(spec.generator, db)
     if row is None:

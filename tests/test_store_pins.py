@@ -5,9 +5,9 @@ import json
 import pandas as pd
 import pytest
 
-from store import artifacts, progress, quality
+from store import artifacts, jobs, progress, quality
 from store import runs as store_runs
-from store.db import connect, migrate
+from store.db import StoreError, connect, migrate
 
 
 def _empty_store(path):
@@ -116,3 +116,100 @@ def test_gains_at_ratio_are_paired_by_seed(tmp_path):
     assert one.gain_mean.item() == pytest.approx(3.5) and one.gain_sd.item() == pytest.approx(0.7071068)
     assert two.gain_mean.item() == pytest.approx(5.5) and two.gain_sd.item() == pytest.approx(0.7071068)
     assert quality.gains_at_ratio(path, ratio=3.0).empty
+
+
+T0 = 1_700_000_000.0  # the tests' clock: epoch seconds passed as `now`
+
+
+def test_job_lifecycle_with_an_injected_clock(tmp_path):
+    path = tmp_path / "q.duckdb"
+    assert jobs.list_jobs(path).empty and list(jobs.list_jobs(path).columns) == jobs.COLUMNS
+    assert jobs.busy_workers("node-a", 60, path) == 0
+    _empty_store(path)
+    first = jobs.submit({"dataset": "digits"}, path, now=T0)
+    second = jobs.submit({"dataset": "cifar10"}, path, max_attempts=1, max_hours=2.5, now=T0 + 1)
+    queued = jobs.list_jobs(path, "queued")
+    assert list(queued.job_id) == [first, second] and jobs.list_jobs(path, "running").empty
+    row = jobs.get(first, path)
+    assert (row["spec"], row["attempts"], row["max_attempts"], row["status"]) == ({"dataset": "digits"}, 0, 3, "queued")
+    assert jobs.get(second, path)["max_hours"] == 2.5 and jobs.get("nope", path) is None
+    assert pd.Timestamp(row["created_at"]) == pd.Timestamp(T0, unit="s")  # naive UTC of `now`
+
+    jobs.register_worker("w1", "node-a", 11, "cpu", 1, path, now=T0)
+    jobs.register_worker("w2", "node-b", 12, "cpu", None, path, now=T0)
+    got = jobs.claim("w1", path, now=T0 + 10)  # the oldest first
+    assert (got["job_id"], got["status"], got["worker_id"], got["attempts"]) == (first, "running", "w1", 1)
+    assert jobs.busy_workers("node-a", 60, path, now=T0 + 70) == 1       # heartbeat 60 s ago: alive
+    assert jobs.busy_workers("node-a", 60, path, now=T0 + 70.5) == 0     # just past the window
+    assert jobs.busy_workers("node-b", 60, path, now=T0 + 10) == 0
+    assert jobs.heartbeat(first, "w1", path, now=T0 + 20) == "owned"
+    assert jobs.heartbeat(first, "w2", path, now=T0 + 20) == "lost"
+    jobs.progress(first, "w1", 2, 5, path)
+    jobs.progress(first, "w2", 4, 5, path)  # not its job: ignored
+    assert (jobs.get(first, path)["runs_done"], jobs.get(first, path)["runs_planned"]) == (2, 5)
+
+    # Stale after 30 s without a heartbeat: back to the queue with a note, then given up after max_attempts.
+    assert jobs.requeue_stale(30, path, now=T0 + 49) == 0
+    assert jobs.requeue_stale(30, path, now=T0 + 51) == 1
+    row = jobs.get(first, path)
+    assert (row["status"], row["worker_id"]) == ("queued", None)
+    assert row["error"] == "worker w1 stopped heartbeating (attempt 1)"
+    assert jobs.heartbeat(first, "w1", path, now=T0 + 52) == "lost"
+    got = jobs.claim("w2", path, now=T0 + 60)
+    assert got["job_id"] == first and got["attempts"] == 2 and got["runs_done"] is None
+    jobs.release(first, "w2", path)  # a stopped worker hands it back, the attempt uncounted
+    assert (jobs.get(first, path)["status"], jobs.get(first, path)["attempts"]) == ("queued", 1)
+    got = jobs.claim("w2", path, now=T0 + 70)
+    assert got["job_id"] == first and got["attempts"] == 2
+    assert jobs.claim("w1", path, stale_after_s=30, now=T0 + 80)["job_id"] == second
+    assert jobs.claim("w1", path, now=T0 + 80) is None  # nothing queued
+    # second (max_attempts 1) goes stale: failed; first (attempt 2 of 3) is requeued with both notes.
+    assert jobs.requeue_stale(30, path, now=T0 + 200) == 2
+    assert jobs.get(second, path)["status"] == "failed"
+    assert jobs.get(second, path)["error"] == "worker w1 stopped heartbeating (attempt 1); gave up after 1 attempts"
+    assert jobs.get(first, path)["error"] == ("worker w1 stopped heartbeating (attempt 1); "
+                                              "worker w2 stopped heartbeating (attempt 2)")
+
+    # Cancelling: queued at once, running on request (the worker ends it), finished jobs refuse.
+    jobs.claim("w1", path, now=T0 + 300)
+    assert jobs.heartbeat(first, "w1", path, now=T0 + 301) == "owned"
+    assert jobs.cancel(first, path, now=T0 + 302) == "cancelling"
+    assert jobs.heartbeat(first, "w1", path, now=T0 + 303) == "cancel"
+    assert jobs.cancelled(first, "w2", ["r1"], path) is False
+    assert jobs.cancelled(first, "w1", ["r1"], path, now=T0 + 304) is True
+    row = jobs.get(first, path)
+    assert (row["status"], row["error"].endswith("cancelled while running"), json.loads(row["run_ids"])) == (
+        "cancelled", True, ["r1"])
+    third = jobs.submit({}, path, now=T0 + 400)
+    assert jobs.cancel(third, path, now=T0 + 401) == "cancelled"
+    with pytest.raises(StoreError, match="cancelled"):
+        jobs.cancel(third, path)
+    with pytest.raises(StoreError, match="no job 'nope'"):
+        jobs.cancel("nope", path)
+
+    # A stale job whose cancel was requested ends cancelled, not requeued.
+    fourth = jobs.submit({}, path, now=T0 + 500)
+    jobs.claim("w2", path, now=T0 + 500)
+    jobs.cancel(fourth, path)
+    assert jobs.requeue_stale(30, path, now=T0 + 600) == 1 and jobs.get(fourth, path)["status"] == "cancelled"
+
+    # finish and fail: only the owner of a running job ends it.
+    fifth = jobs.submit({}, path, now=T0 + 700)
+    jobs.claim("w1", path, now=T0 + 700)
+    assert jobs.finish(fifth, "w2", ["x"], path) is False
+    assert jobs.finish(fifth, "w1", ["r2", "r3"], path, now=T0 + 710) is True
+    assert jobs.finish(fifth, "w1", ["r4"], path) is False  # no longer running
+    row = jobs.get(fifth, path)
+    assert (row["status"], json.loads(row["run_ids"]), row["error"]) == ("done", ["r2", "r3"], None)
+    assert pd.Timestamp(row["finished_at"]) == pd.Timestamp(T0 + 710, unit="s")
+    sixth = jobs.submit({}, path, now=T0 + 800)
+    jobs.claim("w1", path, now=T0 + 800)
+    assert jobs.fail(sixth, "w1", "out of memory", path) is True
+    assert (jobs.get(sixth, path)["status"], jobs.get(sixth, path)["error"], jobs.get(sixth, path)["run_ids"]) == (
+        "failed", "out of memory", None)
+
+    jobs.touch_worker("w2", path, now=T0 + 900)
+    jobs.unregister_worker("w1", path)
+    with connect(path, read_only=True) as con:
+        workers = dict(con.execute("SELECT worker_id, epoch(seen_at) FROM workers").fetchall())
+    assert workers == {"w2": T0 + 900}

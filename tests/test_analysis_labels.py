@@ -35,4 +35,5 @@ def test_labels_import_nothing_heavy():
     tree = ast.parse(inspect.getsource(labels))
     imported = {a.name if isinstance(n, ast.Import) else n.module
                 for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
-    assert imported <= {"__future__"}
+    # (mutmut's copy of the module imports its own trampoline: not a dependency of the module.)
+    assert {m for m in imported if not m.startswith("mutmut.")} <= {"__future__"}

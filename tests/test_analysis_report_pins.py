@@ -6,9 +6,14 @@ were taken (issue 11), so that a change to the analysis that moves any of them i
 README table is refreshed with it. They are NOT the paper's published c1, c2 (those live in
 store/data/paper_equations.csv and `engine paper-check`), and no code was tuned to reach them.
 """
+import csv
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from engine.analysis.fit import analyse, settings
+from engine.analysis.paper import check_equation, paper_check
 from engine.analysis.surface import DEFAULT_EPS
 
 # (dataset, classifier, augmentation, generator): c1, c2, c1 95 % CI, c2 95 % CI, tuples, dropped
@@ -38,3 +43,86 @@ def test_engine_report_fit_is_pinned(paper_runs, setting):
     assert a.source == "paper" and (len(a.tuples), len(a.dropped)) == (n_tuples, n_dropped)
     assert a.c1 == pytest.approx(c1, rel=point) and a.c2 == pytest.approx(c2, rel=point)
     assert a.c1_ci == pytest.approx(c1_ci, rel=tail) and a.c2_ci == pytest.approx(c2_ci, rel=tail)
+
+
+# ------------------------------------------------------------ `engine paper-check` on the same fits
+
+def _published():
+    with open(Path(__file__).resolve().parent.parent / "store" / "data" / "paper_equations.csv", newline="") as f:
+        return {int(r["equation"]): r for r in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def checked():
+    return paper_check(n_boot=30)
+
+
+def test_paper_check_puts_each_published_equation_beside_the_pinned_refit(checked):
+    published = _published()
+    assert [r["equation"] for r in checked] == sorted(published) == [2, 3, 4, 5, 6, 8, 9]
+    for row in checked:
+        pub = published[row["equation"]]
+        setting = (pub["dataset"], pub["classifier"], pub["augmentation"], pub["generator"])
+        assert (row["dataset"], row["classifier"], row["augmentation"], row["generator"]) == setting
+        assert (row["published_c1"], row["published_c2"]) == (float(pub["c1"]), float(pub["c2"]))
+        c1, c2, _, _, n_tuples, n_dropped = PINS[setting]  # the points do not depend on n_boot
+        rel = 1e-2 if setting in ILL_POSED else 1e-4
+        assert row["c1"] == pytest.approx(c1, rel=rel) and row["c2"] == pytest.approx(c2, rel=rel)
+        assert (row["tuples"], row["dropped"], row["tab9"]) == (n_tuples, n_dropped, "total")
+        in1 = row["c1_ci"][0] <= row["published_c1"] <= row["c1_ci"][1]
+        in2 = row["c2_ci"][0] <= row["published_c2"] <= row["c2_ci"][1]
+        assert (row["c1_inside"], row["c2_inside"], row["inside"]) == (in1, in2, in1 and in2)
+        wide = [n for n in ("c1", "c2") if row[f"{n}_ci"][1] / row[f"{n}_ci"][0] > 100]
+        assert ("more than two orders of magnitude" in row["note"]) is bool(wide)
+        assert row["note"].startswith("published c1 and c2 inside our 95 % intervals" if row["inside"] else
+                                      "published")
+        assert ("tab9_other_reading" in row) is (row["dataset"] == "CIFAR-10")
+    eq5 = checked[3]
+    assert eq5["note"].startswith("published c1 and c2 inside our 95 % intervals, but the c1 and c2 intervals "
+                                  "span more than two orders of magnitude: these runs hardly constrain them: ")
+    assert "7 of 16 grid tuples dropped (synthetic images never reach" in eq5["note"]
+    assert checked[1]["tab9_other_reading"]["tab9"] == "printed"
+
+
+def test_paper_check_evidence_is_computed_from_the_tuples(checked, paper_runs):
+    published = _published()
+    for row in checked:
+        setting = (row["dataset"], row["classifier"], row["augmentation"], row["generator"])
+        a = analyse(paper_runs, *setting, n_boot=0, source="paper")
+        evidence = row["evidence"]
+        assert row["note"].endswith("; ".join(evidence))
+        # Extrapolated tuples per base, counted here from the tuples and the measured amounts.
+        for b, fit in a.bases.items():
+            ts = [t for t in a.tuples if t["n_base"] == b]
+            far = [t["syn_ratio"] for t in ts if t["syn_ratio"] > fit.points.n_syn_added.max() / b * 1.0001]
+            line = f"at n_base {b:,}, {len(far)} of {len(ts)} tuples are extrapolated"
+            assert any(e.startswith(line) for e in evidence) is bool(far), (row["equation"], line)
+        # The published equation's RMSE on our tuples, with Eq. 1 written out here.
+        c1, c2, tau = float(published[row["equation"]]["c1"]), float(published[row["equation"]]["c2"]), a.tau
+        err = [c1 ** (tau * t["n_base"]) * (c2 ** t["ratio"] - 1) - t["syn_ratio"] for t in a.tuples]
+        rmse = float(np.sqrt(np.mean(np.square(err))))
+        assert evidence[-1] == (f"RMSE of n_syn_added/n_base on our tuples: published equation {rmse:.3g}, "
+                                f"ours {a.eq1_rmse:.3g}")
+        per_base = [e for e in evidence if e.startswith("a fit on n_base")]
+        assert len(per_base) == sum(sum(t["n_base"] == b for t in a.tuples) >= 3 for b in a.bases)
+    assert "a fit on n_base 500 alone gives no estimate (c1 = " in checked[2]["note"]
+    assert "a fit on n_base 5,000 alone gives c1 = 1.58, c2 = 2.15" in checked[1]["note"]
+
+
+def test_paper_check_says_outside_no_interval_and_a_different_tau(paper_runs):
+    eq = {"equation": 3, "dataset": "CIFAR-10", "classifier": "ResNet-110", "augmentation": "closed",
+          "generator": "EDM", "published_c1": 0.9, "published_c2": 50.0, "tau_n_base": 10_000}
+    row = check_equation(eq, n_boot=30, runs=paper_runs)
+    assert (row["c1_inside"], row["c2_inside"], row["inside"]) == (True, False, False)
+    assert row["note"].startswith("published c2 outside our 95 % interval: tau: published 1/10,000, ours 1/5,000")
+    row = check_equation({**eq, "published_c1": 1e3, "tau_n_base": 5_000}, n_boot=30, runs=paper_runs)
+    assert row["note"].startswith("published c1 and c2 outside our 95 % interval: at n_base 500")
+    row = check_equation({**eq, "tau_n_base": 5_000}, n_boot=0, runs=paper_runs)
+    assert row["inside"] is None and row["c1_ci"] is None
+    assert row["note"].startswith("no interval (too few bootstrap draws gave Eq. 1 fits): at n_base 500")
+    few = paper_runs[paper_runs.n_base == 500]  # the open set's one base alone: c1 runs off to a bound
+    row = check_equation({**eq, "augmentation": "open", "generator": "CIFAKE", "tau_n_base": 5_000}, n_boot=0,
+                         runs=few)
+    assert row["c1"] is None and row["note"].startswith("Eq. 1 not identified")
+    with pytest.raises(ValueError, match="unknown Table 9 reading 'both'"):
+        paper_check("both")

@@ -19,6 +19,7 @@ import statsmodels.api as sm
 
 from engine.analysis.equivalence import equivalence_tuples
 from engine.analysis.fit import analyse, improvement_ratio, settings
+from engine.analysis.simulate import TRUTHS, Truth, coverage, design, noise_free, run_study
 from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
 from tests.conftest import make_runs
 
@@ -798,3 +799,75 @@ def test_points_keep_their_spread_columns_and_the_real_base_run():
     pts = analyse(pd.concat([runs, extra], ignore_index=True), "Toy", "Net", "closed", "EDM",
                   grid={1000: [1]}, n_boot=0).bases[1000].points
     assert pts[(pts.n_real_added == 0) & (pts.n_syn_added == 0)].acc.item() == pytest.approx(true_acc(1000, 0))
+
+
+# ------------------------------------------------------------------ the simulated studies (simulate.py)
+
+def test_simulated_truth_follows_eq1_exactly():
+    truth = TRUTHS["c2_near_1.5"]
+    assert truth.tau == 10 / 50_000
+    eq1_written = lambda b, n: b * truth.c1 ** (truth.tau * b) * (truth.c2 ** (n / b) - 1)  # noqa: E731
+    for b in truth.grid:
+        for r in (0.5, 1, 2, 3):
+            real = truth.accuracy(b, r * b, 0)
+            assert real == pytest.approx(truth.acc_a + truth.acc_b * np.log(b + r * b), rel=1e-12)
+            assert truth.accuracy(b, 0, eq1_written(b, r * b)) == pytest.approx(real, rel=1e-12)
+        assert truth.accuracy(b, 0, 0) == pytest.approx(truth.acc_a + truth.acc_b * np.log(b), rel=1e-12)
+    # The budget answer: N = n_base more real images at the middle base, through Eq. 1.
+    assert truth.answer() == (5000, pytest.approx(eq1_written(5000, 5000)))
+    assert truth.answer()[1] == pytest.approx(3000.0)  # 5000 * 1.2^1 * (1.5 - 1)
+    other = Truth("t", 0.8, 3.0, 10_000, {100: [1], 400: [1], 900: [1], 1600: [1]}, (1,), (1,), answer_base=100)
+    assert other.answer() == (100, pytest.approx(100 * 0.8 ** 0.1 * 2.0))
+    assert Truth("t", 0.8, 3.0, 10_000, other.grid, (1,), (1,)).answer()[0] == 900
+
+
+def test_simulated_design_is_the_papers_points_times_seeds():
+    truth = TRUTHS["bloodmnist_closed"]
+    frame = design(truth, seeds=2)
+    assert len(frame) == 2 * 2 * (1 + 3 + 5) and frame.run_id.is_unique
+    at = frame[frame.n_base == 1200]
+    assert sorted(set(at[at.augmentation == "real"].n_real_added)) == [0, 1200, 2400, 3600]
+    assert sorted(set(at[at.augmentation == "closed"].n_syn_added)) == [1200, 2400, 3600, 4800, 6000]
+    assert (at[at.augmentation == "real"].n_syn_added == 0).all() and (at[at.augmentation == "closed"].n_real_added == 0).all()
+    assert frame[frame.augmentation == "real"].generator.isna().all()
+    assert set(frame[frame.augmentation == "closed"].generator) == {"G"}
+    assert sorted(set(frame.seed)) == [0, 1] and str(frame.seed.dtype) == "Int64"
+    assert set(frame.n_total) == {12_000} and set(frame.dataset) == {"Sim"} and set(frame.source) == {"engine"}
+
+
+def test_simulated_study_without_noise_is_the_noise_free_target():
+    truth = TRUTHS["c2_near_1.5"]
+    frame = design(truth, seeds=3)
+    mean = truth.accuracy(frame.n_base, frame.n_real_added, frame.n_syn_added)
+    target = noise_free(truth, frame, mean)
+    study = run_study(truth, frame, mean, 0.0, np.random.default_rng(0), n_boot=0)
+    assert (study["c1"], study["c2"], study["answer"]) == (target["c1"], target["c2"], target["answer"])
+    assert study["surface_answer"] == pytest.approx(target["surface_answer"])
+    assert study["tuples"] == 9 and study["error"] is None and study["c1_ci"] is None
+    # The paper's surface cannot follow this truth exactly: the target is near, not at, c1 and c2.
+    assert target["c1"] == pytest.approx(truth.c1, rel=0.05) and target["c1"] != pytest.approx(truth.c1, rel=1e-3)
+
+
+def test_coverage_counts_hits_of_the_truth_and_of_the_target():
+    truth = TRUTHS["c2_near_1.5"]
+    s = coverage(truth, studies=4, noise_sd=0.05, n_boot=30, seed=3, bootstrap="seeds")
+    assert (s["studies"], s["noise_sd"], s["seeds"], s["n_boot"], s["bootstrap"], s["fitted"]) == (
+        4, 0.05, 3, 30, "seeds", 4)
+    assert s["features"] == "log_n_real+log_n_syn+log_n_total"
+    frame = design(truth, 3)
+    target = noise_free(truth, frame, truth.accuracy(frame.n_base, frame.n_real_added, frame.n_syn_added))
+    for key, true in (("c1", 1.2), ("c2", 1.5), ("answer", 3000.0), ("surface_answer", 3000.0)):
+        k = s[key]
+        assert k["true"] == true and k["target"] == pytest.approx(target[key])
+        # Nearly noise-free studies: the estimates sit on the target, so their bias from the truth is
+        # the target's, and intervals a few tenths of a percent wide miss the truth 1-35 % away.
+        assert k["median_rel_bias"] == pytest.approx(target[key] / true - 1, abs=5e-3)
+        assert k["mean_rel_bias"] == pytest.approx(target[key] / true - 1, abs=5e-3)
+        assert abs(k["target_median_rel_bias"]) < 6e-3
+        assert k["coverage"] == 0.0 and k["coverage_of_fitted"] == 0.0
+        assert 0 < k["median_ci_width_rel"] < 0.05
+        assert k["target_coverage"] in (0.25, 0.5, 0.75, 1.0)
+    assert s["surface_answer"]["target_coverage"] == 1.0 and s["c1"]["target_coverage"] == 0.5
+    best = coverage(truth, studies=1, noise_sd=0.05, n_boot=0, seed=3, features="best:aic")
+    assert best["features"] == "best:aic" and best["c1"]["coverage"] == 0.0
+    assert best["c1"]["median_ci_width_rel"] is None and best["c1"]["coverage_of_fitted"] == 0.0

@@ -18,7 +18,7 @@ import pytest
 import statsmodels.api as sm
 
 from engine.analysis.equivalence import equivalence_tuples
-from engine.analysis.fit import analyse, improvement_ratio, settings
+from engine.analysis.fit import IR_COLUMNS, analyse, bound_statement, improvement_ratio, settings
 from engine.analysis.simulate import TRUTHS, Truth, coverage, design, noise_free, run_study
 from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
 from tests.conftest import make_runs
@@ -871,3 +871,171 @@ def test_coverage_counts_hits_of_the_truth_and_of_the_target():
     best = coverage(truth, studies=1, noise_sd=0.05, n_boot=0, seed=3, features="best:aic")
     assert best["features"] == "best:aic" and best["c1"]["coverage"] == 0.0
     assert best["c1"]["median_ci_width_rel"] is None and best["c1"]["coverage_of_fitted"] == 0.0
+
+
+# ------------------------------------------------------------- IR (Eq. 7) and the one-sided bounds
+
+def _ir_frame(base, closed, opened, n_base=100, source="engine", extra=()):
+    """Runs of one base: {seed: top1} for the base-only, closed 1:1 and open 1:1 runs (seed None: a mean)."""
+    rows = []
+    for kind, aug, gen, accs in (("base", "real", None, base), ("closed", "closed", "EDM", closed),
+                                 ("open", "open", "SD", opened), *extra):
+        for seed, acc in accs.items():
+            rows.append({"dataset": "Toy", "classifier": "Net", "source": source, "augmentation": aug,
+                         "generator": gen, "n_base": n_base, "n_real_added": 0,
+                         "n_syn_added": 0 if kind == "base" else n_base, "seed": seed, "top1": acc})
+    frame = pd.DataFrame(rows)
+    frame["seed"] = frame.seed.astype("Int64")
+    return frame
+
+
+def _every_resample_ir(b, c, o):
+    """IR of every ordered resample of the seeds, enumerated (k^k of them)."""
+    k = len(b)
+    out = []
+    for idx in itertools.product(range(k), repeat=k):
+        i = list(idx)
+        out.append(np.mean(np.array(c)[i] - np.array(b)[i]) / np.mean(np.array(o)[i] - np.array(b)[i]))
+    return np.array(out)
+
+
+def test_ir_interval_over_paired_seed_resamples():
+    b, c, o = [70.0, 72.0, 71.0], [74.0, 75.0, 76.5], [72.0, 73.5, 72.5]
+    frame = _ir_frame(dict(enumerate(b)), dict(enumerate(c)), dict(enumerate(o)))
+    row = improvement_ratio(frame, "Toy", "Net", level=1.0).iloc[0]
+    assert row.IR == pytest.approx(np.mean(np.subtract(c, b)) / np.mean(np.subtract(o, b)))
+    assert (row.acc_base, row.gain_closed, row.gain_open, row.n_seeds) == (
+        pytest.approx(71.0), pytest.approx(4.1666667), pytest.approx(1.6666667), 3)
+    # Level 1: the interval is the range of IR over the resamples; 2,000 draws see all 27 of them.
+    every = _every_resample_ir(b, c, o)
+    assert (row.IR_lo, row.IR_hi) == (pytest.approx(every.min()), pytest.approx(every.max()))
+    assert row.note == "100% interval over 3 seeds (resampled, paired)"
+    default = improvement_ratio(frame, "Toy", "Net").iloc[0]  # 95 %, seed 0, 2,000 draws
+    assert every.min() <= default.IR_lo < default.IR < default.IR_hi <= every.max()
+    assert default.note.startswith("95% interval over 3 seeds")
+    # A 50 % interval: the quartiles of the 27 equally likely resamples (values with ties, so exact).
+    half = improvement_ratio(frame, "Toy", "Net", level=0.5, n_boot=4000).iloc[0]
+    assert (half.IR_lo, half.IR_hi) == (np.quantile(every, 0.25, method="inverted_cdf"),
+                                        np.quantile(every, 0.75, method="inverted_cdf"))
+
+
+def test_ir_is_unbounded_where_the_open_gain_changes_sign_in_resamples():
+    # Open gains per seed -1, +2.5, +2.5: the mean is positive, but a resample of seed 0 three times
+    # (1/27 = 3.7 % of draws) turns it negative: more than the 2.5 % a 95 % interval may lose, less
+    # than the 5 % of a 90 % interval.
+    base = {0: 70.0, 1: 70.0, 2: 70.0}
+    frame = _ir_frame(base, {0: 73.0, 1: 73.0, 2: 73.0}, {0: 69.0, 1: 72.5, 2: 72.5})
+    row = improvement_ratio(frame, "Toy", "Net", n_boot=4000).iloc[0]
+    assert (row.IR_lo, row.IR_hi) == (-np.inf, np.inf)
+    assert row.note.startswith("the open-set gain changes sign in 4% of seed resamples: IR is unbounded")
+    row = improvement_ratio(frame, "Toy", "Net", n_boot=4000, level=0.9).iloc[0]
+    assert np.isfinite([row.IR_lo, row.IR_hi]).all() and row.note.startswith("90% interval")
+
+
+def test_ir_seeds_must_be_shared_by_all_three_runs():
+    frame = _ir_frame({0: 70.0, 1: 71.0, 2: 72.0}, {0: 74.0, 1: 75.0, 2: 75.0}, {1: 73.0, 2: 73.5})
+    row = improvement_ratio(frame, "Toy", "Net").iloc[0]
+    assert row.n_seeds == 2 and row.note.startswith("95% interval over 2 seeds")
+    one = _ir_frame({0: 70.0, 1: 71.0}, {0: 74.0, 1: 75.0}, {1: 73.0, 2: 73.5})
+    row = improvement_ratio(one, "Toy", "Net").iloc[0]
+    assert row.n_seeds == 1 and np.isnan(row.IR_lo) and np.isnan(row.IR_hi)
+    assert row.note == "fewer than two seeds shared by the base, closed and open runs: no interval"
+    disjoint = _ir_frame({0: 70.0}, {1: 74.0}, {2: 73.0})
+    row = improvement_ratio(disjoint, "Toy", "Net").iloc[0]
+    assert row.n_seeds == 0 and row.note.startswith("fewer than two seeds")
+    means = _ir_frame({None: 70.0}, {None: 74.0}, {None: 72.0}, source="paper")
+    row = improvement_ratio(means, "Toy", "Net").iloc[0]
+    assert (row.IR, row.n_seeds, row.note) == (2.0, 0, "published means: no seeds, no interval")
+    assert np.isnan(row.IR_lo) and np.isnan(row.IR_hi)
+    assert list(improvement_ratio(means, "Toy", "Net").columns) == IR_COLUMNS
+
+
+def test_ir_selects_its_setting_source_and_base_run():
+    engine = _ir_frame({None: 70.0}, {None: 74.0}, {None: 72.0})
+    paper = _ir_frame({None: 60.0}, {None: 66.0}, {None: 62.0}, source="paper")
+    # The paper prints its base-only run as a synthetic row with n_syn_added 0 too; a real one wins.
+    repeated = _ir_frame({None: 50.0}, {None: 58.0}, {None: 54.0}, n_base=200,
+                         extra=(("base", "closed", "EDM", {None: 10.0}),))
+    syn_base_only = _ir_frame({}, {None: 58.0}, {None: 54.0}, n_base=300,
+                              extra=(("base", "closed", "EDM", {None: 50.0}),))
+    other = _ir_frame({None: 0.0}, {None: 90.0}, {None: 1.0}).assign(classifier="Other")
+    runs = pd.concat([engine, paper, repeated, syn_base_only, other], ignore_index=True)
+    ir = improvement_ratio(runs, "Toy", "Net")
+    assert list(zip(ir.source, ir.n_base, ir.IR)) == [("engine", 100, 2.0), ("engine", 200, 2.0), ("engine", 300, 2.0),
+                                                       ("paper", 100, 3.0)]
+    assert list(improvement_ratio(runs, "Toy", "Net", source="paper").IR) == [3.0]
+    assert improvement_ratio(runs, "Toy", "Net", source="import").empty
+    assert list(improvement_ratio(runs.drop(columns="source"), "Toy", "Net").source.unique()) == ["given"]
+    assert list(improvement_ratio(runs, "Toy", "Other").IR) == [90.0]
+
+
+def _noise_gated_fit(real_gain_sd=0.3, seeds=(0, 1, 2)):
+    """n_base 200: real additions gain 5 points per n_base, synthetic ones only seed noise."""
+    rng = np.random.default_rng(11)
+    base = [70.0, 70.5, 69.5][:len(seeds)]
+    pts = [(200, "real", 0, base)]
+    pts += [(200, "real", r * 200, [b + 5 * r + rng.normal(0, real_gain_sd) for b in base]) for r in (1, 2, 3)]
+    pts += [(200, "syn", s * 200, [70.0 + rng.normal(0, 1) for _ in base]) for s in (1, 2, 4, 8)]
+    a = analyse(make_runs(pts, seeds=seeds), "Toy", "Net", "closed", "EDM", grid={200: [1, 2, 3]}, n_boot=0)
+    return a, a.bases[200]
+
+
+def test_bound_says_more_than_the_largest_synthetic_amount_with_the_real_gain_measured_here():
+    from scipy import stats
+    a, fit = _noise_gated_fit()
+    assert fit.noise["tested"] and not fit.noise["significant"]
+    m = fit.seed_matrix
+    row_of = {(r.n_real_added, r.n_syn_added): i for i, r in enumerate(fit.points.itertuples())}
+    for n_real_added, measured in ((200, 200), (399, 200), (400 * 1.00005, 400), (600, 600), (10_000, 600)):
+        bound = bound_statement(fit, n_real_added)
+        diffs = m[row_of[(measured, 0)]] - m[row_of[(0, 0)]]
+        p = stats.ttest_1samp(diffs, 0.0, alternative="greater").pvalue
+        assert bound["kind"] == "more_than" and bound["n_syn_added"] == 1600
+        assert bound["p_real"] == pytest.approx(p) and bound["p_syn"] == fit.noise["p_value"]
+        assert bound["text"] == (f"more than 1,600 synthetic images: {measured:,} more real images gain "
+                                 f"{diffs.mean():+.2f} points (paired p = {p:.3f}), while no synthetic amount up to "
+                                 f"1,600 gains beyond seed noise (paired p = {fit.noise['p_value']:.2f})")
+    low = bound_statement(fit, 199)
+    assert low == {"kind": "not_measurable", "text": "not measurable at this base: no real run of at most 199 added "
+                                                    "images with seeds at n_base 200"}
+    # Through the analysis: every grid tuple is dropped with its bound, and the answer is the bound.
+    assert [d["bound_kind"] for d in a.dropped] == ["more_than"] * 3
+    assert a.dropped[0]["bound"] == bound_statement(fit, 200)["text"]
+    ans = a.syn_for_real(200, 400)
+    assert ans["bound"] == bound_statement(fit, 400) and a.has_answer(ans) and ans["surface"] is None
+    inv = a.real_for_syn(200, 400)
+    assert inv["bound"]["kind"] == "not_measurable" and not a.has_answer(inv)
+    assert inv["bound"]["text"].endswith(f"(paired p = {fit.noise['p_value']:.2f})")
+
+
+def test_bound_is_not_measurable_when_even_real_gains_are_noise():
+    _, fit = _noise_gated_fit(real_gain_sd=0.0)
+    # Real gains of exactly +5 per seed: a constant positive difference has p = 0, without a t-test.
+    assert bound_statement(fit, 200)["p_real"] == 0.0
+    flat = fit.seed_matrix.copy()
+    base_row = int(np.where((fit.points.n_real_added == 0) & (fit.points.n_syn_added == 0))[0][0])
+    for i in np.where(fit.points.n_real_added > 0)[0]:
+        flat[i] = flat[base_row] - 0.5   # every seed loses half a point
+    fit.seed_matrix = flat
+    bound = bound_statement(fit, 600)
+    assert (bound["kind"], bound["p_real"]) == ("not_measurable", 1.0)
+    assert bound["text"] == ("not measurable at this base: even 600 more real images gain within seed noise "
+                             "(paired p = 1.00) at n_base 200")
+    fit.seed_matrix = flat[:, :1]  # one seed: no spread to test against
+    bound = bound_statement(fit, 600)
+    assert bound["kind"] == "not_measurable" and np.isnan(bound["p_real"]) and "p = nan" in bound["text"]
+    fit.seed_matrix = None
+    assert bound_statement(fit, 600)["text"].startswith("not measurable at this base: no real run of at most 600")
+
+
+def test_has_answer_and_to_dict_name_what_a_user_reads():
+    pts = [(100, "real", 0, 50.0), (100, "real", 100, 60.0), (100, "real", 200, 65.0), (100, "real", 300, 68.0),
+           (100, "syn", 100, 55.0), (100, "syn", 200, 58.0), (100, "syn", 400, 61.0)]
+    a = analyse(make_runs(pts), "Toy", "Net", "closed", "EDM", features=("log_n_real", "log_n_syn"),
+                grid={100: [1, 2, 3]}, n_boot=0)
+    d = json.loads(json.dumps(a.to_dict()))
+    assert d["grid_rule"] == "the grid given" and d["unidentified"] == a.unidentified
+    assert d["surfaces"][0]["n_points"] == 7 == len(a.bases[100].points)
+    assert a.has_answer({"eq1": 1.0}) and a.has_answer({"surface": 0.0}) and not a.has_answer({"surface": None})
+    assert a.has_answer({"bound": {"kind": "more_than"}}) and not a.has_answer({"bound": {"kind": "not_measurable"}})
+    assert not a.has_answer({})

@@ -22,6 +22,7 @@ from engine.analysis.fit import IR_COLUMNS, analyse, bound_statement, improvemen
 from engine.analysis.simulate import TRUTHS, Truth, coverage, design, noise_free, run_study
 from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
 from tests.conftest import make_runs
+from tests.test_analysis import toy_points
 
 EPS = 1e-3
 
@@ -1039,3 +1040,17 @@ def test_has_answer_and_to_dict_name_what_a_user_reads():
     assert a.has_answer({"eq1": 1.0}) and a.has_answer({"surface": 0.0}) and not a.has_answer({"surface": None})
     assert a.has_answer({"bound": {"kind": "more_than"}}) and not a.has_answer({"bound": {"kind": "not_measurable"}})
     assert not a.has_answer({})
+
+
+def test_eq1_interval_of_an_answer_uses_only_the_draws_that_fitted():
+    pts = toy_points(1000) + toy_points(5000)
+    a = analyse(make_runs(pts, n_total=20_000), "Toy", "Net", "closed", "EDM", n_boot=60, seed=2)
+    c1b, c2b = a.boot["c1"].copy(), a.boot["c2"].copy()
+    c1b[:5] = c2b[:5] = np.nan  # five draws that kept too few tuples for Eq. 1
+    a.boot.update(c1=c1b, c2=c2b)
+    ans = a.syn_for_real(1000, 2000)
+    ok = np.isfinite(c1b)
+    draws = 1000 * c1b[ok] ** (a.tau * 1000) * (c2b[ok] ** 2 - 1)
+    assert ans["eq1_ci"] == pytest.approx(tuple(np.quantile(draws, [0.025, 0.975])))
+    c1b[:45] = np.nan  # 15 fitted draws left: fewer than 20, no interval
+    assert "eq1_ci" not in a.syn_for_real(1000, 2000)

@@ -213,3 +213,56 @@ def test_job_lifecycle_with_an_injected_clock(tmp_path):
     with connect(path, read_only=True) as con:
         workers = dict(con.execute("SELECT worker_id, epoch(seen_at) FROM workers").fetchall())
     assert workers == {"w2": T0 + 900}
+
+
+def test_lock_conflicts_are_told_from_other_errors():
+    from store.db import _is_lock_conflict
+    assert _is_lock_conflict(OSError('IO Error: Could not set lock on file "s.duckdb": Conflicting lock is held'))
+    assert _is_lock_conflict(RuntimeError("Lock held by another process"))
+    assert _is_lock_conflict(RuntimeError("Can't open a connection to same database file with a different "
+                                          "configuration than existing connections"))
+    assert not _is_lock_conflict(RuntimeError("Constraint Error: conflict on key"))   # no lock
+    assert not _is_lock_conflict(RuntimeError("IO Error: lock file is corrupt"))       # a lock, no conflict
+
+
+def test_run_queries_filter_count_and_export(paper_db, tmp_path):
+    from store import jobs
+    runs = store_runs.query_runs(paper_db)
+    cifar = runs[runs.dataset == "CIFAR-10"]
+    s = store_runs.summary(paper_db, dataset="CIFAR-10")
+    assert (s["total"], s["matching"], s["sources"]) == (len(runs), len(cifar), ["paper"])
+    assert s["pairs"] == [("CIFAR-10", "ResNet-110")]
+    assert store_runs.summary(paper_db, dataset="none") == {"total": len(runs), "matching": 0, "sources": [], "pairs": []}
+    assert store_runs.has_note(paper_db, "20,000") and store_runs.has_note(paper_db, "20,000", dataset="CIFAR-10")
+    assert not store_runs.has_note(paper_db, "20,000", dataset="BloodMNIST")
+    keys = list(cifar.run_key[:3])
+    assert store_runs.existing_run_keys(keys + ["nope"], paper_db) == set(keys)
+    assert store_runs.existing_run_keys([], paper_db) == set()
+    assert store_runs.existing_run_keys(keys, tmp_path / "none.duckdb") == set()
+    assert jobs.run_ids_for(keys + ["nope"], paper_db) == sorted(cifar.run_id[:3])
+    with pytest.raises(StoreError, match="unknown run column 'bogus'"):
+        store_runs.query_runs(paper_db, columns=["n_base", "bogus"])
+    assert list(store_runs.query_runs(paper_db, columns=["n_base", "top1"]).columns) == ["n_base", "top1"]
+    # One generator, or every generator of the augmentation, beside the setting's real runs.
+    open_all = store_runs.setting_runs(paper_db, "ImageNet-100", "ResNet-50", "open")
+    open_sd3 = store_runs.setting_runs(paper_db, "ImageNet-100", "ResNet-50", "open", "SD3")
+    assert set(open_all.augmentation) == {"real", "open"} and len(open_all) == len(open_sd3)
+    assert store_runs.setting_runs(paper_db, "ImageNet-100", "ResNet-50", "open", "DiT").augmentation.eq("real").all()
+    for out, filters in ((tmp_path / "a.csv", {"n_base": 5000}), (tmp_path / "b.csv", {"dataset": "CIFAR-10"})):
+        n = store_runs.export_runs(out, paper_db, **filters)
+        assert n == len(store_runs.query_runs(paper_db, **filters)) == len(pd.read_csv(out)) > 0
+
+
+def test_point_means_count_a_repeated_base_run_once(paper_db):
+    means = store_runs.point_means(paper_db, dataset="CIFAR-10", classifier="ResNet-110")
+    runs = store_runs.query_runs(paper_db, dataset="CIFAR-10", classifier="ResNet-110")
+    at = means[(means.n_base == 5000) & (means.augmentation == "closed") & (means.generator == "EDM")]
+    assert at[at.added == 25_000].acc.item() == 86.17 and at[at.added == 25_000].published.item()
+    base = runs[(runs.n_base == 5000) & (runs.n_real_added == 0) & (runs.n_syn_added == 0)]
+    distinct = base.drop_duplicates(["seed", "top1", "run_key", "source"])
+    assert at[at.added == 0].acc.item() == pytest.approx(distinct.top1.mean())
+    assert at[at.added == 0].rows.item() == len(distinct)
+    # Every curve (base, augmentation, generator) starts at its base's base-only mean, once.
+    curves = means[means.added > 0][["n_base", "augmentation", "generator"]].drop_duplicates()
+    starts = means[means.added == 0][["n_base", "augmentation", "generator"]]
+    assert len(starts) == len(curves) and set(map(tuple, starts.values)) == set(map(tuple, curves.values))

@@ -266,3 +266,53 @@ def test_point_means_count_a_repeated_base_run_once(paper_db):
     curves = means[means.added > 0][["n_base", "augmentation", "generator"]].drop_duplicates()
     starts = means[means.added == 0][["n_base", "augmentation", "generator"]]
     assert len(starts) == len(curves) and set(map(tuple, starts.values)) == set(map(tuple, curves.values))
+
+
+def test_import_range_edges_and_replacing_rows(tmp_path):
+    from tests.test_store_import import GOOD
+    path = tmp_path / "i.duckdb"
+    _empty_store(path)
+
+    def attempt(name, **cells):
+        frame = GOOD.copy().astype(object)
+        for col, value in cells.items():
+            frame.loc[1, col] = value
+        frame.to_csv(tmp_path / name, index=False)
+        return store_runs.import_runs(tmp_path / name, path)
+
+    with pytest.raises(StoreError, match="row 2: n_syn_added = -1 is negative"):
+        attempt("a.csv", n_syn_added=-1)
+    with pytest.raises(StoreError, match=r"row 2: top1 = -0.5 is outside 0-100 \(percent\)"):
+        attempt("b.csv", top1=-0.5)
+    assert attempt("c.csv", top1=0.0) == (3, 0)  # 0 % is a (bad) accuracy, not an error
+    rows = store_runs.query_runs(path).to_dict("records")
+    changed = [{**r, "top1": 42.0} for r in rows]
+    store_runs.insert_runs(changed, path)                # same run keys: kept as they were
+    assert sorted(store_runs.query_runs(path).top1) == sorted(r["top1"] for r in rows)
+    store_runs.insert_runs(changed, path, replace=True)  # replaced, keys and ids unchanged
+    after = store_runs.query_runs(path)
+    assert list(after.top1) == [42.0] * 3 and set(after.run_id) == {r["run_id"] for r in rows}
+
+
+def test_sets_of_a_store_from_before_loss_curves(tmp_path):
+    path = tmp_path / "old.duckdb"
+    with connect(path) as con:
+        migrate(con, 6)  # generators without loss_curve, no quality table
+        con.execute("INSERT INTO generators (generator_id, dataset, n_base, indices_hash, preset, seed, train_images, "
+                    "checkpoint) VALUES ('g', 'digits', 20, 'h', 'tiny', 0, 100, 'g.pt')")
+        con.execute("INSERT INTO synthetic_sets (synthetic_set_id, generator_id, n_images, per_class, seed, path) "
+                    "VALUES ('g-s0', 'g', 10, 1, 0, 'g.npz')")
+    sets = quality.list_sets(path)
+    assert list(sets.synthetic_set_id) == ["g-s0"] and sets.loss_curve.isna().all()
+    assert quality.query_quality(path).empty
+
+
+def test_export_filters_go_in_as_safe_literals(tmp_path):
+    path = tmp_path / "e.duckdb"
+    _empty_store(path)
+    row = {"run_id": "r", "run_key": "k", "source": "import", "dataset": "O'Brien", "classifier": "Net",
+           "augmentation": "real", "generator": None, "n_base": 10, "n_real_added": 0, "n_syn_added": 0,
+           "seed": 0, "top1": 50.0, "n_total": 100}
+    store_runs.insert_runs([row], path)
+    assert store_runs.export_runs(tmp_path / "o.csv", path, dataset="O'Brien", n_base=10) == 1
+    assert pd.read_csv(tmp_path / "o.csv").dataset.item() == "O'Brien"

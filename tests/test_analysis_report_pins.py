@@ -82,6 +82,9 @@ def test_paper_check_puts_each_published_equation_beside_the_pinned_refit(checke
                                   "span more than two orders of magnitude: these runs hardly constrain them: ")
     assert "7 of 16 grid tuples dropped (synthetic images never reach" in eq5["note"]
     assert checked[1]["tab9_other_reading"]["tab9"] == "printed"
+    # The bootstrap is seeded: the same call gives the same intervals.
+    again = paper_check(n_boot=30)
+    assert [(r["c1_ci"], r["c2_ci"]) for r in again] == [(r["c1_ci"], r["c2_ci"]) for r in checked]
 
 
 def test_paper_check_evidence_is_computed_from_the_tuples(checked, paper_runs):

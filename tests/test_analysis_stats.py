@@ -22,7 +22,7 @@ from engine.analysis.fit import IR_COLUMNS, analyse, bound_statement, improvemen
 from engine.analysis.simulate import TRUTHS, Truth, coverage, design, noise_free, run_study
 from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
 from tests.conftest import make_runs
-from tests.test_analysis import toy_points
+from tests.test_analysis import toy_points, true_acc
 
 EPS = 1e-3
 
@@ -953,6 +953,8 @@ def test_ir_seeds_must_be_shared_by_all_three_runs():
 
 def test_ir_selects_its_setting_source_and_base_run():
     engine = _ir_frame({None: 70.0}, {None: 74.0}, {None: 72.0})
+    # A real run that adds images is not a base-only run, though it adds no synthetic ones.
+    engine = pd.concat([engine, engine.iloc[:1].assign(n_real_added=100, top1=99.0)], ignore_index=True)
     paper = _ir_frame({None: 60.0}, {None: 66.0}, {None: 62.0}, source="paper")
     # The paper prints its base-only run as a synthetic row with n_syn_added 0 too; a real one wins.
     repeated = _ir_frame({None: 50.0}, {None: 58.0}, {None: 54.0}, n_base=200,
@@ -966,6 +968,7 @@ def test_ir_selects_its_setting_source_and_base_run():
                                                        ("paper", 100, 3.0)]
     assert list(improvement_ratio(runs, "Toy", "Net", source="paper").IR) == [3.0]
     assert improvement_ratio(runs, "Toy", "Net", source="import").empty
+    assert list(improvement_ratio(runs, "Toy", "Net", source="import").columns) == IR_COLUMNS
     assert list(improvement_ratio(runs.drop(columns="source"), "Toy", "Net").source.unique()) == ["given"]
     assert list(improvement_ratio(runs, "Toy", "Other").IR) == [90.0]
 
@@ -1054,3 +1057,38 @@ def test_eq1_interval_of_an_answer_uses_only_the_draws_that_fitted():
     assert ans["eq1_ci"] == pytest.approx(tuple(np.quantile(draws, [0.025, 0.975])))
     c1b[:45] = np.nan  # 15 fitted draws left: fewer than 20, no interval
     assert "eq1_ci" not in a.syn_for_real(1000, 2000)
+
+
+def test_an_answer_keeps_every_warning():
+    # n_base 1600's synthetic runs gain nothing: most surface draws have no answer there, and the
+    # base lies outside the bases Eq. 1 was fitted on; the answer says both.
+    rng = np.random.default_rng(5)
+    pts = []
+    for n_base in (100, 400, 1600):
+        for kind, added in [("real", 0), ("real", n_base), ("real", 2 * n_base), ("real", 3 * n_base),
+                            ("syn", n_base), ("syn", 2 * n_base), ("syn", 4 * n_base), ("syn", 8 * n_base)]:
+            n_real, n_syn = n_base + (added if kind == "real" else 0), added if kind == "syn" else 0
+            mean = float(true_acc(n_real, n_syn if n_base != 1600 else 0))
+            pts.append((n_base, kind, added, list(mean + rng.normal(0, 0.3, 3))))
+    a = analyse(make_runs(pts, seeds=(0, 1, 2)), "Toy", "Net", "closed", "EDM", n_boot=80, seed=7)
+    warnings = a.syn_for_real(1600, 150)["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].endswith("of bootstrap draws of the surface have no answer")
+    assert warnings[1] == "extrapolation: n_base 1600 is outside the measured range 100-400 of the Eq. 1 fit"
+
+
+def test_coverage_of_no_studies_has_no_estimates():
+    s = coverage(TRUTHS["c2_near_1.5"], studies=0, noise_sd=0.1, n_boot=0)
+    assert s["fitted"] == 0
+    for key in ("c1", "c2", "answer", "surface_answer"):
+        assert s[key]["median_rel_bias"] is None and s[key]["mean_rel_bias"] is None
+        assert s[key]["coverage_of_fitted"] is None and s[key]["median_ci_width_rel"] is None
+
+
+def test_a_study_uses_the_truths_own_grid():
+    truth = TRUTHS["imagenet_open"]  # 8 ratios per base, not the measured bases x 1, 2, 3
+    frame = design(truth, seeds=2)
+    mean = truth.accuracy(frame.n_base, frame.n_real_added, frame.n_syn_added)
+    study = run_study(truth, frame, mean, 0.0, np.random.default_rng(0), n_boot=0)
+    on_grid = analyse(frame.assign(top1=mean), "Sim", "Net", "closed", "G", grid=truth.grid, n_boot=0)
+    assert study["tuples"] == len(on_grid.tuples) > 6 and len(on_grid.tuples) + len(on_grid.dropped) == 16

@@ -18,7 +18,7 @@ import pytest
 import statsmodels.api as sm
 
 from engine.analysis.equivalence import equivalence_tuples
-from engine.analysis.fit import IR_COLUMNS, analyse, bound_statement, improvement_ratio, settings
+from engine.analysis.fit import IR_COLUMNS, BaseFit, analyse, bound_statement, improvement_ratio, settings
 from engine.analysis.simulate import TRUTHS, Truth, coverage, design, noise_free, run_study
 from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
 from tests.conftest import make_runs
@@ -999,6 +999,8 @@ def test_bound_says_more_than_the_largest_synthetic_amount_with_the_real_gain_me
         assert bound["text"] == (f"more than 1,600 synthetic images: {measured:,} more real images gain "
                                  f"{diffs.mean():+.2f} points (paired p = {p:.3f}), while no synthetic amount up to "
                                  f"1,600 gains beyond seed noise (paired p = {fit.noise['p_value']:.2f})")
+    untested = BaseFit(n_base=200, points=fit.points, seed_matrix=fit.seed_matrix)  # called without a noise test
+    assert bound_statement(untested, 400)["text"].endswith("(paired p = nan)")
     low = bound_statement(fit, 199)
     assert low == {"kind": "not_measurable", "text": "not measurable at this base: no real run of at most 199 added "
                                                     "images with seeds at n_base 200"}

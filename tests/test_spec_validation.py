@@ -268,3 +268,9 @@ def test_spec_forms_a_queue_or_a_form_may_send():
     refused("2,000,000", augmentation="closed", added="0,2000001")
     folder = validate({"dataset": "folder:/data/x", "n_base": 50, "augmentation": "real", "added": "0,2000001"})
     assert folder["added"] == [0, 2_000_001]
+
+
+def test_recipe_overrides_are_checked_for_every_classifier():
+    for classifier in ("resnet50", "vit-b32", "resnet110", "smallcnn"):
+        assert ok(classifier=classifier, recipe={"lr": "0.05"})["recipe"] == {"lr": "0.05"}
+        refused("lr", classifier=classifier, recipe={"lr": "fast"})

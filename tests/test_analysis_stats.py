@@ -1079,6 +1079,7 @@ def test_an_answer_keeps_every_warning():
     assert warnings[1] == "extrapolation: n_base 1600 is outside the measured range 100-400 of the Eq. 1 fit"
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0 hits of 0 studies: NaN
 def test_coverage_of_no_studies_has_no_estimates():
     s = coverage(TRUTHS["c2_near_1.5"], studies=0, noise_sd=0.1, n_boot=0)
     assert s["fitted"] == 0

@@ -7,6 +7,7 @@ README table is refreshed with it. They are NOT the paper's published c1, c2 (th
 store/data/paper_equations.csv and `engine paper-check`), and no code was tuned to reach them.
 """
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -127,5 +128,9 @@ def test_paper_check_says_outside_no_interval_and_a_different_tau(paper_runs):
     row = check_equation({**eq, "augmentation": "open", "generator": "CIFAKE", "tau_n_base": 5_000}, n_boot=0,
                          runs=few)
     assert row["c1"] is None and row["note"].startswith("Eq. 1 not identified")
+    assert re.fullmatch(r"RMSE of n_syn_added/n_base on our tuples: published equation [\d.e+-]+", row["evidence"][-1])
+    # The defaults: the paper's runs read with Table 9's total (as `engine paper-check`).
+    default = check_equation({**eq, "published_c1": 0.88, "published_c2": 2.53, "tau_n_base": 5_000}, n_boot=0)
+    assert default["tab9"] == "total" and default["c1"] == pytest.approx(0.969367, rel=1e-4)
     with pytest.raises(ValueError, match="unknown Table 9 reading 'both'"):
         paper_check("both")

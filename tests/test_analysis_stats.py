@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from engine.analysis.equivalence import equivalence_tuples
-from engine.analysis.fit import IR_COLUMNS, BaseFit, analyse, bound_statement, improvement_ratio, settings
+from engine.analysis.equivalence import eq1, equivalence_tuples, fit_eq1
+from engine.analysis.fit import (IR_COLUMNS, BaseFit, analyse, bound_statement, improvement_ratio, settings,
+                                surface_points)
 from engine.analysis.simulate import TRUTHS, Truth, coverage, design, noise_free, run_study
 from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
 from tests.conftest import make_runs
@@ -1095,3 +1096,38 @@ def test_a_study_uses_the_truths_own_grid():
     study = run_study(truth, frame, mean, 0.0, np.random.default_rng(0), n_boot=0)
     on_grid = analyse(frame.assign(top1=mean), "Sim", "Net", "closed", "G", grid=truth.grid, n_boot=0)
     assert study["tuples"] == len(on_grid.tuples) > 6 and len(on_grid.tuples) + len(on_grid.dropped) == 16
+
+
+def test_seedless_means_count_once_per_source_at_their_own_point():
+    rows = [(100, "real", 0, "paper", 50.0), (100, "real", 0, "import", 60.0), (100, "real", 0, "import", 62.0),
+            (100, "real", 100, "paper", 70.0), (100, "real", 100, "import", 72.0)]
+    runs = make_runs([(b, k, n, acc) for b, k, n, _, acc in rows])
+    runs["source"] = [src for *_, src, _ in rows]
+    points, matrix = surface_points(runs, 100, "closed", "EDM")
+    assert matrix is None and list(points.n_unseeded) == [2, 2]
+    assert list(points.acc) == [pytest.approx((50 + 61) / 2), pytest.approx(71.0)]   # mean of source means
+    assert points.n_unseeded.dtype.kind == "i" and points.sd.dtype.kind == "f" and points.sd.isna().all()
+    one_seed = make_runs([(100, "real", 0, [50.0, 51.0]), (100, "real", 100, [60.0, 61.0])], seeds=(0, 1))
+    one_seed = one_seed[~((one_seed.n_real_added == 100) & (one_seed.seed == 1))]  # that point has one seed
+    pts, _ = surface_points(one_seed, 100, "closed", "EDM")
+    assert pts.sd.dtype.kind == "f" and np.isnan(pts.sd.iloc[1]) and pts.sd.iloc[0] == pytest.approx(0.7071068)
+
+
+def test_identification_bounds_and_fit_fields():
+    from engine.analysis.equivalence import C_LIMIT, identification
+    assert identification(float("nan"), 2.0) == "c1 or c2 is not finite"
+    assert identification(C_LIMIT * 0.999, 2.0) is None and identification(C_LIMIT, 2.0) is not None
+    assert identification(1 / C_LIMIT * 1.001, 2.0) is None and identification(1 / C_LIMIT, 2.0) is not None
+    n_base = np.repeat([500.0, 5000.0], 3)
+    n_real = n_base * np.tile([1.0, 2.0, 3.0], 2)
+    fit = fit_eq1(n_base, n_real, eq1(n_base, n_real, 0.8, 3.0, 1e-4), 1e-4)
+    assert fit["converged"] is True and fit["identified"] is True and fit["reason"] is None
+
+
+def test_published_means_say_why_gains_are_not_tested(paper_runs):
+    a = analyse(paper_runs, "BloodMNIST", "ResNet-110", "closed", "EDM", n_boot=0)
+    assert a.bases[1200].noise == {"tested": False, "reason": "published means carry no per-seed runs, so gains "
+                                                             "cannot be compared with seed-to-seed noise"}
+    few = paper_runs[paper_runs.n_base == 500]
+    stuck = analyse(few, "CIFAR-10", "ResNet-110", "open", "CIFAKE", n_boot=0)
+    assert set(stuck.unidentified) == {"c1", "c2", "reason"} and stuck.unidentified["c2"] > 1

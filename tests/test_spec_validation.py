@@ -274,3 +274,18 @@ def test_recipe_overrides_are_checked_for_every_classifier():
     for classifier in ("resnet50", "vit-b32", "resnet110", "smallcnn"):
         assert ok(classifier=classifier, recipe={"lr": "0.05"})["recipe"] == {"lr": "0.05"}
         refused("lr", classifier=classifier, recipe={"lr": "fast"})
+
+
+def test_text_fields_name_themselves_and_empty_means_default():
+    from engine.spec import DEFAULTS, StudySpec
+    assert ok()["augmentation"] == DEFAULTS.augmentation == "real"
+    assert ok(classifier="")["classifier"] == "smallcnn" and ok(augmentation="")["augmentation"] == "real"
+    refused("unknown dataset ''", dataset="")
+    for name in ("classifier", "augmentation", "generator_preset"):
+        refused(f"^{name} = 3 must be text$", **{name: 3})
+    refused("does not apply: digits is built in", data_root="/tmp")
+    refused("size 64 does not apply to digits", size=64)
+    assert StudySpec().to_dict()["added"] == "0,N,2N,3N"  # unvalidated text stays text
+    with pytest.raises(SpecError, match="lr=2.0 must be between"):
+        dit(vae="f4", lr="2")   # a word option first: the options after it are checked too
+    assert data_paths(_validate({"dataset": "folder:/data/mine", "n_base": 5})) == [Path("/data/mine")]

@@ -21,7 +21,8 @@ from engine.analysis.equivalence import eq1, equivalence_tuples, fit_eq1
 from engine.analysis.fit import (IR_COLUMNS, BaseFit, analyse, bound_statement, improvement_ratio, settings,
                                 surface_points)
 from engine.analysis.simulate import TRUTHS, Truth, coverage, design, noise_free, run_study
-from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
+from engine.analysis.surface import (FEATURES, PAPER_FEATURES, FitError, all_subsets, best_subset, design_matrix,
+                                     fit_surface)
 from tests.conftest import make_runs
 from tests.test_analysis import toy_points, true_acc
 
@@ -1131,3 +1132,12 @@ def test_published_means_say_why_gains_are_not_tested(paper_runs):
     few = paper_runs[paper_runs.n_base == 500]
     stuck = analyse(few, "CIFAR-10", "ResNet-110", "open", "CIFAKE", n_boot=0)
     assert set(stuck.unidentified) == {"c1", "c2", "reason"} and stuck.unidentified["c2"] > 1
+
+
+def test_a_surface_needs_one_point_more_than_its_parameters():
+    n_real, n_syn = np.array([100, 200, 100, 100, 300]), np.array([0, 0, 100, 200, 0])
+    acc = design_matrix(n_real, n_syn, PAPER_FEATURES, 1e-3) @ np.array([6.0, 0.4, 3.0, -30.0])
+    s = fit_surface(100, n_real, n_syn, acc)   # 4 parameters, 5 points: one residual degree of freedom
+    assert s.stats["df_resid"] == 1.0 and s.beta == pytest.approx([6.0, 0.4, 3.0, -30.0], rel=1e-6)
+    with pytest.raises(FitError, match="4 measured points, a surface with 4 parameters needs at least 5"):
+        fit_surface(100, n_real[:4], n_syn[:4], acc[:4])

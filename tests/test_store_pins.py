@@ -316,3 +316,40 @@ def test_export_filters_go_in_as_safe_literals(tmp_path):
     store_runs.insert_runs([row], path)
     assert store_runs.export_runs(tmp_path / "o.csv", path, dataset="O'Brien", n_base=10) == 1
     assert pd.read_csv(tmp_path / "o.csv").dataset.item() == "O'Brien"
+
+
+def test_store_reads_for_the_dashboard(paper_db, tmp_path):
+    from store.db import _first_line
+    rows = store_runs.paper_rows()
+    assert all(isinstance(r["top5"], float) for r in rows if r["classifier"] == "ResNet-50")
+    assert all(r["top5"] is None for r in rows if r["classifier"] != "ResNet-50")
+    assert store_runs.distinct_values("dataset", paper_db) == ["BloodMNIST", "CIFAR-10", "ImageNet-100"]
+    assert store_runs.distinct_values("classifier", paper_db, dataset="ImageNet-100") == ["ResNet-50", "ViT-B/32"]
+    keys = store_runs.setting_keys(paper_db)
+    assert len(keys) == 7 and ("CIFAR-10", "ResNet-110", "open", "CIFAKE") in keys and keys == sorted(keys)
+    ir_rows = store_runs.improvement_rows(paper_db)
+    base_only = (ir_rows.n_real_added == 0) & (ir_rows.n_syn_added == 0)
+    one_to_one = ir_rows.augmentation.isin(["closed", "open"]) & (ir_rows.n_syn_added == ir_rows.n_base)
+    assert base_only.any() and one_to_one.any() and (base_only | one_to_one).all()
+    assert list(ir_rows.columns) == ["source", "dataset", "classifier", "augmentation", "generator", "n_base",
+                                     "n_real_added", "n_syn_added", "seed", "top1"]
+    stamps = store_runs.run_changes(paper_db)
+    assert ("CIFAR-10", "ResNet-110") in stamps and all(t != "None" and t[:2] == "20" for _, t in stamps.values())
+    assert _first_line(RuntimeError("first\nsecond")) == "first" and _first_line(RuntimeError()) == "RuntimeError"
+
+
+def test_quality_keeps_config_and_detail_as_json(tmp_path):
+    path = _store_with_generators(tmp_path)
+    quality.write_metrics("gen-a-s0", [{"metric": "fid", "value": 1.0, "config": {"k": 1}, "detail": [1, 2]}], path)
+    row = quality.query_quality(path).iloc[0]
+    assert (json.loads(row.config), json.loads(row.detail)) == ({"k": 1}, [1, 2])
+
+
+def test_busy_workers_default_to_the_present(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _empty_store(path)
+    jobs.submit({}, path)
+    jobs.register_worker("w", "node-a", 1, "cpu", 1, path)
+    jobs.claim("w", path)
+    assert jobs.busy_workers("node-a", 3600, path) == 1
+    assert jobs.busy_workers("node-a", 3600, path, now=T0) == 1 and jobs.busy_workers("node-a", 0, path, now=T0 + 1e10) == 0

@@ -1141,3 +1141,21 @@ def test_a_surface_needs_one_point_more_than_its_parameters():
     assert s.stats["df_resid"] == 1.0 and s.beta == pytest.approx([6.0, 0.4, 3.0, -30.0], rel=1e-6)
     with pytest.raises(FitError, match="4 measured points, a surface with 4 parameters needs at least 5"):
         fit_surface(100, n_real[:4], n_syn[:4], acc[:4])
+
+
+def test_every_bases_warning_is_kept_and_labels_and_rules_are_exact(paper_runs):
+    pts = toy_points(1000) + toy_points(5000) + [(300, "syn", 300, 50.0)]  # a base with no real runs
+    a = analyse(make_runs(pts, n_total=20_000), "Toy", "Net", "closed", "EDM", grid={1000: [1], 5000: [1]}, n_boot=0)
+    assert a.warnings[:2] == ["n_base 300 gives no tuples: n_base 300: no real-augmentation runs, so no "
+                              "equivalence can be solved here", "published means only: intervals come from the "
+                              "surface residuals and points, not from seeds, and gains cannot be tested against "
+                              "seed-to-seed noise"]
+    b = analyse(make_runs(pts, n_total=20_000), "Toy", "Net", "closed", "EDM", grid={1000: [1]}, n_boot=0)
+    assert [w.split(":")[0] for w in b.warnings[:2]] == ["n_base 300 gives no tuples", "n_base 5,000 gives no tuples"]
+    with pytest.raises(FitError, match=r"^no open-set runs for Toy / Net$"):
+        analyse(make_runs(pts), "Toy", "Net", "open")
+    paper = analyse(paper_runs, "BloodMNIST", "ResNet-110", "closed", "EDM", n_boot=0, source="paper")
+    assert paper.grid_rule == "the paper's Eq. 12 grid (appendix A)"
+    one = make_runs([(100, "real", 0, 50.0), (100, "syn", 1, 50.5)])
+    points, _ = surface_points(one, 100, "closed", "EDM")
+    assert list(points.n_syn_added) == [0, 1]   # one synthetic image is a point

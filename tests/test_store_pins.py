@@ -353,3 +353,19 @@ def test_busy_workers_default_to_the_present(tmp_path):
     jobs.claim("w", path)
     assert jobs.busy_workers("node-a", 3600, path) == 1
     assert jobs.busy_workers("node-a", 3600, path, now=T0) == 1 and jobs.busy_workers("node-a", 0, path, now=T0 + 1e10) == 0
+
+
+def test_schema_version_of_an_empty_version_table_is_zero_and_empty_amounts_are_named(tmp_path):
+    from store.db import current_version
+    from tests.test_store_import import GOOD
+    with connect(tmp_path / "v.duckdb") as con:
+        assert current_version(con) == 0
+        con.execute("CREATE TABLE schema_version (version INTEGER)")  # created, nothing applied yet
+        assert current_version(con) == 0
+    path = tmp_path / "i.duckdb"
+    _empty_store(path)
+    frame = GOOD.copy().astype(object)
+    frame.loc[1, "n_real_added"] = None
+    frame.to_csv(tmp_path / "e.csv", index=False)
+    with pytest.raises(StoreError, match="row 2: n_real_added is empty"):
+        store_runs.import_runs(tmp_path / "e.csv", path)

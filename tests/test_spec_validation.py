@@ -289,3 +289,10 @@ def test_text_fields_name_themselves_and_empty_means_default():
     with pytest.raises(SpecError, match="lr=2.0 must be between"):
         dit(vae="f4", lr="2")   # a word option first: the options after it are checked too
     assert data_paths(_validate({"dataset": "folder:/data/mine", "n_base": 5})) == [Path("/data/mine")]
+
+
+def test_added_as_a_list_is_checked_against_its_own_limit():
+    folder = {"dataset": "folder:/data/x", "n_base": 50, "augmentation": "real"}
+    assert validate({**folder, "added": [0, 2_000_001, 0]})["added"] == [0, 2_000_001]
+    with pytest.raises(SpecError, match="added = 1,000,000,001 must be between 0 and 1,000,000,000"):
+        _validate({**folder, "added": [0, 1_000_000_001]})

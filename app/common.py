@@ -19,12 +19,11 @@ import pandas as pd
 import streamlit as st
 
 from engine.analysis.fit import ALL_SOURCES, analyse, settings, sources_of
+from engine.analysis.labels import FEATURE_LABELS, format_interval
 from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
 from store import runs as store_runs
 from store.db import StoreError, db_path
 
-FEATURE_LABELS = {"n_real": "n_real", "n_syn": "n_syn", "log_n_real": "log(n_real+eps)",
-                  "log_n_syn": "log(n_syn+eps)", "log_n_total": "log(n_real+n_syn+eps)"}
 
 
 def store_path() -> Path:
@@ -205,8 +204,8 @@ def surface_controls(key: str):
     return tuple(f for f in FEATURES if f in chosen), float(eps)
 
 
-def fmt_ci(ci, fmt="{:,.0f}") -> str:
-    return f"[{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if ci else "n/a"
+def fmt_ci(ci, fmt="{:,.0f}") -> str:  # images by default on the pages
+    return format_interval(ci, fmt)
 
 
 def features_text(features) -> str:

@@ -17,10 +17,14 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from engine.analysis.equivalence import equivalence_tuples
-from engine.analysis.fit import analyse, improvement_ratio, settings
-from engine.analysis.surface import FEATURES, FitError, all_subsets, best_subset, fit_surface
+from engine.analysis.equivalence import eq1, equivalence_tuples, fit_eq1
+from engine.analysis.fit import (IR_COLUMNS, BaseFit, analyse, bound_statement, improvement_ratio, settings,
+                                surface_points)
+from engine.analysis.simulate import TRUTHS, Truth, coverage, design, noise_free, run_study
+from engine.analysis.surface import (FEATURES, PAPER_FEATURES, FitError, all_subsets, best_subset, design_matrix,
+                                     fit_surface)
 from tests.conftest import make_runs
+from tests.test_analysis import toy_points, true_acc
 
 EPS = 1e-3
 
@@ -798,3 +802,360 @@ def test_points_keep_their_spread_columns_and_the_real_base_run():
     pts = analyse(pd.concat([runs, extra], ignore_index=True), "Toy", "Net", "closed", "EDM",
                   grid={1000: [1]}, n_boot=0).bases[1000].points
     assert pts[(pts.n_real_added == 0) & (pts.n_syn_added == 0)].acc.item() == pytest.approx(true_acc(1000, 0))
+
+
+# ------------------------------------------------------------------ the simulated studies (simulate.py)
+
+def test_simulated_truth_follows_eq1_exactly():
+    truth = TRUTHS["c2_near_1.5"]
+    assert truth.tau == 10 / 50_000
+    eq1_written = lambda b, n: b * truth.c1 ** (truth.tau * b) * (truth.c2 ** (n / b) - 1)  # noqa: E731
+    for b in truth.grid:
+        for r in (0.5, 1, 2, 3):
+            real = truth.accuracy(b, r * b, 0)
+            assert real == pytest.approx(truth.acc_a + truth.acc_b * np.log(b + r * b), rel=1e-12)
+            assert truth.accuracy(b, 0, eq1_written(b, r * b)) == pytest.approx(real, rel=1e-12)
+        assert truth.accuracy(b, 0, 0) == pytest.approx(truth.acc_a + truth.acc_b * np.log(b), rel=1e-12)
+    # The budget answer: N = n_base more real images at the middle base, through Eq. 1.
+    assert truth.answer() == (5000, pytest.approx(eq1_written(5000, 5000)))
+    assert truth.answer()[1] == pytest.approx(3000.0)  # 5000 * 1.2^1 * (1.5 - 1)
+    other = Truth("t", 0.8, 3.0, 10_000, {100: [1], 400: [1], 900: [1], 1600: [1]}, (1,), (1,), answer_base=100)
+    assert other.answer() == (100, pytest.approx(100 * 0.8 ** 0.1 * 2.0))
+    assert Truth("t", 0.8, 3.0, 10_000, other.grid, (1,), (1,)).answer()[0] == 900
+
+
+def test_simulated_design_is_the_papers_points_times_seeds():
+    truth = TRUTHS["bloodmnist_closed"]
+    frame = design(truth, seeds=2)
+    assert len(frame) == 2 * 2 * (1 + 3 + 5) and frame.run_id.is_unique
+    at = frame[frame.n_base == 1200]
+    assert sorted(set(at[at.augmentation == "real"].n_real_added)) == [0, 1200, 2400, 3600]
+    assert sorted(set(at[at.augmentation == "closed"].n_syn_added)) == [1200, 2400, 3600, 4800, 6000]
+    assert (at[at.augmentation == "real"].n_syn_added == 0).all() and (at[at.augmentation == "closed"].n_real_added == 0).all()
+    assert frame[frame.augmentation == "real"].generator.isna().all()
+    assert set(frame[frame.augmentation == "closed"].generator) == {"G"}
+    assert sorted(set(frame.seed)) == [0, 1] and str(frame.seed.dtype) == "Int64"
+    assert set(frame.n_total) == {12_000} and set(frame.dataset) == {"Sim"} and set(frame.source) == {"engine"}
+
+
+def test_simulated_study_without_noise_is_the_noise_free_target():
+    truth = TRUTHS["c2_near_1.5"]
+    frame = design(truth, seeds=3)
+    mean = truth.accuracy(frame.n_base, frame.n_real_added, frame.n_syn_added)
+    target = noise_free(truth, frame, mean)
+    study = run_study(truth, frame, mean, 0.0, np.random.default_rng(0), n_boot=0)
+    assert (study["c1"], study["c2"], study["answer"]) == (target["c1"], target["c2"], target["answer"])
+    assert study["surface_answer"] == pytest.approx(target["surface_answer"])
+    assert study["tuples"] == 9 and study["error"] is None and study["c1_ci"] is None
+    # The paper's surface cannot follow this truth exactly: the target is near, not at, c1 and c2.
+    assert target["c1"] == pytest.approx(truth.c1, rel=0.05) and target["c1"] != pytest.approx(truth.c1, rel=1e-3)
+
+
+def test_coverage_counts_hits_of_the_truth_and_of_the_target():
+    truth = TRUTHS["c2_near_1.5"]
+    s = coverage(truth, studies=4, noise_sd=0.05, n_boot=30, seed=3, bootstrap="seeds")
+    assert (s["studies"], s["noise_sd"], s["seeds"], s["n_boot"], s["bootstrap"], s["fitted"]) == (
+        4, 0.05, 3, 30, "seeds", 4)
+    assert s["features"] == "log_n_real+log_n_syn+log_n_total"
+    frame = design(truth, 3)
+    target = noise_free(truth, frame, truth.accuracy(frame.n_base, frame.n_real_added, frame.n_syn_added))
+    for key, true in (("c1", 1.2), ("c2", 1.5), ("answer", 3000.0), ("surface_answer", 3000.0)):
+        k = s[key]
+        assert k["true"] == true and k["target"] == pytest.approx(target[key])
+        # Nearly noise-free studies: the estimates sit on the target, so their bias from the truth is
+        # the target's, and intervals a few tenths of a percent wide miss the truth 1-35 % away.
+        assert k["median_rel_bias"] == pytest.approx(target[key] / true - 1, abs=5e-3)
+        assert k["mean_rel_bias"] == pytest.approx(target[key] / true - 1, abs=5e-3)
+        assert abs(k["target_median_rel_bias"]) < 6e-3
+        assert k["coverage"] == 0.0 and k["coverage_of_fitted"] == 0.0
+        assert 0 < k["median_ci_width_rel"] < 0.05
+        assert k["target_coverage"] in (0.25, 0.5, 0.75, 1.0)
+    assert s["surface_answer"]["target_coverage"] == 1.0 and s["c1"]["target_coverage"] == 0.5
+    best = coverage(truth, studies=1, noise_sd=0.05, n_boot=0, seed=3, features="best:aic")
+    assert best["features"] == "best:aic" and best["c1"]["coverage"] == 0.0
+    assert best["c1"]["median_ci_width_rel"] is None and best["c1"]["coverage_of_fitted"] == 0.0
+
+
+# ------------------------------------------------------------- IR (Eq. 7) and the one-sided bounds
+
+def _ir_frame(base, closed, opened, n_base=100, source="engine", extra=()):
+    """Runs of one base: {seed: top1} for the base-only, closed 1:1 and open 1:1 runs (seed None: a mean)."""
+    rows = []
+    for kind, aug, gen, accs in (("base", "real", None, base), ("closed", "closed", "EDM", closed),
+                                 ("open", "open", "SD", opened), *extra):
+        for seed, acc in accs.items():
+            rows.append({"dataset": "Toy", "classifier": "Net", "source": source, "augmentation": aug,
+                         "generator": gen, "n_base": n_base, "n_real_added": 0,
+                         "n_syn_added": 0 if kind == "base" else n_base, "seed": seed, "top1": acc})
+    frame = pd.DataFrame(rows)
+    frame["seed"] = frame.seed.astype("Int64")
+    return frame
+
+
+def _every_resample_ir(b, c, o):
+    """IR of every ordered resample of the seeds, enumerated (k^k of them)."""
+    k = len(b)
+    out = []
+    for idx in itertools.product(range(k), repeat=k):
+        i = list(idx)
+        out.append(np.mean(np.array(c)[i] - np.array(b)[i]) / np.mean(np.array(o)[i] - np.array(b)[i]))
+    return np.array(out)
+
+
+def test_ir_interval_over_paired_seed_resamples():
+    b, c, o = [70.0, 72.0, 71.0], [74.0, 75.0, 76.5], [72.0, 73.5, 72.5]
+    frame = _ir_frame(dict(enumerate(b)), dict(enumerate(c)), dict(enumerate(o)))
+    row = improvement_ratio(frame, "Toy", "Net", level=1.0).iloc[0]
+    assert row.IR == pytest.approx(np.mean(np.subtract(c, b)) / np.mean(np.subtract(o, b)))
+    assert (row.acc_base, row.gain_closed, row.gain_open, row.n_seeds) == (
+        pytest.approx(71.0), pytest.approx(4.1666667), pytest.approx(1.6666667), 3)
+    # Level 1: the interval is the range of IR over the resamples; 2,000 draws see all 27 of them.
+    every = _every_resample_ir(b, c, o)
+    assert (row.IR_lo, row.IR_hi) == (pytest.approx(every.min()), pytest.approx(every.max()))
+    assert row.note == "100% interval over 3 seeds (resampled, paired)"
+    default = improvement_ratio(frame, "Toy", "Net").iloc[0]  # 95 %, seed 0, 2,000 draws
+    assert every.min() <= default.IR_lo < default.IR < default.IR_hi <= every.max()
+    assert default.note.startswith("95% interval over 3 seeds")
+    # A 50 % interval: the quartiles of the 27 equally likely resamples (values with ties, so exact).
+    half = improvement_ratio(frame, "Toy", "Net", level=0.5, n_boot=4000).iloc[0]
+    assert (half.IR_lo, half.IR_hi) == (np.quantile(every, 0.25, method="inverted_cdf"),
+                                        np.quantile(every, 0.75, method="inverted_cdf"))
+
+
+def test_ir_is_unbounded_where_the_open_gain_changes_sign_in_resamples():
+    # Open gains per seed -1, +2.5, +2.5: the mean is positive, but a resample of seed 0 three times
+    # (1/27 = 3.7 % of draws) turns it negative: more than the 2.5 % a 95 % interval may lose, less
+    # than the 5 % of a 90 % interval.
+    base = {0: 70.0, 1: 70.0, 2: 70.0}
+    frame = _ir_frame(base, {0: 73.0, 1: 73.0, 2: 73.0}, {0: 69.0, 1: 72.5, 2: 72.5})
+    row = improvement_ratio(frame, "Toy", "Net", n_boot=4000).iloc[0]
+    assert (row.IR_lo, row.IR_hi) == (-np.inf, np.inf)
+    assert row.note.startswith("the open-set gain changes sign in 4% of seed resamples: IR is unbounded")
+    row = improvement_ratio(frame, "Toy", "Net", n_boot=4000, level=0.9).iloc[0]
+    assert np.isfinite([row.IR_lo, row.IR_hi]).all() and row.note.startswith("90% interval")
+
+
+def test_ir_seeds_must_be_shared_by_all_three_runs():
+    frame = _ir_frame({0: 70.0, 1: 71.0, 2: 72.0}, {0: 74.0, 1: 75.0, 2: 75.0}, {1: 73.0, 2: 73.5})
+    row = improvement_ratio(frame, "Toy", "Net").iloc[0]
+    assert row.n_seeds == 2 and row.note.startswith("95% interval over 2 seeds")
+    one = _ir_frame({0: 70.0, 1: 71.0}, {0: 74.0, 1: 75.0}, {1: 73.0, 2: 73.5})
+    row = improvement_ratio(one, "Toy", "Net").iloc[0]
+    assert row.n_seeds == 1 and np.isnan(row.IR_lo) and np.isnan(row.IR_hi)
+    assert row.note == "fewer than two seeds shared by the base, closed and open runs: no interval"
+    disjoint = _ir_frame({0: 70.0}, {1: 74.0}, {2: 73.0})
+    row = improvement_ratio(disjoint, "Toy", "Net").iloc[0]
+    assert row.n_seeds == 0 and row.note.startswith("fewer than two seeds")
+    means = _ir_frame({None: 70.0}, {None: 74.0}, {None: 72.0}, source="paper")
+    row = improvement_ratio(means, "Toy", "Net").iloc[0]
+    assert (row.IR, row.n_seeds, row.note) == (2.0, 0, "published means: no seeds, no interval")
+    assert np.isnan(row.IR_lo) and np.isnan(row.IR_hi)
+    assert list(improvement_ratio(means, "Toy", "Net").columns) == IR_COLUMNS
+
+
+def test_ir_selects_its_setting_source_and_base_run():
+    engine = _ir_frame({None: 70.0}, {None: 74.0}, {None: 72.0})
+    # A real run that adds images is not a base-only run, though it adds no synthetic ones.
+    engine = pd.concat([engine, engine.iloc[:1].assign(n_real_added=100, top1=99.0)], ignore_index=True)
+    paper = _ir_frame({None: 60.0}, {None: 66.0}, {None: 62.0}, source="paper")
+    # The paper prints its base-only run as a synthetic row with n_syn_added 0 too; a real one wins.
+    repeated = _ir_frame({None: 50.0}, {None: 58.0}, {None: 54.0}, n_base=200,
+                         extra=(("base", "closed", "EDM", {None: 10.0}),))
+    syn_base_only = _ir_frame({}, {None: 58.0}, {None: 54.0}, n_base=300,
+                              extra=(("base", "closed", "EDM", {None: 50.0}),))
+    other = _ir_frame({None: 0.0}, {None: 90.0}, {None: 1.0}).assign(classifier="Other")
+    runs = pd.concat([engine, paper, repeated, syn_base_only, other], ignore_index=True)
+    ir = improvement_ratio(runs, "Toy", "Net")
+    assert list(zip(ir.source, ir.n_base, ir.IR)) == [("engine", 100, 2.0), ("engine", 200, 2.0), ("engine", 300, 2.0),
+                                                       ("paper", 100, 3.0)]
+    assert list(improvement_ratio(runs, "Toy", "Net", source="paper").IR) == [3.0]
+    assert improvement_ratio(runs, "Toy", "Net", source="import").empty
+    assert list(improvement_ratio(runs, "Toy", "Net", source="import").columns) == IR_COLUMNS
+    assert list(improvement_ratio(runs.drop(columns="source"), "Toy", "Net").source.unique()) == ["given"]
+    assert list(improvement_ratio(runs, "Toy", "Other").IR) == [90.0]
+
+
+def _noise_gated_fit(real_gain_sd=0.3, seeds=(0, 1, 2)):
+    """n_base 200: real additions gain 5 points per n_base, synthetic ones only seed noise."""
+    rng = np.random.default_rng(11)
+    base = [70.0, 70.5, 69.5][:len(seeds)]
+    pts = [(200, "real", 0, base)]
+    pts += [(200, "real", r * 200, [b + 5 * r + rng.normal(0, real_gain_sd) for b in base]) for r in (1, 2, 3)]
+    pts += [(200, "syn", s * 200, [70.0 + rng.normal(0, 1) for _ in base]) for s in (1, 2, 4, 8)]
+    a = analyse(make_runs(pts, seeds=seeds), "Toy", "Net", "closed", "EDM", grid={200: [1, 2, 3]}, n_boot=0)
+    return a, a.bases[200]
+
+
+def test_bound_says_more_than_the_largest_synthetic_amount_with_the_real_gain_measured_here():
+    from scipy import stats
+    a, fit = _noise_gated_fit()
+    assert fit.noise["tested"] and not fit.noise["significant"]
+    m = fit.seed_matrix
+    row_of = {(r.n_real_added, r.n_syn_added): i for i, r in enumerate(fit.points.itertuples())}
+    for n_real_added, measured in ((200, 200), (399, 200), (400 * 1.00005, 400), (600, 600), (10_000, 600)):
+        bound = bound_statement(fit, n_real_added)
+        diffs = m[row_of[(measured, 0)]] - m[row_of[(0, 0)]]
+        p = stats.ttest_1samp(diffs, 0.0, alternative="greater").pvalue
+        assert bound["kind"] == "more_than" and bound["n_syn_added"] == 1600
+        assert bound["p_real"] == pytest.approx(p) and bound["p_syn"] == fit.noise["p_value"]
+        assert bound["text"] == (f"more than 1,600 synthetic images: {measured:,} more real images gain "
+                                 f"{diffs.mean():+.2f} points (paired p = {p:.3f}), while no synthetic amount up to "
+                                 f"1,600 gains beyond seed noise (paired p = {fit.noise['p_value']:.2f})")
+    untested = BaseFit(n_base=200, points=fit.points, seed_matrix=fit.seed_matrix)  # called without a noise test
+    assert bound_statement(untested, 400)["text"].endswith("(paired p = nan)")
+    low = bound_statement(fit, 199)
+    assert low == {"kind": "not_measurable", "text": "not measurable at this base: no real run of at most 199 added "
+                                                    "images with seeds at n_base 200"}
+    # Through the analysis: every grid tuple is dropped with its bound, and the answer is the bound.
+    assert [d["bound_kind"] for d in a.dropped] == ["more_than"] * 3
+    assert a.dropped[0]["bound"] == bound_statement(fit, 200)["text"]
+    ans = a.syn_for_real(200, 400)
+    assert ans["bound"] == bound_statement(fit, 400) and a.has_answer(ans) and ans["surface"] is None
+    inv = a.real_for_syn(200, 400)
+    assert inv["bound"]["kind"] == "not_measurable" and not a.has_answer(inv)
+    assert inv["bound"]["text"].endswith(f"(paired p = {fit.noise['p_value']:.2f})")
+
+
+def test_bound_is_not_measurable_when_even_real_gains_are_noise():
+    _, fit = _noise_gated_fit(real_gain_sd=0.0)
+    # Real gains of exactly +5 per seed: a constant positive difference has p = 0, without a t-test.
+    assert bound_statement(fit, 200)["p_real"] == 0.0
+    flat = fit.seed_matrix.copy()
+    base_row = int(np.where((fit.points.n_real_added == 0) & (fit.points.n_syn_added == 0))[0][0])
+    for i in np.where(fit.points.n_real_added > 0)[0]:
+        flat[i] = flat[base_row] - 0.5   # every seed loses half a point
+    fit.seed_matrix = flat
+    bound = bound_statement(fit, 600)
+    assert (bound["kind"], bound["p_real"]) == ("not_measurable", 1.0)
+    assert bound["text"] == ("not measurable at this base: even 600 more real images gain within seed noise "
+                             "(paired p = 1.00) at n_base 200")
+    fit.seed_matrix = flat[:, :1]  # one seed: no spread to test against
+    bound = bound_statement(fit, 600)
+    assert bound["kind"] == "not_measurable" and np.isnan(bound["p_real"]) and "p = nan" in bound["text"]
+    fit.seed_matrix = None
+    assert bound_statement(fit, 600)["text"].startswith("not measurable at this base: no real run of at most 600")
+
+
+def test_has_answer_and_to_dict_name_what_a_user_reads():
+    pts = [(100, "real", 0, 50.0), (100, "real", 100, 60.0), (100, "real", 200, 65.0), (100, "real", 300, 68.0),
+           (100, "syn", 100, 55.0), (100, "syn", 200, 58.0), (100, "syn", 400, 61.0)]
+    a = analyse(make_runs(pts), "Toy", "Net", "closed", "EDM", features=("log_n_real", "log_n_syn"),
+                grid={100: [1, 2, 3]}, n_boot=0)
+    d = json.loads(json.dumps(a.to_dict()))
+    assert d["grid_rule"] == "the grid given" and d["unidentified"] == a.unidentified
+    assert d["surfaces"][0]["n_points"] == 7 == len(a.bases[100].points)
+    assert a.has_answer({"eq1": 1.0}) and a.has_answer({"surface": 0.0}) and not a.has_answer({"surface": None})
+    assert a.has_answer({"bound": {"kind": "more_than"}}) and not a.has_answer({"bound": {"kind": "not_measurable"}})
+    assert not a.has_answer({})
+
+
+def test_eq1_interval_of_an_answer_uses_only_the_draws_that_fitted():
+    pts = toy_points(1000) + toy_points(5000)
+    a = analyse(make_runs(pts, n_total=20_000), "Toy", "Net", "closed", "EDM", n_boot=60, seed=2)
+    c1b, c2b = a.boot["c1"].copy(), a.boot["c2"].copy()
+    c1b[:5] = c2b[:5] = np.nan  # five draws that kept too few tuples for Eq. 1
+    a.boot.update(c1=c1b, c2=c2b)
+    ans = a.syn_for_real(1000, 2000)
+    ok = np.isfinite(c1b)
+    draws = 1000 * c1b[ok] ** (a.tau * 1000) * (c2b[ok] ** 2 - 1)
+    assert ans["eq1_ci"] == pytest.approx(tuple(np.quantile(draws, [0.025, 0.975])))
+    c1b[:45] = np.nan  # 15 fitted draws left: fewer than 20, no interval
+    assert "eq1_ci" not in a.syn_for_real(1000, 2000)
+
+
+def test_an_answer_keeps_every_warning():
+    # n_base 1600's synthetic runs gain nothing: most surface draws have no answer there, and the
+    # base lies outside the bases Eq. 1 was fitted on; the answer says both.
+    rng = np.random.default_rng(5)
+    pts = []
+    for n_base in (100, 400, 1600):
+        for kind, added in [("real", 0), ("real", n_base), ("real", 2 * n_base), ("real", 3 * n_base),
+                            ("syn", n_base), ("syn", 2 * n_base), ("syn", 4 * n_base), ("syn", 8 * n_base)]:
+            n_real, n_syn = n_base + (added if kind == "real" else 0), added if kind == "syn" else 0
+            mean = float(true_acc(n_real, n_syn if n_base != 1600 else 0))
+            pts.append((n_base, kind, added, list(mean + rng.normal(0, 0.3, 3))))
+    a = analyse(make_runs(pts, seeds=(0, 1, 2)), "Toy", "Net", "closed", "EDM", n_boot=80, seed=7)
+    warnings = a.syn_for_real(1600, 150)["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].endswith("of bootstrap draws of the surface have no answer")
+    assert warnings[1] == "extrapolation: n_base 1600 is outside the measured range 100-400 of the Eq. 1 fit"
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # 0 hits of 0 studies: NaN
+def test_coverage_of_no_studies_has_no_estimates():
+    s = coverage(TRUTHS["c2_near_1.5"], studies=0, noise_sd=0.1, n_boot=0)
+    assert s["fitted"] == 0
+    for key in ("c1", "c2", "answer", "surface_answer"):
+        assert s[key]["median_rel_bias"] is None and s[key]["mean_rel_bias"] is None
+        assert s[key]["coverage_of_fitted"] is None and s[key]["median_ci_width_rel"] is None
+
+
+def test_a_study_uses_the_truths_own_grid():
+    truth = TRUTHS["imagenet_open"]  # 8 ratios per base, not the measured bases x 1, 2, 3
+    frame = design(truth, seeds=2)
+    mean = truth.accuracy(frame.n_base, frame.n_real_added, frame.n_syn_added)
+    study = run_study(truth, frame, mean, 0.0, np.random.default_rng(0), n_boot=0)
+    on_grid = analyse(frame.assign(top1=mean), "Sim", "Net", "closed", "G", grid=truth.grid, n_boot=0)
+    assert study["tuples"] == len(on_grid.tuples) > 6 and len(on_grid.tuples) + len(on_grid.dropped) == 16
+
+
+def test_seedless_means_count_once_per_source_at_their_own_point():
+    rows = [(100, "real", 0, "paper", 50.0), (100, "real", 0, "import", 60.0), (100, "real", 0, "import", 62.0),
+            (100, "real", 100, "paper", 70.0), (100, "real", 100, "import", 72.0)]
+    runs = make_runs([(b, k, n, acc) for b, k, n, _, acc in rows])
+    runs["source"] = [src for *_, src, _ in rows]
+    points, matrix = surface_points(runs, 100, "closed", "EDM")
+    assert matrix is None and list(points.n_unseeded) == [2, 2]
+    assert list(points.acc) == [pytest.approx((50 + 61) / 2), pytest.approx(71.0)]   # mean of source means
+    assert points.n_unseeded.dtype.kind == "i" and points.sd.dtype.kind == "f" and points.sd.isna().all()
+    one_seed = make_runs([(100, "real", 0, [50.0, 51.0]), (100, "real", 100, [60.0, 61.0])], seeds=(0, 1))
+    one_seed = one_seed[~((one_seed.n_real_added == 100) & (one_seed.seed == 1))]  # that point has one seed
+    pts, _ = surface_points(one_seed, 100, "closed", "EDM")
+    assert pts.sd.dtype.kind == "f" and np.isnan(pts.sd.iloc[1]) and pts.sd.iloc[0] == pytest.approx(0.7071068)
+
+
+def test_identification_bounds_and_fit_fields():
+    from engine.analysis.equivalence import C_LIMIT, identification
+    assert identification(float("nan"), 2.0) == "c1 or c2 is not finite"
+    assert identification(C_LIMIT * 0.999, 2.0) is None and identification(C_LIMIT, 2.0) is not None
+    assert identification(1 / C_LIMIT * 1.001, 2.0) is None and identification(1 / C_LIMIT, 2.0) is not None
+    n_base = np.repeat([500.0, 5000.0], 3)
+    n_real = n_base * np.tile([1.0, 2.0, 3.0], 2)
+    fit = fit_eq1(n_base, n_real, eq1(n_base, n_real, 0.8, 3.0, 1e-4), 1e-4)
+    assert fit["converged"] is True and fit["identified"] is True and fit["reason"] is None
+
+
+def test_published_means_say_why_gains_are_not_tested(paper_runs):
+    a = analyse(paper_runs, "BloodMNIST", "ResNet-110", "closed", "EDM", n_boot=0)
+    assert a.bases[1200].noise == {"tested": False, "reason": "published means carry no per-seed runs, so gains "
+                                                             "cannot be compared with seed-to-seed noise"}
+    few = paper_runs[paper_runs.n_base == 500]
+    stuck = analyse(few, "CIFAR-10", "ResNet-110", "open", "CIFAKE", n_boot=0)
+    assert set(stuck.unidentified) == {"c1", "c2", "reason"} and stuck.unidentified["c2"] > 1
+
+
+def test_a_surface_needs_one_point_more_than_its_parameters():
+    n_real, n_syn = np.array([100, 200, 100, 100, 300]), np.array([0, 0, 100, 200, 0])
+    acc = design_matrix(n_real, n_syn, PAPER_FEATURES, 1e-3) @ np.array([6.0, 0.4, 3.0, -30.0])
+    s = fit_surface(100, n_real, n_syn, acc)   # 4 parameters, 5 points: one residual degree of freedom
+    assert s.stats["df_resid"] == 1.0 and s.beta == pytest.approx([6.0, 0.4, 3.0, -30.0], rel=1e-6)
+    with pytest.raises(FitError, match="4 measured points, a surface with 4 parameters needs at least 5"):
+        fit_surface(100, n_real[:4], n_syn[:4], acc[:4])
+
+
+def test_every_bases_warning_is_kept_and_labels_and_rules_are_exact(paper_runs):
+    pts = toy_points(1000) + toy_points(5000) + [(300, "syn", 300, 50.0)]  # a base with no real runs
+    a = analyse(make_runs(pts, n_total=20_000), "Toy", "Net", "closed", "EDM", grid={1000: [1], 5000: [1]}, n_boot=0)
+    assert a.warnings[:2] == ["n_base 300 gives no tuples: n_base 300: no real-augmentation runs, so no "
+                              "equivalence can be solved here", "published means only: intervals come from the "
+                              "surface residuals and points, not from seeds, and gains cannot be tested against "
+                              "seed-to-seed noise"]
+    b = analyse(make_runs(pts, n_total=20_000), "Toy", "Net", "closed", "EDM", grid={1000: [1]}, n_boot=0)
+    assert [w.split(":")[0] for w in b.warnings[:2]] == ["n_base 300 gives no tuples", "n_base 5,000 gives no tuples"]
+    with pytest.raises(FitError, match=r"^no open-set runs for Toy / Net$"):
+        analyse(make_runs(pts), "Toy", "Net", "open")
+    paper = analyse(paper_runs, "BloodMNIST", "ResNet-110", "closed", "EDM", n_boot=0, source="paper")
+    assert paper.grid_rule == "the paper's Eq. 12 grid (appendix A)"
+    one = make_runs([(100, "real", 0, 50.0), (100, "syn", 1, 50.5)])
+    points, _ = surface_points(one, 100, "closed", "EDM")
+    assert list(points.n_syn_added) == [0, 1]   # one synthetic image is a point

@@ -200,3 +200,99 @@ def test_a_folder_path_may_hold_a_colon(tmp_path):
 
 def test_generator_option_messages_name_the_field():
     refused(r"^generator option 'bogus'", augmentation="closed", generator_options="bogus")
+
+
+# ------------------------------------------- what the queue, the worker and the DiT trainer read (issue 19)
+
+from pathlib import Path  # noqa: E402
+
+from engine.spec import check_against_data, data_paths, summary  # noqa: E402
+
+
+def dit(**options):
+    return _validate({"dataset": "digits", "n_base": 50, "augmentation": "closed", "generator": "dit",
+                      "generator_options": options})
+
+
+def test_dit_options_on_both_sides_of_each_rule():
+    assert dit(lr="1e-3", vae="F4", sampling_steps="1000", seed="3.0").generator_options["vae"] == "F4"
+    assert dit(sampling_steps="1", lr="1", ema_decay="0", grad_checkpointing="TRUE").generator == "dit"
+    for key, bad, message in [("vae", "f16", "vae='f16' must be one of tiny, f4, f8"),
+                              ("lr", "2", "lr=2.0 must be between 1e-08 and 1"),
+                              ("lr", "nan", "lr=nan must be between"),
+                              ("sampling_steps", "0", "sampling_steps=0 must be between 1 and 1000"),
+                              ("sampling_steps", "1001", "sampling_steps=1001 must be between"),
+                              ("batch_size", "1.5", "batch_size='1.5' is not a valid int"),
+                              ("bogus", "1", "unknown dit generator option 'bogus'")]:
+        with pytest.raises(SpecError, match=message):
+            dit(**{key: bad})
+
+
+def test_data_paths_are_what_the_worker_reads():
+    spec = lambda **f: _validate({"n_base": 50, **f})  # noqa: E731
+    assert data_paths(spec(dataset="cifar10")) == [Path("data/cifar10")]
+    assert data_paths(spec(dataset="cifar10", data_root="/d/c10")) == [Path("/d/c10")]
+    assert data_paths(spec(dataset="medmnist:bloodmnist")) == [Path("data/medmnist/bloodmnist.npz")]
+    assert data_paths(spec(dataset="medmnist:bloodmnist", data_root="/d/b.npz")) == [Path("/d/b.npz")]
+    assert data_paths(spec(dataset="digits")) == []
+
+
+def test_check_against_data_on_both_sides():
+    spec = _validate({"dataset": "digits", "n_base": 50, "augmentation": "real", "added": "0,N,2N"})
+    check_against_data(spec, "toy", 150)            # base 50 + 100 real added: exactly the split
+    with pytest.raises(SpecError, match="added 100 real images, but only 99 lie outside a base of 50 in toy"):
+        check_against_data(spec, "toy", 149)
+    check_against_data(spec.__class__(**{**spec.__dict__, "augmentation": "closed"}), "toy", 50)
+    with pytest.raises(SpecError, match="n_base 50 must be between 1 and toy's 49 training images"):
+        check_against_data(spec, "toy", 49)
+
+
+def test_summary_is_one_line_per_job():
+    closed = _validate({"dataset": "digits", "n_base": 50, "augmentation": "closed", "generator": "dit"})
+    assert summary(closed) == "digits · smallcnn · n_base 50 · closed (DiT-tiny) +0,50,100,150 × 3 seeds"
+    d = closed.to_dict()
+    assert summary(d) == summary(closed)
+    assert summary({**d, "generator": None, "generator_preset": "small"}).endswith("closed (EDM-small) +0,50,100,150 × 3 seeds")
+    assert summary({**d, "generator": "other"}).endswith("closed (other-tiny) +0,50,100,150 × 3 seeds")
+    assert summary({**d, "augmentation": "real", "added": "0,N", "seeds": 2}) == (
+        "digits · smallcnn · n_base 50 · real +0,N × 2 seeds")
+
+
+def test_spec_forms_a_queue_or_a_form_may_send():
+    assert ok(n_base=50.0)["n_base"] == 50                       # a whole float from JSON
+    assert ok(augmentation="closed", generator="dit", generator_options=["lr=1e-3", "vae=f8"])[
+        "generator_options"] == {"lr": "1e-3", "vae": "f8"}
+    refused("medmnist flag 'bloodmnist:x'", dataset="medmnist:bloodmnist:x")
+    refused("generator = 3 must be text", generator=3)
+    # The synthetic amount's limit is for synthetic images only; real ones are limited by the data.
+    refused("2,000,000", augmentation="closed", added="0,2000001")
+    folder = validate({"dataset": "folder:/data/x", "n_base": 50, "augmentation": "real", "added": "0,2000001"})
+    assert folder["added"] == [0, 2_000_001]
+
+
+def test_recipe_overrides_are_checked_for_every_classifier():
+    for classifier in ("resnet50", "vit-b32", "resnet110", "smallcnn"):
+        assert ok(classifier=classifier, recipe={"lr": "0.05"})["recipe"] == {"lr": "0.05"}
+        refused("lr", classifier=classifier, recipe={"lr": "fast"})
+
+
+def test_text_fields_name_themselves_and_empty_means_default():
+    from engine.spec import DEFAULTS, StudySpec
+    assert ok()["augmentation"] == DEFAULTS.augmentation == "real"
+    assert ok(classifier="")["classifier"] == "smallcnn" and ok(augmentation="")["augmentation"] == "real"
+    refused("unknown dataset ''", dataset="")
+    for name in ("classifier", "augmentation", "generator_preset"):
+        refused(f"^{name} = 3 must be text$", **{name: 3})
+    refused("does not apply: digits is built in", data_root="/tmp")
+    refused("size 64 does not apply to digits", size=64)
+    assert StudySpec().to_dict()["added"] == "0,N,2N,3N"  # unvalidated text stays text
+    with pytest.raises(SpecError, match="lr=2.0 must be between"):
+        dit(vae="f4", lr="2")   # a word option first: the options after it are checked too
+    assert data_paths(_validate({"dataset": "folder:/data/mine", "n_base": 5})) == [Path("/data/mine")]
+
+
+def test_added_as_a_list_is_checked_against_its_own_limit():
+    folder = {"dataset": "folder:/data/x", "n_base": 50, "augmentation": "real"}
+    assert validate({**folder, "added": [0, 2_000_001, 0]})["added"] == [0, 2_000_001]
+    with pytest.raises(SpecError, match="added = 1,000,000,001 must be between 0 and 1,000,000,000"):
+        _validate({**folder, "added": [0, 1_000_000_001]})

@@ -234,7 +234,7 @@ def surface_points(runs: pd.DataFrame | dict, n_base: int, augmentation: str, ge
     cols = runs if isinstance(runs, dict) else _columns(runs)
     at = cols["n_base"] == n_base
     real = at & (cols["augmentation"] == "real")
-    syn = at & (cols["augmentation"] == augmentation) & _generator_mask(cols["generator"], generator)
+    syn = at & (cols["augmentation"] == augmentation) & same_generator(cols["generator"], generator)
     zero = (cols["n_real_added"] == 0) & (cols["n_syn_added"] == 0)
     base_only = (real | syn) & zero
     if (real & zero).any():
@@ -305,16 +305,12 @@ def _columns(runs: pd.DataFrame) -> dict:
     }
 
 
-def _generator_mask(column: np.ndarray, generator) -> np.ndarray:
+def same_generator(column, generator) -> np.ndarray:
+    """Which rows (a runs column or its numpy copy) a generator made; None: every row. A run
+    without a generator is read as ''."""
     if generator is None:
         return np.ones(len(column), dtype=bool)
-    return column == generator
-
-
-def _same_generator(column: pd.Series, generator) -> pd.Series:
-    if generator is None:
-        return pd.Series(True, index=column.index)
-    return column.fillna("") == generator
+    return pd.Series(column).fillna("").to_numpy(dtype=object) == generator
 
 
 def paired_gains(points: pd.DataFrame, matrix: np.ndarray | None) -> tuple[pd.DataFrame | None, dict]:
@@ -402,7 +398,7 @@ def sources_of(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: 
     if "source" not in runs:
         return [UNNAMED_SOURCE]
     syn = runs[(runs.dataset == dataset) & (runs.classifier == classifier) & (runs.augmentation == augmentation)
-               & _same_generator(runs.generator, generator)]
+               & same_generator(runs.generator, generator)]
     found = set(syn.source.dropna())
     return [s for s in SOURCE_ORDER if s in found] + sorted(found - set(SOURCE_ORDER))
 
@@ -426,7 +422,7 @@ def one_traditional(sel: pd.DataFrame, augmentation: str, generator, traditional
             raise FitError(f"traditional augmentation {traditional!r} asked for, but these runs do not record one")
         return sel, None, []
     counted = sel if source in (None, ALL_SOURCES) or "source" not in sel else sel[sel.source == source]
-    syn = counted[(counted.augmentation == augmentation) & _same_generator(counted.generator, generator)]
+    syn = counted[(counted.augmentation == augmentation) & same_generator(counted.generator, generator)]
     counts = syn.traditional.dropna().value_counts()
     if traditional is None:
         if counts.empty:
@@ -447,7 +443,10 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
             bootstrap: str = DEFAULT_BOOTSTRAP) -> Analysis:
     """The whole fit of one setting from one source of runs (`source`: engine, import, paper, or
     all to pool them; default the first of engine, import, paper that has synthetic runs here) and
-    one traditional augmentation (default: the one with the most synthetic runs here)."""
+    one traditional augmentation (default: the one with the most synthetic runs here).
+
+    Three steps: a surface per base (fit_base), its Eq. 12 tuples (base_tuples), Eq. 1 on all the
+    tuples (fit_eq1_step); the bootstrap draws of each step feed the next."""
     if augmentation not in ("closed", "open"):
         raise FitError(f"augmentation {augmentation!r}: the equivalence compares 'closed' or 'open' "
                        f"synthetic runs with real ones")
@@ -456,6 +455,46 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
     check_n_boot(n_boot)
     if bootstrap not in BOOTSTRAPS:
         raise FitError(f"bootstrap {bootstrap!r}: choose from {', '.join(BOOTSTRAPS)}")
+    sel, syn_runs, source, traditional, other_traditional = _select(
+        runs, dataset, classifier, augmentation, generator, traditional, exclude_run_ids, source)
+    if n_total is None:
+        totals = sel.n_total.dropna().unique()
+        if len(totals) == 0:
+            raise FitError(f"n_total of {dataset} is unknown: give it explicitly")
+        n_total = int(totals.max())
+    tau = tau_for(n_total)
+    grid, grid_rule = _grid(dataset, sel, syn_runs, grid, source)
+    rng = np.random.default_rng(seed)
+    cols = _columns(sel)
+    bases: dict[int, BaseFit] = {}
+    tuples, dropped, warnings, tuple_draws = [], [], [], []
+    for n_base in sorted(set(int(b) for b in syn_runs.n_base.unique()) | set(grid)):
+        fit = fit_base(cols, n_base, augmentation, generator, grid.get(n_base, []), features, eps,
+                       n_boot, rng, bootstrap)
+        bases[n_base] = fit
+        step = base_tuples(fit, grid_rule)
+        tuples += step.kept
+        dropped += step.dropped
+        warnings += step.warnings
+        if step.draws is not None:
+            tuple_draws.append(step.draws)
+    if other_traditional:
+        warnings.append(f"fitted the runs trained with traditional augmentation {traditional}; runs with "
+                        f"{', '.join(other_traditional)} are other settings, fitted on their own (never pooled)")
+    if not (syn_runs.seed.notna().any()):
+        warnings.append("published means only: intervals come from the surface residuals and points, not from "
+                        "seeds, and gains cannot be tested against seed-to-seed noise")
+    result = Analysis(dataset=dataset, classifier=classifier, augmentation=augmentation, generator=generator,
+                      features=_features_label(features, bases), eps=eps, tau=tau, n_total=n_total, bases=bases,
+                      tuples=tuples, dropped=dropped, warnings=warnings, level=level, source=source,
+                      grid_rule=grid_rule, traditional=traditional)
+    fit_eq1_step(result, tuple_draws, bootstrap)
+    return result
+
+
+def _select(runs, dataset, classifier, augmentation, generator, traditional, exclude_run_ids, source):
+    """The setting's runs from one source (or pooled) and one traditional augmentation, its synthetic
+    runs, the source chosen, the traditional augmentation chosen and the others present."""
     sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
     if "source" not in sel:
         sel = sel.assign(source=UNNAMED_SOURCE)
@@ -473,101 +512,104 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
                        f"available: {', '.join(available)}, or {ALL_SOURCES} to pool them")
     if source != ALL_SOURCES:
         sel = sel[sel.source == source]
-    syn_runs = sel[(sel.augmentation == augmentation) & _same_generator(sel.generator, generator)]
-    if n_total is None:
-        totals = sel.n_total.dropna().unique()
-        if len(totals) == 0:
-            raise FitError(f"n_total of {dataset} is unknown: give it explicitly")
-        n_total = int(totals.max())
-    tau = tau_for(n_total)
-    grid, grid_rule = _grid(dataset, sel, syn_runs, grid, source)
-    rng = np.random.default_rng(seed)
-    warnings: list[str] = []
-    bases: dict[int, BaseFit] = {}
-    tuples, dropped = [], []
-    tuple_draws = []  # per base: (n_base, ratios, roots of every draw (B x ratios))
-    cols = _columns(sel)
-    for n_base in sorted(set(int(b) for b in syn_runs.n_base.unique()) | set(grid)):
-        points, matrix = surface_points(cols, n_base, augmentation, generator)
-        fit = BaseFit(n_base=n_base, points=points, seed_matrix=matrix, ratios=list(grid.get(n_base, [])))
-        bases[n_base] = fit
-        fit.gains, fit.noise = paired_gains(points, matrix)
-        try:
-            if points.empty:
-                raise FitError(f"n_base {n_base:,}: no runs")
-            if not (points.n_real_added > 0).any():
-                raise FitError(f"n_base {n_base:,}: no real-augmentation runs, so no equivalence can be solved here")
-            if not (points.n_syn_added > 0).any():
-                raise FitError(f"n_base {n_base:,}: no {augmentation}-set runs")
-            feats = resolve_features(features, points, n_base, eps)
-            fit.surface = fit_surface(n_base, n_base + points.n_real_added, points.n_syn_added,
-                                      points.acc, feats, eps)
-        except FitError as err:
-            fit.error = str(err)
-            for r in fit.ratios:
-                dropped.append({"n_base": n_base, "ratio": r, "n_real_added": r * n_base, "reason": fit.error})
-            if not fit.ratios:
-                warnings.append(f"n_base {n_base:,} gives no tuples: {fit.error}")
-            continue
-        if n_boot:
-            fit.boot_betas = _bootstrap_betas(fit, n_boot, rng, bootstrap)
+    syn_runs = sel[(sel.augmentation == augmentation) & same_generator(sel.generator, generator)]
+    return sel, syn_runs, source, traditional, other_traditional
+
+
+def fit_base(cols: dict, n_base: int, augmentation: str, generator, ratios, features, eps: float,
+             n_boot: int, rng: np.random.Generator, bootstrap: str) -> BaseFit:
+    """Step 1: one base's points, its paired gains and noise test, its surface and the surface's
+    bootstrap draws; `error` says why a base has no surface."""
+    points, matrix = surface_points(cols, n_base, augmentation, generator)
+    fit = BaseFit(n_base=n_base, points=points, seed_matrix=matrix, ratios=list(ratios))
+    fit.gains, fit.noise = paired_gains(points, matrix)
+    try:
+        if points.empty:
+            raise FitError(f"n_base {n_base:,}: no runs")
+        if not (points.n_real_added > 0).any():
+            raise FitError(f"n_base {n_base:,}: no real-augmentation runs, so no equivalence can be solved here")
+        if not (points.n_syn_added > 0).any():
+            raise FitError(f"n_base {n_base:,}: no {augmentation}-set runs")
+        feats = resolve_features(features, points, n_base, eps)
+        fit.surface = fit_surface(n_base, n_base + points.n_real_added, points.n_syn_added, points.acc, feats, eps)
+    except FitError as err:
+        fit.error = str(err)
+        return fit
+    if n_boot:
+        fit.boot_betas = _bootstrap_betas(fit, n_boot, rng, bootstrap)
+    return fit
+
+
+@dataclass
+class BaseTuples:
+    """What one base gives Eq. 1: kept tuples, dropped ones with reasons, warnings, bootstrap roots."""
+    kept: list = field(default_factory=list)
+    dropped: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    draws: tuple | None = None  # (n_base, ratios, roots of every draw (B x ratios), NaN without one)
+
+
+def base_tuples(fit: BaseFit, grid_rule: str) -> BaseTuples:
+    """Step 2: Eq. 12 on one base's surface at each of its grid ratios, for the fit and its draws."""
+    n_base, out = fit.n_base, BaseTuples()
+    drop = lambda r, reason, **more: out.dropped.append(  # noqa: E731
+        {"n_base": n_base, "ratio": r, "n_real_added": r * n_base, "reason": reason, **more})
+    if fit.surface is None:
+        for r in fit.ratios:
+            drop(r, fit.error)
         if not fit.ratios:
-            warnings.append(f"n_base {n_base:,} gives no tuples: it is not in {grid_rule}")
+            out.warnings.append(f"n_base {n_base:,} gives no tuples: {fit.error}")
+        return out
+    if not fit.ratios:
+        out.warnings.append(f"n_base {n_base:,} gives no tuples: it is not in {grid_rule}")
+        return out
+    if fit.noise.get("tested") and not fit.noise["significant"]:
+        reason = (f"synthetic gains at n_base {n_base:,} are within seed-to-seed noise (paired by seed, "
+                  f"p = {fit.noise['p_value']:.2f}): no equivalence can be estimated")
+        out.warnings.append(reason)
+        for r in fit.ratios:
+            bound = bound_statement(fit, r * n_base)
+            drop(r, reason, bound=bound["text"], bound_kind=bound["kind"])
+        return out
+    roots, status = equivalence_tuples(fit.surface, fit.ratios)
+    max_syn = fit.points.n_syn_added.max()
+    for r, root, st in zip(fit.ratios, roots[0], status[0]):
+        if st != "ok":
+            drop(r, DROP_REASONS[st])
             continue
-        if fit.noise.get("tested") and not fit.noise["significant"]:
-            reason = (f"synthetic gains at n_base {n_base:,} are within seed-to-seed noise (paired by seed, "
-                      f"p = {fit.noise['p_value']:.2f}): no equivalence can be estimated")
-            warnings.append(reason)
-            for r in fit.ratios:
-                bound = bound_statement(fit, r * n_base)
-                dropped.append({"n_base": n_base, "ratio": r, "n_real_added": r * n_base, "reason": reason,
-                                "bound": bound["text"], "bound_kind": bound["kind"]})
-            continue
-        roots, status = equivalence_tuples(fit.surface, fit.ratios)
-        for j, r in enumerate(fit.ratios):
-            if status[0, j] != "ok":
-                dropped.append({"n_base": n_base, "ratio": r, "n_real_added": r * n_base,
-                                "reason": DROP_REASONS[status[0, j]]})
-                continue
-            extrap = []
-            if beyond(r, fit.max_real_ratio):
-                extrap.append(f"real ratio {r:g} beyond measured {fit.max_real_ratio:g}")
-            if beyond(roots[0, j], fit.points.n_syn_added.max()):
-                extrap.append(f"n_syn_added beyond measured {fit.points.n_syn_added.max():,}")
-            tuples.append({"n_base": n_base, "ratio": float(r), "n_real_added": float(r * n_base),
-                           "n_syn_added": float(roots[0, j]), "syn_ratio": float(roots[0, j] / n_base),
-                           "extrapolated": bool(extrap), "extrapolation": extrap})
-        if fit.boot_betas is not None:
-            b_roots, b_status = equivalence_tuples(fit.surface, fit.ratios, fit.boot_betas)
-            tuple_draws.append((n_base, np.asarray(fit.ratios, float), np.where(b_status == "ok", b_roots, np.nan)))
-    if other_traditional:
-        warnings.append(f"fitted the runs trained with traditional augmentation {traditional}; runs with "
-                        f"{', '.join(other_traditional)} are other settings, fitted on their own (never pooled)")
-    if not (syn_runs.seed.notna().any()):
-        warnings.append("published means only: intervals come from the surface residuals and points, not from "
-                        "seeds, and gains cannot be tested against seed-to-seed noise")
-    result = Analysis(dataset=dataset, classifier=classifier, augmentation=augmentation, generator=generator,
-                      features=_features_label(features, bases), eps=eps, tau=tau, n_total=n_total, bases=bases,
-                      tuples=tuples, dropped=dropped, warnings=warnings, level=level, source=source,
-                      grid_rule=grid_rule, traditional=traditional)
+        extrap = []
+        if beyond(r, fit.max_real_ratio):
+            extrap.append(f"real ratio {r:g} beyond measured {fit.max_real_ratio:g}")
+        if beyond(root, max_syn):
+            extrap.append(f"n_syn_added beyond measured {max_syn:,}")
+        out.kept.append({"n_base": n_base, "ratio": float(r), "n_real_added": float(r * n_base),
+                         "n_syn_added": float(root), "syn_ratio": float(root / n_base),
+                         "extrapolated": bool(extrap), "extrapolation": extrap})
+    if fit.boot_betas is not None:
+        b_roots, b_status = equivalence_tuples(fit.surface, fit.ratios, fit.boot_betas)
+        out.draws = (n_base, np.asarray(fit.ratios, float), np.where(b_status == "ok", b_roots, np.nan))
+    return out
+
+
+def fit_eq1_step(result: Analysis, tuple_draws: list, bootstrap: str) -> None:
+    """Step 3: Eq. 1 (Eq. 13) on the kept tuples, and its interval from every draw's tuples; sets
+    c1, c2 or the reason there are none on `result`."""
+    tuples = result.tuples
     if len(tuples) < MIN_TUPLES:
-        reasons = list(dict.fromkeys(d["reason"] for d in dropped))
+        reasons = list(dict.fromkeys(d["reason"] for d in result.dropped))
         result.eq1_error = (f"no equivalence can be estimated: {len(tuples)} equivalence tuple(s) survive, "
                             f"Eq. 1 needs at least {MIN_TUPLES}" + (f" ({'; '.join(reasons[:2])})" if reasons else ""))
-        return result
-    nb = np.array([t["n_base"] for t in tuples], float)
-    nr = np.array([t["n_real_added"] for t in tuples], float)
-    ns = np.array([t["n_syn_added"] for t in tuples], float)
-    point = fit_eq1(nb, nr, ns, tau)
+        return
+    nb, nr, ns = (np.array([t[k] for t in tuples], float) for k in ("n_base", "n_real_added", "n_syn_added"))
+    point = fit_eq1(nb, nr, ns, result.tau)
     if not point["identified"]:
         # Numbers at a bound are not an answer: keep them for the record, never as c1, c2.
         result.eq1_error = f"Eq. 1 not identified: {point['reason']}"
         result.unidentified = {"c1": point["c1"], "c2": point["c2"], "reason": point["reason"]}
-        return result
+        return
     result.c1, result.c2, result.eq1_rmse = point["c1"], point["c2"], point["rmse"]
     if tuple_draws:
-        _bootstrap_eq1(result, tuple_draws, point["theta"], tau, level, bootstrap)
-    return result
+        _bootstrap_eq1(result, tuple_draws, point["theta"], result.tau, result.level, bootstrap)
 
 
 def _features_label(features, bases):

@@ -14,6 +14,8 @@ import numpy as np
 # statsmodels.api imports most of statsmodels (seconds); the OLS class alone is what a surface needs.
 from statsmodels.regression.linear_model import OLS
 
+from engine.analysis.labels import feature_label
+
 # Candidate features H, named as in the paper's appendix.
 FEATURES = ("n_real", "n_syn", "log_n_real", "log_n_syn", "log_n_total")
 PAPER_FEATURES = ("log_n_real", "log_n_syn", "log_n_total")
@@ -62,14 +64,8 @@ class Surface:
         return design_matrix(n_real, n_syn, self.features, self.eps) @ self.beta
 
     def formula(self) -> str:
-        names = {"n_real": "n_real", "n_syn": "n_syn", "log_n_real": "log(n_real+eps)",
-                 "log_n_syn": "log(n_syn+eps)", "log_n_total": "log(n_real+n_syn+eps)"}
-        terms = [f"{b:+.4g}·{names[f]}" for b, f in zip(self.beta[:-1], self.features)]
+        terms = [f"{b:+.4g}·{feature_label(f)}" for b, f in zip(self.beta[:-1], self.features)]
         return "Acc = " + " ".join(terms) + f" {self.beta[-1]:+.4g}"
-
-
-def n_params(features) -> int:
-    return len(features) + 1
 
 
 def fit_surface(n_base: int, n_real, n_syn, acc, features=PAPER_FEATURES,

@@ -79,8 +79,9 @@ def run_analysis(db, dataset, classifier, augmentation, generator, eps, features
                    features=parse_features(features), eps=eps, n_boot=n_boot, seed=seed, source=source)
 
 
-def _fmt_ci(ci, fmt="{:.4g}"):
-    return f"[{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if ci else "n/a"
+def _fmt_ci(ci, fmt="{:.4g}"):  # c1, c2 by default in the CLI
+    from engine.analysis.labels import format_interval
+    return format_interval(ci, fmt)
 
 
 def print_analysis(a: Analysis) -> None:

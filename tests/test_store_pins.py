@@ -332,7 +332,7 @@ def test_store_reads_for_the_dashboard(paper_db, tmp_path):
     one_to_one = ir_rows.augmentation.isin(["closed", "open"]) & (ir_rows.n_syn_added == ir_rows.n_base)
     assert base_only.any() and one_to_one.any() and (base_only | one_to_one).all()
     assert list(ir_rows.columns) == ["source", "dataset", "classifier", "augmentation", "generator", "n_base",
-                                     "n_real_added", "n_syn_added", "seed", "top1"]
+                                     "n_real_added", "n_syn_added", "seed", "top1", "traditional"]
     stamps = store_runs.run_changes(paper_db)
     assert ("CIFAR-10", "ResNet-110") in stamps and all(t != "None" and t[:2] == "20" for _, t in stamps.values())
     assert _first_line(RuntimeError("first\nsecond")) == "first" and _first_line(RuntimeError()) == "RuntimeError"

@@ -40,8 +40,8 @@ def test_every_page_renders_without_exceptions(paper_db, browser):
         for name, path in PAGES.items():
             page.goto(f"{url}/{path}")
             wait_until_idle(page)
-            for text in KEY_TEXT[name]:  # rendering may trail the script a little: wait, then judge
-                page.get_by_text(text, exact=False).first.wait_for(timeout=30_000)
+            for text in KEY_TEXT[name]:  # rendering may trail the script a little: wait for a visible match, then judge
+                page.get_by_text(text, exact=False).filter(visible=True).first.wait_for(timeout=30_000)
             if name != "queue":
                 page.wait_for_selector(".js-plotly-plot", timeout=30_000)
             assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: exception shown"

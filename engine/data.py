@@ -7,11 +7,11 @@ Stored dataset names match the published runs where the data are the same (CIFAR
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from engine.dataset import IMAGE_SUFFIXES, Dataset, DatasetError, image_files  # noqa: F401 (the loaders' API)
 from engine.spec import DATASET_FORMS, medmnist_stored_name
 
 # The paper rounds BloodMNIST's 11,959 training images to 12,000 in tau = 10 / n_total; engine
@@ -20,38 +20,6 @@ PAPER_N_TOTAL = {"CIFAR-10": 50_000, "BloodMNIST": 12_000}
 DIGITS_TRAIN, DIGITS_TEST, DIGITS_SPLIT_SEED = 800, 997, 0
 BLOODMNIST_CLASSES = ["basophil", "eosinophil", "erythroblast", "immature granulocytes", "lymphocyte",
                       "monocyte", "neutrophil", "platelet"]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-class DatasetError(ValueError):
-    """A dataset that cannot be loaded as asked; the message names the bad value."""
-
-
-@dataclass
-class Dataset:
-    name: str                 # stored name, e.g. "digits", "CIFAR-10", "BloodMNIST"
-    spec: str                 # what the user typed, e.g. "medmnist:bloodmnist"
-    train_x: np.ndarray       # (N, H, W, C) uint8
-    train_y: np.ndarray       # (N,) int64
-    test_x: np.ndarray
-    test_y: np.ndarray
-    classes: list[str]
-    n_total: int
-    details: dict = field(default_factory=dict)
-
-    @property
-    def channels(self) -> int:
-        return int(self.train_x.shape[-1])
-
-    @property
-    def size(self) -> int:
-        return int(self.train_x.shape[1])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-
 def _check(name, x, y, classes):
     if x.ndim != 4 or x.dtype != np.uint8:
         raise DatasetError(f"{name}: images must be uint8 (N, H, W, C), got {x.dtype} {x.shape}")
@@ -209,21 +177,6 @@ def load_medmnist(flag: str, path: str | os.PathLike, size: int | None = None) -
     n_total = PAPER_N_TOTAL.get(name, len(x_tr))
     return Dataset(name, f"medmnist:{flag}", x_tr, y_tr, x_te, y_te, classes, n_total,
                    {"file": str(path), "native_size": native, "size": x_tr.shape[1]})
-
-
-def image_files(split_root: Path, classes: list[str], suffixes=IMAGE_SUFFIXES,
-                missing_hint: str = "") -> list[tuple[Path, int]]:
-    """(file, label) of every image under split_root/<class>/, classes in the order given."""
-    items = []
-    for label, cls in enumerate(classes):
-        folder = split_root / cls
-        if not folder.is_dir():
-            raise DatasetError(f"{split_root} has no class folder {cls!r}{missing_hint}")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
-        if not files:
-            raise DatasetError(f"class folder {folder} holds no images")
-        items += [(f, label) for f in files]
-    return items
 
 
 def _open_all(files: list[Path]):

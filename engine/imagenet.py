@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import Dataset, DatasetError, image_files
+from engine.dataset import Dataset, DatasetError, image_files
 
 # name -> (stored name, class-list file, the paper's n_total). ImageNet-100's real train split holds
 # 126,689 images; the paper rounds it to 130,000 (100 x 1,300) in tau = 10 / n_total. ImageNet-10 is

@@ -1,7 +1,7 @@
 """One EDM generator trained by several processes (one per GPU) with DistributedDataParallel.
 
 `--generator-option nproc=K` makes engine.generators.edm_train.train_generator call launch(),
-which runs this module under torchrun (NCCL on GPUs, gloo on the CPU). Every rank runs the same
+which runs this module under torchrun and, in every rank, the trainer it names (NCCL on GPUs, gloo on the CPU). Every rank runs the same
 training loop with a Shard:
 - the global batch (config.batch_size) is drawn on every rank from the same seeded generator,
   exactly as one process draws it (indices, noise levels, noise), and each rank evaluates the
@@ -78,9 +78,11 @@ class Shard:
         return spread.item()
 
 
-def launch(view, num_classes: int, config, out_dir: Path, device: torch.device, on_progress=None,
+def launch(trainer: str, view, num_classes: int, config, out_dir: Path, device: torch.device, on_progress=None,
            stop_after_images: int | None = None) -> dict:
-    """Run train_generator on config.nproc processes under torchrun; returns rank 0's stats."""
+    """Run `trainer` ("module:function", e.g. engine.generators.edm_train:train_generator) on
+    config.nproc processes under torchrun; returns rank 0's stats. Each rank imports the trainer by
+    name, as torchrun imports this module: the launcher depends on no trainer."""
     k = config.nproc
     if config.batch_size % k:
         raise ValueError(f"generator batch_size {config.batch_size} does not split over nproc={k} processes")
@@ -92,7 +94,8 @@ def launch(view, num_classes: int, config, out_dir: Path, device: torch.device, 
         x, y = view.load_base()  # the base set only: the ranks never see another image
         np.savez(Path(work) / "base.npz", x=x, y=y)
         (Path(work) / "job.json").write_text(json.dumps({
-            "config": {**config.to_dict(), "nproc": k}, "num_classes": num_classes, "out_dir": str(out_dir),
+            "trainer": trainer, "config": {**config.to_dict(), "nproc": k}, "num_classes": num_classes,
+            "out_dir": str(out_dir),
             "device": device.type, "stop_after_images": stop_after_images}))
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
@@ -110,9 +113,13 @@ def launch(view, num_classes: int, config, out_dir: Path, device: torch.device, 
 
 
 def main(work: str) -> None:
-    from engine.generators.edm_train import GeneratorConfig, train_generator
+    import importlib
+
     from engine.generators.guard import ClosedSetView
+    from engine.generators.presets import GeneratorConfig
     job = json.loads((Path(work) / "job.json").read_text())
+    module, name = job["trainer"].split(":")
+    train_generator = getattr(importlib.import_module(module), name)
     cuda = job["device"] == "cuda"
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if cuda:

@@ -35,7 +35,8 @@ def train_generator(view: ClosedSetView, num_classes: int, config: GeneratorConf
     """
     if config.nproc > 1 and shard is None:
         from engine.generators.ddp import launch
-        return launch(view, num_classes, config, out_dir, device, on_progress, stop_after_images)
+        return launch(f"{__name__}:train_generator", view, num_classes, config, out_dir, device, on_progress,
+                      stop_after_images)
     writes = shard is None or shard.rank == 0
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "training.pt"

@@ -32,6 +32,15 @@ def start_worker(db, *args):
                             text=True, cwd=ROOT)
 
 
+def queue_page(db, monkeypatch) -> AppTest:
+    """The dashboard's Queue page on `db`, run once."""
+    monkeypatch.setenv("EQUIV_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
+    at.switch_page("views/queue.py")
+    at.run()
+    return at
+
+
 
 
 MALFORMED = [
@@ -159,10 +168,7 @@ def test_200_concurrent_submissions_land_while_a_worker_writes(tmp_path):
 @pytest.mark.slow
 def test_queue_page_submits_and_shows_completion(tmp_path, monkeypatch):
     db = fresh_store(tmp_path)
-    monkeypatch.setenv("EQUIV_DB", str(db))
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
-    at.switch_page("views/queue.py")
-    at.run()
+    at = queue_page(db, monkeypatch)
     assert not at.exception
     at.number_input(key="queue_n_base").set_value(900).run()
     assert any("larger than digits's train split" in e.value for e in at.error)
@@ -214,10 +220,7 @@ def test_cancel_queued_and_running_jobs_from_cli_and_page(tmp_path, monkeypatch)
     assert jobs.heartbeat(first["job_id"], "busy-worker", db) == "cancel"  # what the worker reads
     listing = runner.invoke(app, ["queue", "list", "--db", str(db)])
     assert listing.exit_code == 0 and "cancelling" in listing.output and "queued" in listing.output
-    monkeypatch.setenv("EQUIV_DB", str(db))
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
-    at.switch_page("views/queue.py")
-    at.run()
+    at = queue_page(db, monkeypatch)
     assert at.selectbox(key="queue_cancel_pick").options == [first["job_id"], second["job_id"]]
     at.selectbox(key="queue_cancel_pick").set_value(second["job_id"]).run()
     at.button(key="queue_cancel").click().run()
@@ -255,10 +258,7 @@ def test_worker_fails_a_job_whose_stored_quality_level_is_unknown(tmp_path):
 
 def test_queue_page_full_quality_checkbox_only_for_closed_set_jobs(tmp_path, monkeypatch):
     db = fresh_store(tmp_path)
-    monkeypatch.setenv("EQUIV_DB", str(db))
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
-    at.switch_page("views/queue.py")
-    at.run()
+    at = queue_page(db, monkeypatch)
     assert at.checkbox(key="queue_full_quality").disabled  # real additions have no synthetic set to measure
     at.radio(key="queue_augmentation").set_value("closed").run()
     at.number_input(key="queue_n_base").set_value(20).run()

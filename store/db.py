@@ -305,6 +305,12 @@ def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
 
+def column_names(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """A table's columns: a store older than a migration lacks that migration's columns."""
+    return {c for (c,) in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                      [table]).fetchall()}
+
+
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return name in table_names(con)
 

@@ -6,7 +6,7 @@ import uuid
 
 import pandas as pd
 
-from store.db import connect, db_path, has_table, migrate, table_names, transaction
+from store.db import column_names, connect, db_path, has_table, migrate, table_names, transaction
 
 COLUMNS = ["quality_id", "synthetic_set_id", "metric", "value", "ci_low", "ci_high", "extractor",
            "extractor_sha256", "n_real", "n_syn", "config", "detail", "seconds"]
@@ -67,11 +67,9 @@ def list_sets(path=None) -> pd.DataFrame:
         tables = table_names(con)
         if not {"synthetic_sets", "generators", "runs"} <= tables:
             return pd.DataFrame()
-        cols = {c for (c,) in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'generators'").fetchall()}
+        cols = column_names(con, "generators")
         sql = _SETS_SQL if "loss_curve" in cols else _SETS_SQL.replace("g.loss_curve,", "NULL AS loss_curve,")
-        set_cols = {c for (c,) in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'synthetic_sets'").fetchall()}
+        set_cols = column_names(con, "synthetic_sets")
         if "dataset_name" in set_cols:  # an imported (open) set has no generator row: its own dataset
             sql = sql.replace("SELECT s.*, g.dataset,", "SELECT s.*, coalesce(g.dataset, s.dataset_name) AS dataset,")
         return con.execute(sql + " ORDER BY dataset, g.n_base, s.synthetic_set_id").df()

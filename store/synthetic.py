@@ -6,12 +6,7 @@ import json
 
 import pandas as pd
 
-from store.db import StoreError, connect, db_path, has_table, migrate, transaction
-
-
-def _columns(con) -> set:
-    return {c for (c,) in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'synthetic_sets'").fetchall()}
+from store.db import StoreError, column_names, connect, db_path, has_table, migrate, transaction
 
 
 def open_set(name: str, path=None) -> dict | None:
@@ -19,7 +14,7 @@ def open_set(name: str, path=None) -> dict | None:
     if not db_path(path).exists():
         return None
     with connect(path, read_only=True) as con:
-        if not has_table(con, "synthetic_sets") or "kind" not in _columns(con):
+        if not has_table(con, "synthetic_sets") or "kind" not in column_names(con, "synthetic_sets"):
             return None
         cur = con.execute("SELECT * FROM synthetic_sets WHERE kind = 'open' AND name = ?", [name])
         names = [d[0] for d in cur.description]
@@ -106,7 +101,7 @@ def open_sets(path=None) -> pd.DataFrame:
     if not db_path(path).exists():
         return pd.DataFrame(columns=["name", "dataset_name", "n_images"])
     with connect(path, read_only=True) as con:
-        if not has_table(con, "synthetic_sets") or "kind" not in _columns(con):
+        if not has_table(con, "synthetic_sets") or "kind" not in column_names(con, "synthetic_sets"):
             return pd.DataFrame(columns=["name", "dataset_name", "n_images"])
         return con.execute("SELECT name, dataset_name, n_images FROM synthetic_sets WHERE kind = 'open' "
                            "ORDER BY name").df()

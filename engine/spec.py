@@ -191,7 +191,8 @@ def _options(raw, name: str) -> dict:
     return out
 
 
-def _dataset(raw) -> str:
+def check_dataset(raw) -> str:
+    """A dataset's CLI name, checked for its form (not yet for its files)."""
     dataset = _text(raw, "dataset", DEFAULTS.dataset) if raw is not None else DEFAULTS.dataset
     if dataset in ("digits", "cifar10", *IMAGENET_SUBSETS):
         return dataset
@@ -233,7 +234,7 @@ def _medmnist_train_size(path: Path) -> int | None:
         raise SpecError(f"{path} is not a readable MedMNIST .npz ({type(err).__name__})") from None
 
 
-def _paths_and_size(dataset: str, data_root, size) -> tuple[str | None, int | None, int | None]:
+def paths_and_size(dataset: str, data_root, size) -> tuple[str | None, int | None, int | None]:
     """(data_root, size, train size if known here) with the rules of each dataset."""
     data_root = _text(data_root, "data_root", None)
     size = None if size in (None, "") else _int(size, "size", MIN_SIZE, MAX_SIZE)
@@ -290,7 +291,7 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
     if unknown:
         raise SpecError(f"unknown spec field {unknown[0]!r}; valid: {', '.join(FIELDS)}")
     get = lambda name: raw.get(name, getattr(DEFAULTS, name))  # noqa: E731
-    dataset = _dataset(get("dataset"))
+    dataset = check_dataset(get("dataset"))
     classifier = _text(get("classifier"), "classifier", default_classifier(dataset))
     if classifier not in CLASSIFIERS:
         raise SpecError(f"unknown classifier {classifier!r}; valid: {', '.join(CLASSIFIERS)}")
@@ -310,7 +311,7 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
         if preset not in presets:
             raise SpecError(f"unknown generator preset {preset!r} for {generator}; valid: {', '.join(presets)}")
     n_base = _int(get("n_base"), "n_base", 1, MAX_N_BASE)
-    data_root, size, n_train = _paths_and_size(dataset, get("data_root"), get("size"))
+    data_root, size, n_train = paths_and_size(dataset, get("data_root"), get("size"))
     if dataset in IMAGENET_SUBSETS and size is None:
         size = CLASSIFIERS[classifier][1]   # decode once, at the classifier's input size
     if n_train is not None and n_base > n_train:

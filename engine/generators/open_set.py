@@ -214,14 +214,14 @@ def import_set(name: str, dataset: str, source: str | os.PathLike, db=None, data
     from datetime import datetime, timezone
 
     from engine.data import load_dataset
-    from engine.spec import GENERATORS, SET_NAME, _paths_and_size, _dataset
+    from engine.spec import GENERATORS, SET_NAME, check_dataset, paths_and_size
     from store import artifacts
     from store import synthetic as store_synthetic
     if not SET_NAME.fullmatch(name) or name.lower() in GENERATORS:
         raise ImportFailed(f"set name {name!r} must be 1-64 letters, digits, '.', '_', '+' or '-' (starting with a "
                            f"letter or digit) and not {' or '.join(GENERATORS)}")
-    dataset = _dataset(dataset)
-    data_root, size, _ = _paths_and_size(dataset, data_root, size)
+    dataset = check_dataset(dataset)
+    data_root, size, _ = paths_and_size(dataset, data_root, size)
     ds = load_dataset(dataset, data_root, size)
     imported = read_source(source, ds)
     existing = store_synthetic.open_set(name, db)

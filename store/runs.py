@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-import threading
 import uuid
 from dataclasses import dataclass
 from importlib import resources
@@ -50,9 +49,6 @@ TAB9_NOTE_PRINTED = ("Table 9 prints this row as 15,000 added but gives its tota
 _DTYPES = {"n_base": "Int64", "n_real_added": "Int64", "n_syn_added": "Int64", "seed": "Int64",
            "n_total": "Int64", "top1": "Float64", "top5": "Float64", "wall_time_s": "Float64"}
 _NAMESPACE = uuid.UUID("5b0e4c1e-8d0f-4f7a-9a57-2f3c6f3d9b11")
-# run_key is unique by the writers' anti-join, not by an index (see docs/store.md): DuckDB lets one
-# process write at a time, and this lock keeps two threads of that process from racing on one key.
-_WRITE_LOCK = threading.Lock()
 
 
 def init_store(path=None) -> int:
@@ -130,7 +126,7 @@ def insert_runs(rows: Iterable[Mapping], path=None, *, replace: bool = False) ->
     incoming = incoming.drop_duplicates("run_key", keep="last" if replace else "first") \
         if "run_key" in incoming else incoming
     names = ", ".join(columns)
-    with _WRITE_LOCK, transaction(path) as con:
+    with transaction(path) as con:
         con.register("incoming", incoming)
         if replace:
             updates = ", ".join(f"{c} = i.{c}" for c in columns if c not in ("run_key", "run_id"))
@@ -594,7 +590,7 @@ def import_runs(file: str | os.PathLike, path=None) -> tuple[int, int]:
     file = Path(file)
     if not file.is_file():
         raise StoreError(f"no such file: {file}")
-    with _WRITE_LOCK, transaction(path) as con:
+    with transaction(path) as con:
         con.execute("SET enable_progress_bar = false")
         con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
         try:

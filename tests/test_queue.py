@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 from engine.cli import app
 from engine.spec import SpecError, validate
 from store import jobs
-from tests.processes import engine_rows, fresh_store, wait_for
+from tests.processes import engine_rows, fresh_store, spawn, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"recipe": "iterations=10"}
 # One thread each: the suite runs several workers beside pytest itself on a 2-core machine.
-WORKER = [sys.executable, "-m", "engine.cli", "worker", "--poll", "0.2", "--heartbeat", "0.5", "--threads", "1"]
+WORKER = [sys.executable, "-X", "faulthandler", "-m", "engine.cli", "worker", "--poll", "0.2", "--heartbeat", "0.5", "--threads", "1"]
 
 
 
@@ -28,8 +28,7 @@ def spec(n_base, added="0,N", seeds=1, **extra):
 
 
 def start_worker(db, *args):
-    return subprocess.Popen([*WORKER, "--db", str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT)
+    return spawn([*WORKER, "--db", str(db), *args], Path(db).parent, "worker", cwd=ROOT)
 
 
 def queue_page(db, monkeypatch) -> AppTest:
@@ -96,7 +95,7 @@ def test_two_workers_run_every_job_exactly_once(tmp_path):
         time.sleep(0.4)
     for w in workers:
         w.wait(timeout=240)
-        assert w.returncode == 0, w.stderr.read()
+        assert w.returncode == 0, w.output()
     table = jobs.list_jobs(db)
     assert list(table.status) == ["done"] * 6 and list(table.attempts) == [1] * 6
     rows = engine_rows(db)
@@ -118,7 +117,7 @@ def test_killed_worker_job_is_requeued_and_finished_once(tmp_path):
     assert jobs.get(job_id, db)["status"] == "running"
     rescuer = start_worker(db, "--stale-after", "3", "--idle-exit", "5")
     rescuer.wait(timeout=240)
-    assert rescuer.returncode == 0, rescuer.stderr.read()
+    assert rescuer.returncode == 0, rescuer.output()
     job = jobs.get(job_id, db)
     assert job["status"] == "done" and job["attempts"] == 2 and "stopped heartbeating" in job["error"]
     rows = engine_rows(db)
@@ -158,7 +157,7 @@ def test_200_concurrent_submissions_land_while_a_worker_writes(tmp_path):
         wait_for(lambda: len(engine_rows(db)) >= 3, timeout=120)  # the worker really was writing
     finally:
         worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=60)
+        worker.wait_or_dump(timeout=60)
     table = jobs.list_jobs(db)
     assert len(table) == 200 and table.job_id.is_unique
     assert set(table.status) <= {"queued", "done", "running"}

@@ -16,11 +16,11 @@ import pytest
 from engine.spec import validate
 from engine.worker import Worker, outside_roots
 from store import jobs
-from tests.processes import engine_rows as rows, fresh_store, wait_for
+from tests.processes import engine_rows as rows, fresh_store, spawn, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ZONES = ["UTC", "America/New_York", "Asia/Tokyo", "Pacific/Chatham"]
-WORKER = [sys.executable, "-m", "engine.cli", "worker", "--poll", "0.2", "--threads", "1"]
+WORKER = [sys.executable, "-X", "faulthandler", "-m", "engine.cli", "worker", "--poll", "0.2", "--threads", "1"]
 
 
 
@@ -74,8 +74,7 @@ def test_staleness_with_an_injected_clock(tmp_path):
 
 def start(db, *args, zone="UTC"):
     env = dict(os.environ, TZ=zone, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([*WORKER, "--db", str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT, env=env)
+    return spawn([*WORKER, "--db", str(db), *args], Path(db).parent, "worker", cwd=ROOT, env=env)
 
 
 
@@ -90,7 +89,7 @@ def test_a_worker_in_another_zone_leaves_a_healthy_job_alone(tmp_path):
     second = start(db, "--heartbeat", "0.5", "--stale-after", "5", "--idle-exit", "8", zone="America/New_York")
     second.wait(timeout=240)
     first.wait(timeout=240)
-    assert first.returncode == 0, first.stderr.read()[-2000:]
+    assert first.returncode == 0, first.output()
     job = jobs.get(job_id, db)
     assert job["status"] == "done" and job["attempts"] == 1 and job["worker_id"].endswith(f":{first.pid}")
     assert len(rows(db)) == 6 and rows(db).run_key.is_unique
@@ -103,8 +102,8 @@ def test_sigterm_hands_the_job_back_like_ctrl_c(tmp_path):
     w = start(db, "--heartbeat", "0.5", "--stale-after", "60")
     wait_for(lambda: len(rows(db)) >= 1)
     w.send_signal(signal.SIGTERM)
-    w.wait(timeout=60)
-    assert w.returncode == 130, w.stderr.read()[-2000:]
+    w.wait_or_dump(timeout=60)
+    assert w.returncode == 130, w.output()
     job = jobs.get(job_id, db)
     assert job["status"] == "queued" and job["attempts"] == 0 and job["worker_id"] is None  # not stale-after later
     done = len(rows(db))
@@ -124,10 +123,10 @@ def test_a_worker_whose_job_was_taken_over_stops_at_the_next_run(tmp_path):
     rescuer = start(db, "--heartbeat", "0.3", "--stale-after", "1", "--idle-exit", "10")
     wait_for(lambda: jobs.get(job_id, db)["attempts"] == 2, timeout=240)
     slow.wait(timeout=240)
-    err = " ".join(slow.stderr.read().split())  # rich wraps long lines
+    err = " ".join(slow.output(tail=None).split())  # rich wraps long lines
     assert slow.returncode == 0 and "was taken over by another worker; stopped at a run boundary" in err, err[-2000:]
     rescuer.wait(timeout=300)
-    assert rescuer.returncode == 0, rescuer.stderr.read()[-2000:]
+    assert rescuer.returncode == 0, rescuer.output()
     job = jobs.get(job_id, db)
     assert job["status"] == "done" and job["attempts"] == 2 and job["worker_id"].endswith(f":{rescuer.pid}")
     assert len(rows(db)) == 12 and rows(db).run_key.is_unique
@@ -142,7 +141,7 @@ def test_cancelling_a_running_job_stops_it_at_a_run_boundary(tmp_path):
     wait_for(lambda: len(rows(db)) >= 1)
     assert jobs.cancel(job_id, db) == "cancelling"
     w.wait(timeout=120)
-    assert w.returncode == 0, w.stderr.read()[-2000:]
+    assert w.returncode == 0, w.output()
     job = jobs.get(job_id, db)
     assert job["status"] == "cancelled" and job["error"] == "cancelled while running"
     kept = rows(db)

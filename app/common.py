@@ -22,12 +22,24 @@ from engine.analysis.fit import ALL_SOURCES, analyse, settings, sources_of
 from engine.analysis.labels import FEATURE_LABELS, format_interval
 from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
 from store import runs as store_runs
-from store.db import StoreError, db_path
+from store.db import StoreError, db_path, upgrade
 
 
 
 def store_path() -> Path:
     return db_path(os.environ.get("EQUIV_DB") or None).resolve()
+
+
+@st.cache_resource(show_spinner="Bringing the store's schema up to date…")
+def _upgraded(path: str) -> int:
+    return upgrade(path)
+
+
+def upgrade_store(path: Path) -> None:
+    """Once per server and store: a store last written by an older engine lacks columns the pages
+    read (the traditional augmentation, quality levels), as an engine write would add them."""
+    if path.exists():
+        _upgraded(str(path))
 
 
 def stamp(path: Path) -> tuple:

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.common import store_path  # noqa: E402
+from app.common import store_path, upgrade_store  # noqa: E402
+from store.db import StoreError  # noqa: E402
 
 st.set_page_config(page_title="Synthetic vs real data", page_icon=":material/balance:", layout="wide")
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -26,4 +27,9 @@ navigation = st.navigation([
 st.sidebar.caption(f"Store: `{store_path()}`")
 st.sidebar.caption("Method: Wang, Zhang et al., arXiv 2508.09550 — Eq. 1: "
                    "n_syn/n_base = c1^(τ·n_base)·(c2^(n_real/n_base) − 1), τ = 10/n_total.")
+try:
+    upgrade_store(store_path())
+except StoreError as err:  # a newer schema, a foreign file, a store busy past the retry window
+    st.error(f"Cannot use the store {store_path()}: {err}")
+    st.stop()
 navigation.run()

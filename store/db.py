@@ -432,6 +432,24 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0] or 0)
 
 
+def _check_not_newer(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"store schema version {version} is newer than this program's {SCHEMA_VERSION}: upgrade the program")
+
+
+def upgrade(path=None) -> int:
+    """Bring a store written by an older version forward (a reader's pages ask for columns later
+    steps add); a store already current costs one read-only look. Returns the schema version."""
+    with connect(path, read_only=True) as con:
+        version = current_version(con)
+    _check_not_newer(version)
+    if version < SCHEMA_VERSION:
+        with connect(path) as con:
+            version = migrate(con)
+    return version
+
+
 def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int:
     """Bring the schema forward to `target`, one version per transaction."""
     version = current_version(con)
@@ -440,9 +458,7 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = SCHEMA_VERSION) -> int
         if foreign:
             raise StoreError(f"this DuckDB file is not an equivalence store (it holds table(s) "
                              f"{', '.join(sorted(foreign)[:5])}); refusing to add tables to it: give another --db")
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"store schema version {version} is newer than this program's {SCHEMA_VERSION}: upgrade the program")
+    _check_not_newer(version)
     for step in range(version, target):
         con.execute("BEGIN TRANSACTION")
         try:

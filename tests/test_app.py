@@ -159,3 +159,34 @@ def test_store_whose_fits_fail(tmp_path, monkeypatch, page):
     at = open_app(db, monkeypatch, page)
     message = text_of(at) + " ".join(str(v) for v in at.dataframe[-1].value.to_numpy().ravel()) if at.dataframe else text_of(at)
     assert "needs at least" in message
+
+
+def test_a_store_of_an_older_version_is_brought_forward_once(tmp_path, monkeypatch):
+    """The Runs page's pickers read `traditional` (migration 11): a store last written before it
+    crashed the page until the app brought the schema forward, as any engine write does."""
+    db = tmp_path / "v10.duckdb"
+    rows = pd.DataFrame(store_runs.paper_rows())
+    cols = ["run_id", "run_key", "source", "dataset", "classifier", "augmentation", "generator", "n_base",
+            "n_real_added", "n_syn_added", "top1", "top5", "n_total", "config", "note"]
+    with duckdb.connect(str(db)) as con:
+        store_db.migrate(con, target=10)
+        con.register("old", rows[cols])
+        con.execute(f"INSERT INTO runs ({', '.join(cols)}) SELECT {', '.join(cols)} FROM old")
+    at = open_app(db, monkeypatch)
+    assert "sources: paper" in text_of(at)
+    with store_db.connect(db, read_only=True) as con:
+        assert store_db.current_version(con) == store_db.SCHEMA_VERSION
+        assert con.execute("SELECT count(*) FROM runs").fetchall()[0][0] == len(rows)
+
+
+def test_a_store_of_a_newer_version_is_refused_in_one_line(tmp_path, monkeypatch):
+    db = tmp_path / "future.duckdb"
+    with duckdb.connect(str(db)) as con:
+        store_db.migrate(con)
+        con.execute("INSERT INTO schema_version (version) VALUES (?)", [store_db.SCHEMA_VERSION + 1])
+    monkeypatch.setenv("EQUIV_DB", str(db))
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"Cannot use the store {db.resolve()}: store schema version "
+                                           f"{store_db.SCHEMA_VERSION + 1} is newer than this program's "
+                                           f"{store_db.SCHEMA_VERSION}: upgrade the program"]

@@ -117,7 +117,7 @@ def test_folder_dataset_runs_end_to_end(tmp_path):
 def test_ctrl_c_leaves_only_complete_rows(tmp_path):
     db = tmp_path / "s.duckdb"
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--db", str(db), "--n-base", "30",
-                             "--added", "0,N,2N,3N", "--seeds", "3", "--recipe", "iterations=60"],
+                             "--added", "0,N,2N,3N", "--seeds", "6", "--recipe", "iterations=60"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     n = 0
@@ -133,4 +133,6 @@ def test_ctrl_c_leaves_only_complete_rows(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     rows = store_runs.query_runs(db)
-    assert 1 <= len(rows) < 12 and rows.top1.notna().all() and rows.config.notna().all()
+    # 24 runs planned, so that a slow reader on a loaded machine still sees the first row long before
+    # the last (with 12, a run under the full suite's load once finished before Ctrl-C came).
+    assert 1 <= len(rows) < 24 and rows.top1.notna().all() and rows.config.notna().all()

@@ -241,3 +241,30 @@ def test_tiny_vae_and_dit_learn_digits_and_guidance_helps(digits, trained_tiny):
     print(f"digits agreement of DiT-tiny samples by guidance scale: {agreement}")
     assert agreement[4.0] >= 0.6, agreement
     assert agreement[4.0] > agreement[1.0], agreement
+
+
+def test_memory_estimate_counts_what_backward_keeps():
+    """bench/dit_memory.py: on the meta device, activations per image are what one more image adds
+    to autograd's saved tensors; checkpointing keeps only the blocks' inputs."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("dit_memory", Path(__file__).parent.parent / "bench" / "dit_memory.py")
+    dit_memory = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dit_memory)
+    out = dit_memory.estimate("tiny", resolution=8, num_classes=10, batch=4, vae="tiny")
+    net = DiT(4, 4, 10, "tiny")
+    assert out["latent"] == [4, 4, 4] and out["tokens"] == 16
+    assert out["parameters"] == sum(p.numel() for p in net.parameters())
+    per = out["activations_per_image_mib"]
+    assert 0 < per["checkpointing"] < per["no_checkpointing"]
+    # One image's saved tensors counted by hand on CPU: the same bytes as on the meta device.
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t.numel() * t.element_size()) or t,
+                                                  lambda t: t):
+        net.train()(torch.zeros(2, 4, 4, 4), torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+    two = sum(kept)
+    kept.clear()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t.numel() * t.element_size()) or t,
+                                                  lambda t: t):
+        net(torch.zeros(1, 4, 4, 4), torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long))
+    assert per["no_checkpointing"] == round((two - sum(kept)) / 2 ** 20, 2)

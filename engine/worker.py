@@ -15,7 +15,9 @@ There too it resizes its torch thread pool to its share of the host's cores.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
+import sys
 import signal
 import socket
 import threading
@@ -82,6 +84,28 @@ def deferred_interrupt():
             signal.signal(s, handler)
         if caught:
             raise KeyboardInterrupt
+
+
+# A queue update returns in well under a second, or within the store's 60 s retry window when the
+# store is busy. One still running after STUCK_S is stuck inside DuckDB, where Python cannot stop it:
+# CI once caught a worker in duckdb.connect for over a minute with no other thread alive, as
+# duckdb/duckdb#25965 describes (its instance cache can spin forever). The worker then prints every
+# thread's stack and exits with status 1, so that its service manager restarts it; a job it held is
+# requeued by the others' stale check and its stored runs are skipped when it runs again.
+STUCK_S = 180.0
+
+
+@contextlib.contextmanager
+def stuck_store_watchdog(seconds: float = STUCK_S):
+    """faulthandler's timer runs on its own C thread, so it fires even if the stuck call holds the GIL."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # one timer per process: the main thread's
+        return
+    faulthandler.dump_traceback_later(seconds, exit=True, file=sys.stderr)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def terminate_as_interrupt() -> None:
@@ -173,7 +197,7 @@ class Worker:
         try:
             return self._loop(once, idle_exit_s)
         finally:
-            with contextlib.suppress(StoreError):
+            with contextlib.suppress(StoreError), stuck_store_watchdog():
                 jobs.unregister_worker(self.worker_id, self.db)
 
     def _loop(self, once: bool, idle_exit_s: float | None) -> int:
@@ -182,13 +206,14 @@ class Worker:
         while True:
             job = None
             try:
-                with deferred_interrupt():
+                with deferred_interrupt(), stuck_store_watchdog():
                     job = jobs.claim(self.worker_id, self.db, self.stale_after_s, now=self.clock())
                 if job is None:
                     if once or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
                         return processed
                     if time.monotonic() - touched >= self.heartbeat_s:  # alive, at heartbeat pace
-                        jobs.touch_worker(self.worker_id, self.db)
+                        with stuck_store_watchdog():
+                            jobs.touch_worker(self.worker_id, self.db)
                         touched = time.monotonic()
                     time.sleep(self.poll_s)
                     continue
@@ -200,7 +225,7 @@ class Worker:
                 except Exception as err:  # the job failed, not the worker: record why and go on
                     outcome, run_ids = "failed", []
                     message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                with deferred_interrupt():
+                with deferred_interrupt(), stuck_store_watchdog():
                     job_id, job = job["job_id"], None
                     if outcome == "done":
                         ok = jobs.finish(job_id, self.worker_id, run_ids, self.db)
@@ -216,7 +241,8 @@ class Worker:
                 log(f"worker {self.worker_id}: job {job_id} {note}")
             except KeyboardInterrupt:
                 if job is not None:
-                    jobs.release(job["job_id"], self.worker_id, self.db)
+                    with stuck_store_watchdog():
+                        jobs.release(job["job_id"], self.worker_id, self.db)
                     log(f"worker {self.worker_id}: stopped; job {job['job_id']} is back in the queue")
                 raise
             processed += 1

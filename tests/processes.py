@@ -1,4 +1,5 @@
 """Helpers for tests that run real worker, dispatcher or Ray processes against a store."""
+import os
 import signal
 import subprocess
 import time
@@ -45,14 +46,33 @@ class Spawned(subprocess.Popen):
         try:
             return self.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            state = _kernel_view(self.pid)
             self.send_signal(signal.SIGABRT)
             self.wait(timeout=30)
-            raise AssertionError(f"{self.args[:6]} still running {timeout} s on; its last output:\n"
+            raise AssertionError(f"{self.args[:6]} still running {timeout} s on; {state}\nits last output:\n"
                                  f"{self.output(8000)}") from None
 
     def output(self, tail: int | None = 2000) -> str:
         text = self.log_path.read_text(errors="replace")
         return text[-tail:] if tail else text
+
+
+def _kernel_view(pid: int) -> str:
+    """Where a stuck child waits, as Linux sees it: each thread's kernel wait channel, and the file
+    locks held on the machine (/proc/locks: type, pid, inode), to tell a lock wait from a busy loop."""
+    lines = []
+    try:
+        for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+            wchan = (task / "wchan").read_text().strip() or "running"
+            lines.append(f"thread {task.name}: {(task / 'stat').read_text().split()[2]} {wchan}")
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd)
+            if ".duckdb" in target:
+                lines.append(f"fd {fd.name}: {target} inode {os.stat(fd).st_ino}")
+        lines.append("locks:\n" + Path("/proc/locks").read_text())
+    except OSError as err:
+        lines.append(f"(no /proc view: {err})")
+    return "\n".join(lines)
 
 
 def spawn(args, tmp_path, name="proc", **kwargs) -> Spawned:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.spec import validate
-from engine.worker import Worker, outside_roots
+from engine.worker import STUCK_S, Worker, outside_roots
 from store import jobs
 from tests.processes import engine_rows as rows, fresh_store, spawn, wait_for
 
@@ -102,7 +102,7 @@ def test_sigterm_hands_the_job_back_like_ctrl_c(tmp_path):
     w = start(db, "--heartbeat", "0.5", "--stale-after", "60")
     wait_for(lambda: len(rows(db)) >= 1)
     w.send_signal(signal.SIGTERM)
-    w.wait_or_dump(timeout=60)
+    w.wait_or_dump(timeout=STUCK_S + 60)  # see test_queue's 200-submission test
     assert w.returncode == 130, w.output()
     job = jobs.get(job_id, db)
     assert job["status"] == "queued" and job["attempts"] == 0 and job["worker_id"] is None  # not stale-after later
@@ -203,3 +203,25 @@ def test_threads_are_the_hosts_cores_shared_among_busy_workers(tmp_path, monkeyp
     jobs.claim("other:1", db, now=1_000.0)
     assert jobs.busy_workers("h", 60, db, now=1_030.0) == 2      # h:2 is idle, other:1 on another host
     assert jobs.busy_workers("h", 60, db, now=1_100.0) == 0      # their heartbeats are stale
+
+
+STUCK = """
+import sys, time
+from engine.worker import stuck_store_watchdog
+with stuck_store_watchdog(float(sys.argv[1])):
+    time.sleep(float(sys.argv[2]))  # stands for a store call stuck in C
+print("returned", flush=True)
+time.sleep(float(sys.argv[3]))  # the timer was cancelled on the way out: nothing fires here
+"""
+
+
+@pytest.mark.parametrize("limit, call, after, code", [(1, 30, 0, 1), (1, 0.1, 2, 0)])
+def test_a_store_call_stuck_past_the_watchdog_ends_the_worker(limit, call, after, code):
+    proc = subprocess.run([sys.executable, "-c", STUCK, str(limit), str(call), str(after)], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    if code:
+        assert "Timeout (0:00:01)!" in proc.stderr and "returned" not in proc.stdout
+        assert 'File "<string>", line 5' in proc.stderr  # where it was stuck
+    else:
+        assert proc.stdout.strip() == "returned" and proc.stderr == ""

@@ -190,3 +190,24 @@ def test_a_store_of_a_newer_version_is_refused_in_one_line(tmp_path, monkeypatch
     assert [e.value for e in at.error] == [f"Cannot use the store {db.resolve()}: store schema version "
                                            f"{store_db.SCHEMA_VERSION + 1} is newer than this program's "
                                            f"{store_db.SCHEMA_VERSION}: upgrade the program"]
+
+
+def test_runs_chart_draws_the_generators_picked_when_there_are_many(tmp_path, monkeypatch):
+    db = tmp_path / "many.duckdb"
+    gens = [f"G{k}" for k in range(1, 7)]
+    rows = [dict(augmentation="real", generator=None, n_real_added=r, n_syn_added=0, top1=50.0 + r / 10)
+            for r in (0, 50)]
+    rows += [dict(augmentation="closed", generator=g, n_real_added=0, n_syn_added=50, top1=51.0 + k)
+             for k, g in enumerate(gens)]
+    frame = pd.DataFrame(rows).assign(dataset="Mine", classifier="Net", n_base=50, seed=0, n_total=500)
+    frame.to_csv(tmp_path / "many.csv", index=False)
+    store_runs.import_runs(tmp_path / "many.csv", db)
+    at = open_app(db, monkeypatch)
+    names = lambda: sorted(t["name"] for t in figure(at)["data"])  # noqa: E731
+    assert at.multiselect(key="runs_generators").value == ["G1", "G2"]
+    assert names() == ["n_base 50 · closed (G1)", "n_base 50 · closed (G2)", "n_base 50 · real"]
+    at.multiselect(key="runs_generators").set_value(["G5"]).run()
+    assert names() == ["n_base 50 · closed (G5)", "n_base 50 · real"]
+    at.multiselect(key="runs_augmentation").set_value(["closed"]).run()
+    at.multiselect(key="runs_generators").set_value([]).run()
+    assert not at.exception and "No curve to draw: pick a generator above." in text_of(at)

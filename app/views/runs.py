@@ -15,6 +15,10 @@ from store import runs as store_runs
 from store.runs import FILTER_COLUMNS, TAB9_NOTE
 
 PAGE_SIZE = 200
+# Above this many generators in one chart the curves are too many to read (a pair of a large store
+# drew 66, and the browser took ~1.5 s to draw them): the chart then draws the real curves and the
+# generators picked, two by default, as the Scaling page does with pairs.
+MAX_GENERATORS = 4
 SHOWN = ["source", "dataset", "classifier", "augmentation", "generator", "traditional", "n_base", "n_real_added",
          "n_syn_added", "seed", "top1", "top5", "n_total", "created_at", "note"]
 
@@ -59,8 +63,14 @@ pick = st.selectbox("Chart", labels, key="runs_chart") if len(labels) > 1 else l
 dataset, classifier = pairs[labels.index(pick)]
 pair_filters = tuple(dict(filters, dataset=(dataset,), classifier=(classifier,)).items())
 points = curves(str(path), stamps.pair(dataset, classifier), pair_filters)
+generators = sorted(g for g in points.generator.unique() if g) if not points.empty else []  # real: ''
+if len(generators) > MAX_GENERATORS:
+    drawn = st.multiselect(f"Generators drawn ({len(generators)} in these runs; real curves always)", generators,
+                           default=generators[:2], key="runs_generators")
+    points = points[(points.generator == "") | points.generator.isin(drawn)].copy()
 if points.empty:
-    st.info("These runs hold base-only points: add real or synthetic runs to draw curves.")
+    st.info("These runs hold base-only points: add real or synthetic runs to draw curves." if not generators else
+            "No curve to draw: pick a generator above.")
 else:
     points["scale"] = points.added / points.n_base
     DASH = {"real": "solid", "closed": "dash", "open": "dot"}

@@ -211,3 +211,25 @@ def test_runs_chart_draws_the_generators_picked_when_there_are_many(tmp_path, mo
     at.multiselect(key="runs_augmentation").set_value(["closed"]).run()
     at.multiselect(key="runs_generators").set_value([]).run()
     assert not at.exception and "No curve to draw: pick a generator above." in text_of(at)
+
+
+def test_scaling_chart_draws_the_generators_picked_when_there_are_many(tmp_path, monkeypatch):
+    db = tmp_path / "ir.duckdb"
+    rows = []
+    for n_base in (50, 100):
+        rows.append(dict(augmentation="real", generator=None, n_base=n_base, n_syn_added=0, top1=50.0))
+        rows += [dict(augmentation="closed", generator=f"C{k}", n_base=n_base, n_syn_added=n_base, top1=52.0 + k)
+                 for k in range(3)]
+        rows += [dict(augmentation="open", generator=f"O{k}", n_base=n_base, n_syn_added=n_base, top1=54.0 + k)
+                 for k in range(2)]
+    pd.DataFrame(rows).assign(dataset="Mine", classifier="Net", n_real_added=0, seed=0, n_total=500) \
+        .to_csv(tmp_path / "ir.csv", index=False)
+    store_runs.import_runs(tmp_path / "ir.csv", db)
+    at = open_app(db, monkeypatch, "scaling")
+    lines = lambda: sorted(t["name"].split(" · ")[-1] for t in figure(at)["data"])  # noqa: E731
+    assert at.multiselect(key="scaling_closed").value == ["C0", "C1"]
+    assert lines() == ["C0 vs O0 (import)", "C0 vs O1 (import)", "C1 vs O0 (import)", "C1 vs O1 (import)"]
+    at.multiselect(key="scaling_closed").set_value(["C2"]).run()
+    at.multiselect(key="scaling_open").set_value(["O1"]).run()
+    assert lines() == ["C2 vs O1 (import)"]
+    assert len(at.dataframe[0].value) == 12  # the table keeps every generator pair at both bases

@@ -14,6 +14,11 @@ from store import runs as store_runs
 # Beyond this many (dataset, classifier) pairs the page shows those the user picks: a chart of a
 # hundred pairs (2,400 lines) is unreadable, and every setting shown costs a fit.
 MAX_PAIRS = 8
+# Likewise for generators: every closed-set generator is paired with every open-set one (6 x 4 = 24
+# lines a pair in a large store, 1.4 s for the browser to draw two pairs); above this many
+# combinations the chart draws the generators picked, two of each kind by default. The table below
+# it lists them all.
+MAX_GENERATOR_PAIRS = 4
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -41,9 +46,18 @@ fig = go.Figure()
 ir_rows = []
 for dataset, classifier in pairs:
     ir = improvement_ratios(str(path), stamps.pair(dataset, classifier), dataset, classifier)
-    if ir.empty:
-        continue
-    ir_rows.append(ir.assign(dataset=dataset, classifier=classifier))
+    if not ir.empty:
+        ir_rows.append(ir.assign(dataset=dataset, classifier=classifier))
+drawn = pd.concat(ir_rows) if ir_rows else pd.DataFrame()
+if not drawn.empty and drawn[["generator_closed", "generator_open"]].drop_duplicates().shape[0] > MAX_GENERATOR_PAIRS:
+    closed, opened = sorted(drawn.generator_closed.unique()), sorted(drawn.generator_open.unique())
+    left, right = st.columns(2)
+    pick_closed = left.multiselect(f"Closed-set generators drawn ({len(closed)})", closed, default=closed[:2],
+                                   key="scaling_closed")
+    pick_open = right.multiselect(f"Open-set generators drawn ({len(opened)})", opened, default=opened[:2],
+                                  key="scaling_open")
+    drawn = drawn[drawn.generator_closed.isin(pick_closed) & drawn.generator_open.isin(pick_open)]
+for (dataset, classifier), ir in (drawn.groupby(["dataset", "classifier"], sort=False) if not drawn.empty else []):
     # One line per (source, closed generator, open generator): never averaged across them.
     for (source, gc, go_), g in ir.groupby(["source", "generator_closed", "generator_open"]):
         finite = np.isfinite(g.IR_lo) & np.isfinite(g.IR_hi)

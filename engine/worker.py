@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
-import sys
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path

@@ -155,7 +155,7 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
     # after the close has returned.
     try:
         if turn is not None:
-            my_turn = turn.acquire(timeout=timeout_s)
+            my_turn = turn.acquire(timeout=max(0.0, deadline - time.monotonic()))  # one deadline for both waits
             if not my_turn:
                 raise StoreError(f"cannot open store {path}: still busy after {timeout_s:g} s (another thread "
                                  f"of this process is writing)")

@@ -19,6 +19,7 @@ from engine.analysis.equivalence import (DROP_REASONS, ROOT_BOUND_FACTOR, beyond
                                          equivalence_tuples, first_crossing, fit_eq1, fit_eq1_batch, tau_for)
 from engine.analysis.surface import (DEFAULT_EPS, PAPER_FEATURES, FitError, Surface, all_subsets,
                                      best_subset, design_matrix, fit_surface)
+from engine.analysis.options import ALL_SOURCES, MAX_N_BOOT, SOURCE_ORDER  # noqa: F401 (re-exported)
 
 # Default Eq. 12 grids of the paper: n_base -> ratios r = n_real_added / n_base.
 DEFAULT_GRIDS = {
@@ -37,13 +38,7 @@ MIN_SURFACE_OK = 0.5
 # Eq. 1's interval is reported with a warning when over a tenth of the draws lost their tuples.
 WARN_EQ1_OK = 0.9
 NOISE_ALPHA = 0.05
-# Preferred source of a default fit: the user's own runs before the published means.
-SOURCE_ORDER = ("engine", "import", "paper")
-ALL_SOURCES = "all"
 UNNAMED_SOURCE = "given"  # runs handed in without a source column
-# Bootstrap draws: each costs ~12 KB of working memory (2,000,000 drew 23 GB); 10,000 keeps a fit
-# under ~120 MB and the Monte Carlo error of a 95 % percentile bound under 0.2 % of coverage.
-MAX_N_BOOT = 10_000
 # Seeds (Gaussian multipliers) and points: in the coverage study (bench/bench_coverage.py,
 # docs/method.md) resampling 3 seeds covered even the method's own noise-free answer in only
 # 71-87 % of studies; this covers it in 98-100 % (and the truth where the surface can follow it).

@@ -15,12 +15,8 @@ import numpy as np
 from statsmodels.regression.linear_model import OLS
 
 from engine.analysis.labels import feature_label
+from engine.analysis.options import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES  # noqa: F401 (re-exported)
 
-# Candidate features H, named as in the paper's appendix.
-FEATURES = ("n_real", "n_syn", "log_n_real", "log_n_syn", "log_n_total")
-PAPER_FEATURES = ("log_n_real", "log_n_syn", "log_n_total")
-DEFAULT_EPS = 1e-3
-CRITERIA = ("r2", "adj_r2", "aic", "bic", "loo_rmse")
 LEVERAGE_ONE = 1e-8   # 1 - h_ii below this: the point has leverage 1 (to round-off)
 # Larger is better for R² and adjusted R²; smaller for the rest.
 _MAXIMISE = {"r2", "adj_r2"}

@@ -1,16 +1,20 @@
-"""`engine fit`, `engine report`, `engine equiv`: the equivalence analysis (torch-free)."""
+"""`engine fit`, `engine report`, `engine equiv`: the equivalence analysis (torch-free).
+
+The analysis (pandas, SciPy, statsmodels: over a second to import) and the store are imported by
+the commands that run them, so that `engine --help` and the other groups do not pay for them."""
 from __future__ import annotations
 
 import math
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from engine.analysis.fit import ALL_SOURCES, MAX_N_BOOT, SOURCE_ORDER, Analysis, analyse, settings
-from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
+from engine.analysis.options import ALL_SOURCES, CRITERIA, DEFAULT_EPS, FEATURES, MAX_N_BOOT, PAPER_FEATURES, SOURCE_ORDER
 from engine.cli.common import Db, UserError, app, check_choice, console, err_console, guarded, to_json
-from store import runs as store_runs
+
+if TYPE_CHECKING:
+    from engine.analysis.fit import Analysis
 
 SourceOpt = Annotated[Optional[str], typer.Option(
     help=f"Runs to fit: {', '.join(SOURCE_ORDER)} or {ALL_SOURCES} (pooled) "
@@ -35,11 +39,13 @@ def parse_features(text: str | None):
 
 
 def load_runs(db):
+    from store import runs as store_runs
     return store_runs.query_runs(db)
 
 
 def setting_runs(db, dataset, classifier):
     """Only the runs of one dataset and classifier, checked against what the store holds."""
+    from store import runs as store_runs
     check_choice("dataset", dataset, store_runs.distinct_values("dataset", db))
     runs = store_runs.query_runs(db, dataset=dataset, classifier=classifier)
     if runs.empty:
@@ -72,6 +78,7 @@ def check_options(eps: float, n_boot: int, source: str | None) -> None:
 
 def run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed,
                  source=None, traditional=None) -> Analysis:
+    from engine.analysis.fit import analyse
     check_options(eps, n_boot, source)
     runs = setting_runs(db, dataset, classifier)
     generator = select_setting(runs, dataset, classifier, augmentation, generator)
@@ -161,6 +168,9 @@ def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = D
            source: SourceOpt = None,
            db: Db = None):
     """Print the fitted equivalence of every setting in the store; exit 1 when no setting has one."""
+    from engine.analysis.fit import analyse, settings
+    from engine.analysis.surface import FitError
+    from store import runs as store_runs
     check_options(eps, n_boot, source)
     runs = store_runs.query_runs(db)
     summary = Table("dataset", "classifier", "augmentation", "source", "c1 [CI]", "c2 [CI]", "tuples", "dropped",

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded
-from store.db import db_path
 
 
 def is_loopback(host: str) -> bool:
@@ -32,6 +31,7 @@ def app_command(port: Annotated[int, typer.Option(help="Port to serve the dashbo
                 db: Db = None):
     """Start the Streamlit dashboard on the store."""
     import app as app_pkg
+    from store.db import db_path
     if not 1 <= port <= 65535:
         raise UserError(f"--port {port} must be between 1 and 65535")
     path = db_path(db).resolve()

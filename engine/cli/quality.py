@@ -1,18 +1,22 @@
-"""`engine quality SET`: compute, store and print the quality of synthetic sets."""
+"""`engine quality SET`: compute, store and print the quality of synthetic sets.
+
+pandas and the store are imported where they are used, so that `engine --help` does not pay for them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json
-from store import quality as store_quality
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _ci(r) -> str:
+    import pandas as pd
     if r is None or pd.isna(r.get("value")):
         return "-"
     text = f"{r['value']:.2f}"
@@ -30,6 +34,7 @@ TABLE_ROWS = [("fd", "FD, reference classifier (syn vs real test)"), ("fd_real",
 
 def quality_table(sets: pd.DataFrame, quality: pd.DataFrame, title: str = "Quality of each synthetic set") -> Table:
     """Metrics down, one column per set (n_base and size on top), each value with its 95 % interval."""
+    import pandas as pd
     table = Table("metric [95% interval]", title=title)
     columns = []
     for s in sets.to_dict("records"):
@@ -57,9 +62,12 @@ def quality(set_: Annotated[str, typer.Argument(metavar="SET", help="A synthetic
             device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",
             db: Db = None):
     """Compute the quality metrics of one or more synthetic sets, store them, and print them."""
+    import pandas as pd
+
     from engine.data import DatasetError, load_dataset
     from engine.quality.assess import QualityError, assess, dataset_spec, parse_metrics
     from engine.runtime import resolve_device
+    from store import quality as store_quality
     try:
         chosen = parse_metrics(metrics)
         sets = store_quality.resolve_sets(set_, db)

@@ -1,11 +1,9 @@
 """`engine store`: create and migrate the store."""
 from __future__ import annotations
 
-from engine.cli.common import Db, app, console, guarded
-from store.db import db_path
-from store import runs as store_runs
-
 import typer
+
+from engine.cli.common import Db, app, console, guarded
 
 
 store_app = typer.Typer(help="Create and migrate the store.", no_args_is_help=True)
@@ -16,6 +14,8 @@ app.add_typer(store_app, name="store")
 @guarded
 def store_init(db: Db = None):
     """Create the store (or migrate it) and load the paper's published runs. Idempotent."""
+    from store import runs as store_runs
+    from store.db import db_path
     added = store_runs.init_store(db)
     console.print(f"store {db_path(db)}: {added} published runs added "
                   f"({len(store_runs.paper_rows()) - added} already present)")

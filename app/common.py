@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine.analysis.fit import ALL_SOURCES, analyse, settings, sources_of
+from engine.analysis.fit import ALL_SOURCES, analyse, one_traditional, settings, sources_of
 from engine.analysis.labels import FEATURE_LABELS, format_interval
 from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
 from store import runs as store_runs
@@ -92,6 +92,11 @@ def setting_options(path: str, key: str) -> list[tuple]:
     return store_runs.setting_keys(path)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def setting_traditional_options(path: str, key: str) -> list[tuple]:
+    return store_runs.setting_traditional_keys(path)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def setting_runs(path: str, key: str, dataset: str, classifier: str, augmentation: str, generator) -> pd.DataFrame:
     return store_runs.setting_runs(path, dataset, classifier, augmentation, generator)
@@ -121,32 +126,35 @@ def ready() -> tuple[Path, Stamps] | None:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def cached_analysis(path: str, key: str, dataset: str, classifier: str, augmentation: str, generator,
-                    features, eps: float, excluded: tuple, n_boot: int, source: str | None = None):
+                    features, eps: float, excluded: tuple, n_boot: int, source: str | None = None,
+                    traditional: str | None = None):
     runs = setting_runs(path, key, dataset, classifier, augmentation, generator)
     start = time.perf_counter()
-    result = analyse(runs, dataset, classifier, augmentation, generator, features=features, eps=eps,
+    result = analyse(runs, dataset, classifier, augmentation, generator, traditional, features=features, eps=eps,
                      n_boot=n_boot, exclude_run_ids=excluded, source=source)
     return result, (time.perf_counter() - start) * 1000
 
 
-def fit(setting: tuple, features, eps: float, excluded: tuple = (), n_boot: int = 200, source: str | None = None):
-    """(Analysis or None, error text or None, fit milliseconds); `source` None is the default source."""
+def fit(setting: tuple, features, eps: float, excluded: tuple = (), n_boot: int = 200, source: str | None = None,
+        traditional: str | None = None):
+    """(Analysis or None, error text or None, fit milliseconds); `source` None is the default source,
+    `traditional` None the fit's default traditional augmentation."""
     path = store_path()
     key = Stamps(path).pair(*setting[:2])
     try:
         analysis, ms = cached_analysis(str(path), key, *setting, features, eps, tuple(sorted(excluded)), n_boot,
-                                       source)
+                                       source, traditional)
     except FitError as err:
         return None, str(err), 0.0
     return analysis, None, ms
 
 
 @st.cache_data(show_spinner=False, max_entries=20_000)
-def fit_summary(path: str, key: str, setting: tuple, features, eps: float) -> dict:
+def fit_summary(path: str, key: str, setting: tuple, features, eps: float, traditional: str | None = None) -> dict:
     """c1, c2, their intervals and the tuple counts of one setting: small, so every setting of a
     large store stays cached (the full Analysis objects would not fit in memory)."""
     try:
-        a, _ = cached_analysis(path, key, *setting, features, eps, (), 200)
+        a, _ = cached_analysis(path, key, *setting, features, eps, (), 200, None, traditional)
     except FitError as err:
         return {"note": str(err)}
     if a.c1 is None:
@@ -162,6 +170,20 @@ def source_picker(runs: pd.DataFrame, setting: tuple, key: str) -> str:
     return st.radio("Runs to fit", options, key=f"{key}_source", horizontal=True,
                     format_func=lambda s: labels.get(s, f"{s} runs"),
                     help="A fit uses one source of runs unless you pool them.")
+
+
+def traditional_picker(runs: pd.DataFrame, setting: tuple, source: str, key: str) -> str | None:
+    """The traditional augmentation (crop, flip) whose runs a fit uses: a fit never pools runs trained
+    with different ones (the paper's Tab. 6). Asked only when the setting's synthetic runs of this
+    source have several; the fit's default (the one with the most synthetic runs) is offered first.
+    Returns the one the fit will use (None: the runs record none)."""
+    _, default, others = one_traditional(runs, setting[2], setting[3], None, source)
+    if not others:
+        return default
+    return st.radio("Traditional augmentation of the runs fitted", [default, *others], key=f"{key}_traditional",
+                    horizontal=True, format_func=lambda t: f"{t} (most synthetic runs)" if t == default else t,
+                    help="Random crop and/or flip of the classifier's training images. Runs trained with "
+                         "different ones are different settings: a fit never pools them.")
 
 
 def setting_picker(runs: pd.DataFrame | None, key: str) -> tuple | None:

@@ -244,6 +244,15 @@ def setting_keys(path=None) -> list[tuple]:
     return [tuple(r) for r in rows]
 
 
+def setting_traditional_keys(path=None) -> list[tuple]:
+    """Every (dataset, classifier, augmentation, generator, traditional) with synthetic runs: runs
+    trained with different traditional augmentation are fitted apart, so each is a setting of its own."""
+    with connect(path, read_only=True) as con:
+        rows = con.execute("SELECT DISTINCT dataset, classifier, augmentation, generator, traditional FROM runs "
+                           "WHERE augmentation IN ('closed', 'open') ORDER BY ALL").fetchall()
+    return [tuple(r) for r in rows]
+
+
 def run_changes(path=None) -> dict[tuple, tuple]:
     """(dataset, classifier) -> (version, changed_at): the change stamp each cached query is keyed by."""
     with connect(path, read_only=True) as con:

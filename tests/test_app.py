@@ -233,3 +233,79 @@ def test_scaling_chart_draws_the_generators_picked_when_there_are_many(tmp_path,
     at.multiselect(key="scaling_open").set_value(["O1"]).run()
     assert lines() == ["C2 vs O1 (import)"]
     assert len(at.dataframe[0].value) == 12  # the table keeps every generator pair at both bases
+
+
+@pytest.fixture
+def two_traditional_db(paper_db):
+    """The published runs plus every CIFAR-10 run again, as if trained without crop and flip (another
+    accuracy curve): a setting whose runs have two traditional augmentations, never pooled."""
+    cifar = store_runs.query_runs(paper_db, dataset="CIFAR-10")
+    other = cifar.assign(traditional="none", top1=cifar.top1 - 4 + 0.02 * cifar.n_real_added ** 0.5,
+                         run_id=cifar.run_id + "-none", run_key=cifar.run_key + "-none")
+    assert store_runs.insert_runs(other.drop(columns=["created_at"]).to_dict("records"), paper_db) == len(cifar)
+    return paper_db, cifar, other
+
+
+def _cifar_closed(at, page):
+    at.selectbox(key=f"{page}_dataset").set_value("CIFAR-10").run()
+    at.selectbox(key=f"{page}_augmentation").set_value("closed").run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_budget_page_fits_the_traditional_augmentation_picked(two_traditional_db, monkeypatch):
+    from engine.analysis.fit import analyse
+    db, cifar, other = two_traditional_db
+    at = open_app(db, monkeypatch, "budget")
+    _cifar_closed(at, "budget")
+    picker = at.radio(key="budget_traditional")
+    assert picker.options == ["crop+flip (most synthetic runs)", "none"]  # a tie goes to crop+flip
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["c1"], metrics["c2"]) == ("0.9694", "2.734")  # the published runs alone, as without the copies
+    n_setting = ((cifar.augmentation == "real") | (cifar.augmentation == "closed")).sum()
+    assert f"Runs in the fit ({n_setting}): leave some out" in [e.label for e in at.expander]
+    picker.set_value("none").run()
+    assert not at.exception
+    alone = analyse(other, "CIFAR-10", "ResNet-110", "closed", "EDM", n_boot=0)
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["c1"], metrics["c2"]) == (f"{alone.c1:.4g}", f"{alone.c2:.4g}") != ("0.9694", "2.734")
+    assert f"Runs in the fit ({n_setting}): leave some out" in [e.label for e in at.expander]
+    assert "trained with traditional augmentation none" in text_of(at)
+    labels = at.multiselect(key="budget_excluded").options
+    assert labels and all(f"{r:.2f}%" in " ".join(labels) for r in other[other.augmentation == "closed"].top1)
+
+
+def test_contours_page_draws_the_traditional_augmentation_picked(two_traditional_db, monkeypatch):
+    db, cifar, other = two_traditional_db
+    at = open_app(db, monkeypatch, "contours")
+    _cifar_closed(at, "contours")
+    def base_500(runs):  # the measured points the map of n_base 500 shows (published means: one run a point;
+        # the base-only run is listed under real and under closed, one point on the map)
+        return sorted({f"{a:.1f}" for a in runs[(runs.n_base == 500) & runs.augmentation.isin(["real", "closed"])].top1})
+
+    measured = next(t for t in figure(at)["data"] if t["name"] == "measured runs (mean)")
+    assert sorted(set(values(measured["text"]))) == base_500(cifar) and len(values(measured["text"])) == 9
+    at.radio(key="contours_traditional").set_value("none").run()
+    measured = next(t for t in figure(at)["data"] if t["name"] == "measured runs (mean)")
+    assert sorted(set(values(measured["text"]))) == base_500(other) != base_500(cifar)
+    assert "trained with traditional augmentation none" in text_of(at)
+
+
+def test_pages_ask_for_a_traditional_augmentation_only_when_there_are_several(paper_db, monkeypatch):
+    for page in ("budget", "contours"):
+        at = open_app(paper_db, monkeypatch, page)
+        _cifar_closed(at, page)
+        assert not [r for r in at.radio if r.key == f"{page}_traditional"]
+        assert "trained with traditional augmentation crop+flip" in text_of(at)
+
+
+def test_scaling_table_fits_each_traditional_augmentation_apart(two_traditional_db, monkeypatch):
+    from engine.analysis.fit import analyse
+    db, cifar, other = two_traditional_db
+    at = open_app(db, monkeypatch, "scaling")
+    table = at.dataframe[-1].value
+    cifar_rows = table[(table.dataset == "CIFAR-10") & (table.augmentation == "closed")]
+    assert sorted(cifar_rows.traditional) == ["crop+flip", "none"]
+    alone = analyse(other, "CIFAR-10", "ResNet-110", "closed", "EDM", n_boot=200)
+    row = cifar_rows[cifar_rows.traditional == "none"].iloc[0]
+    assert row["c2 [95% CI]"].startswith(f"{alone.c2:.3g} ")
+    assert len(table) == 9  # the 7 published settings and the two CIFAR-10 ones again without crop and flip

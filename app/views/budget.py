@@ -6,7 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.common import features_text, fit, fmt_ci, page_with_setting, source_picker, surface_controls
+from app.common import (features_text, fit, fmt_ci, page_with_setting, source_picker, surface_controls,
+                        traditional_picker)
 from engine.analysis.equivalence import eq1
 from engine.analysis.fit import MIN_DRAWS
 
@@ -14,6 +15,7 @@ started = time.perf_counter()
 runs, setting = page_with_setting("Budget calculator", "budget")
 dataset, classifier, augmentation, generator = setting
 source = source_picker(runs, setting, "budget")
+traditional = traditional_picker(runs, setting, source, "budget")
 features, eps = surface_controls("budget")
 if not features:
     st.warning("Choose at least one surface feature.")
@@ -24,6 +26,8 @@ mask = (runs.dataset == dataset) & (runs.classifier == classifier) & (
     (runs.augmentation == "real") | ((runs.augmentation == augmentation) & (runs.generator.fillna("") == (generator or ""))))
 if source != "all":
     mask &= runs.source == source
+if traditional is not None:  # the fit reads only the runs of this traditional augmentation
+    mask &= runs.traditional == traditional
 setting_runs = runs[mask]
 def run_label(r) -> str:
     added = f"+{r.n_real_added:,} real" if r.n_real_added else (f"+{r.n_syn_added:,} synthetic" if r.n_syn_added else "base only")
@@ -36,10 +40,10 @@ with st.expander(f"Runs in the fit ({len(setting_runs)}): leave some out"):
     left_out = st.multiselect("Leave these runs out of the fit", list(labels), key="budget_excluded",
                               placeholder="none: every run is used")
     st.dataframe(setting_runs[["n_base", "augmentation", "generator", "n_real_added", "n_syn_added", "seed", "top1",
-                               "source", "note"]], hide_index=True, width="stretch", height=240)
+                               "traditional", "source", "note"]], hide_index=True, width="stretch", height=240)
 excluded = tuple(labels[label] for label in left_out)
 
-analysis, error, fit_ms = fit(setting, features, eps, excluded, source=source)
+analysis, error, fit_ms = fit(setting, features, eps, excluded, source=source, traditional=traditional)
 if analysis is None:
     st.error(f"No fit: {error}")
     st.stop()
@@ -136,6 +140,7 @@ fig.update_layout(title="Eq. 1 against the equivalence tuples",
 st.plotly_chart(fig, key="budget_figure")
 n_dropped = len(analysis.dropped)
 st.caption(f"Fitted on {analysis.source} runs"
+           + (f" trained with traditional augmentation {analysis.traditional}" if analysis.traditional else "")
            + (" (sources pooled: a run without a seed is one observation, never a seed)" if analysis.source == "all" else "")
            + f"; Eq. 12 grid: {analysis.grid_rule}.")
 st.caption(f"Tuples solved on each base's surface ({features_text(analysis.features)}, eps = {eps:g}) from "

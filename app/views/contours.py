@@ -4,16 +4,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.common import features_text, fit, page_with_setting, source_picker, surface_controls
+from app.common import features_text, fit, page_with_setting, source_picker, surface_controls, traditional_picker
 from engine.analysis.surface import all_subsets
 
 runs, setting = page_with_setting("Equivalence contours", "contours")
 source = source_picker(runs, setting, "contours")
+traditional = traditional_picker(runs, setting, source, "contours")
 features, eps = surface_controls("contours")
 if not features:
     st.warning("Choose at least one surface feature.")
     st.stop()
-analysis, error, ms = fit(setting, features, eps, n_boot=0, source=source)
+analysis, error, ms = fit(setting, features, eps, n_boot=0, source=source, traditional=traditional)
 if analysis is None:
     st.error(f"No fit: {error}")
     st.stop()
@@ -69,7 +70,8 @@ st.caption(f"Fitted on the {len(points)} measured points of this base ({'means o
            + f"{features_text(surface.features)}, eps = {eps:g}: {surface.formula()}. "
            f"Lines join equal fitted accuracy; a tuple lies where adding real and adding synthetic images "
            f"give the same accuracy. Outside the measured points the surface extrapolates. Fitted on "
-           f"{analysis.source} runs."
+           f"{analysis.source} runs"
+           + (f" trained with traditional augmentation {analysis.traditional}." if analysis.traditional else ".")
            + (f" Blank: the {masked.mean():.0%} of the map where the fitted surface exceeds {CEILING:g} % top-1, an "
               f"extrapolation no classifier can reach, so no contour is drawn there." if masked.any() else ""))
 c = st.columns(4)

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from app.common import fit_summary, fmt_ci, ready, run_summary, setting_options
+from app.common import fit_summary, fmt_ci, ready, run_summary, setting_traditional_options
 from engine.analysis.fit import improvement_ratio
 from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from store import runs as store_runs
@@ -87,15 +87,17 @@ else:
 # --------------------------------------------------------------------------- c1, c2 side by side
 st.subheader("Fitted c1 and c2 of every setting")
 rows = []
-shown = [s for s in setting_options(str(path), stamps.all) if s[:2] in pairs]
+# One row per traditional augmentation of a setting: runs trained with different ones are never pooled.
+shown = [s for s in setting_traditional_options(str(path), stamps.all) if s[:2] in pairs]
 progress = st.empty()
-for i, setting in enumerate(shown):
+for i, (*setting, traditional) in enumerate(shown):
+    setting = tuple(setting)
     # A line of progress between fits also lets Streamlit stop this loop as soon as the user leaves
     # the page; without it the fits ran on, slowing every page visited next.
     progress.caption(f"Fitting setting {i + 1:,} of {len(shown):,} ({' · '.join(s or '' for s in setting)})")
-    found = fit_summary(str(path), stamps.pair(*setting[:2]), setting, PAPER_FEATURES, DEFAULT_EPS)
+    found = fit_summary(str(path), stamps.pair(*setting[:2]), setting, PAPER_FEATURES, DEFAULT_EPS, traditional)
     row = {"dataset": setting[0], "classifier": setting[1], "augmentation": setting[2], "generator": setting[3] or "",
-           "source": found.get("source", "")}
+           "traditional": traditional or "", "source": found.get("source", "")}
     if "c1" not in found:
         row["note"] = found["note"]
     else:
@@ -118,7 +120,8 @@ if not fitted.empty:
                 marker=dict(size=11, color=colors.get(aug, "gray")),
                 error_y=dict(type="data", symmetric=False, array=g[f"{name}_hi"] - g[name],
                              arrayminus=g[name] - g[f"{name}_lo"]),
-                customdata=g[["generator"]], hovertemplate="%{x} (%{customdata[0]})<br>" + name + " %{y:.3g}<extra></extra>"),
+                customdata=g[["generator", "traditional"]],
+                hovertemplate="%{x} (%{customdata[0]}, traditional %{customdata[1]})<br>" + name + " %{y:.3g}<extra></extra>"),
                 row=1, col=col)
     figc.update_yaxes(type="log", title_text="c1 (log scale)", row=1, col=1)
     figc.update_yaxes(type="log", title_text="c2 (log scale)", row=1, col=2)
@@ -134,6 +137,6 @@ if "c1" in show:
                            zip(show.c1, show.c1_lo, show.c1_hi)]
     show["c2 [95% CI]"] = [f"{a:.3g} {fmt_ci((l, h), '{:.3g}')}" if pd.notna(a) else "" for a, l, h in
                            zip(show.c2, show.c2_lo, show.c2_hi)]
-cols = [c for c in ["dataset", "classifier", "augmentation", "generator", "source", "c1 [95% CI]", "c2 [95% CI]", "tuples",
+cols = [c for c in ["dataset", "classifier", "augmentation", "generator", "traditional", "source", "c1 [95% CI]", "c2 [95% CI]", "tuples",
                     "dropped", "note"] if c in show]
 st.dataframe(show[cols], hide_index=True, width="stretch")

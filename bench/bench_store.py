@@ -40,6 +40,10 @@ sys.stderr.write(proc.stderr[-500:])
 """
 
 
+# What `engine fit` imports from outside the project: the CLI, the store, the tables, the solvers, the OLS.
+LIBRARIES = "typer, rich.table, duckdb, numpy, pandas, scipy.optimize, statsmodels.regression.linear_model"
+
+
 def measured(cmd: list[str], env: dict | None = None, timeout: float = 600, cwd: Path = ROOT) -> dict:
     """Wall seconds and peak resident MB of one command, run in a fresh process."""
     out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, timeout=timeout,
@@ -222,6 +226,12 @@ def bench(parquet: Path, work: Path, args) -> dict:
         # (engine.cli.analysis itself imports them inside the commands, so name them.)
         out["import_analysis"] = measured([sys.executable, "-c", "import engine.cli.analysis, engine.analysis.fit, "
                                            "store.runs"], timeout=120)
+        # The floor under that: the libraries alone, no project code, then without statsmodels (the
+        # one a fit could do without, by computing its OLS statistics itself).
+        out["import_libraries"] = measured([sys.executable, "-c", f"import {LIBRARIES}"], timeout=120)
+        out["import_libraries_no_statsmodels"] = measured(
+            [sys.executable, "-c", "import " + LIBRARIES.replace(", statsmodels.regression.linear_model", "")],
+            timeout=120)
     if "query" not in args.skip:
         out["setting_query_ms"] = query_ms(store, setting)
         out["fit_in_process_ms"] = fit_in_process(store, setting)
@@ -256,7 +266,8 @@ def main():
     ratios = {}
     if len(results) >= 2:
         small, large = results[0], results[-1]
-        for key in ("import", "import_baseline", "help", "fit", "equiv", "import_analysis", "export"):
+        for key in ("import", "import_baseline", "help", "fit", "equiv", "import_analysis", "import_libraries",
+                    "import_libraries_no_statsmodels", "export"):
             if "wall_s" in small.get(key, {}) and "wall_s" in large.get(key, {}):
                 ratios[f"{key}_wall_large_over_small"] = round(large[key]["wall_s"] / small[key]["wall_s"], 2)
         if "wall_s" in large.get("import_baseline", {}) and "wall_s" in large.get("import", {}):

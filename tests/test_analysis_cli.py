@@ -126,3 +126,76 @@ def test_paper_check_json_has_all_seven_equations_and_both_table9_readings():
 
 def test_paper_check_refuses_an_unknown_reading():
     one_line_error(invoke("paper-check", "--tab9", "both"), "unknown --tab9 reading 'both'")
+
+
+# ------------------------------------------------------------------------- engine ir (Eq. 7)
+
+def test_ir_of_the_published_runs_is_each_gain_over_the_other(paper_db, paper_runs):
+    res = invoke("ir", "--dataset", "CIFAR-10", "--classifier", "ResNet-110", "--json", "--db", paper_db)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    cifar = paper_runs[(paper_runs.dataset == "CIFAR-10") & (paper_runs.classifier == "ResNet-110")]
+
+    def top1(aug, n_base, n_syn):
+        hit = cifar[(cifar.augmentation.isin(aug)) & (cifar.n_base == n_base) & (cifar.n_syn_added == n_syn)
+                    & (cifar.n_real_added == 0)]
+        assert hit.top1.nunique() == 1  # the base-only run is listed under each augmentation with one value
+        return float(hit.top1.iloc[0])
+
+    assert [r["n_base"] for r in rows] == [500, 5000, 25000, 50000]
+    for r in rows:
+        b = top1(["real", "closed", "open"], r["n_base"], 0)
+        closed, opened = top1(["closed"], r["n_base"], r["n_base"]) - b, top1(["open"], r["n_base"], r["n_base"]) - b
+        assert r["IR"] == pytest.approx(closed / opened)
+        assert (r["generator_closed"], r["generator_open"], r["source"], r["traditional"]) == (
+            "EDM", "CIFAKE", "paper", "crop+flip")
+        assert r["IR_lo"] is None and r["n_seeds"] == 0  # published means: no interval
+    text = invoke("ir", "--dataset", "CIFAR-10", "--classifier", "ResNet-110", "--db", paper_db).output
+    assert f"{rows[0]['IR']:.3g}" in text and "no seeds, no interval" in text and "crop+flip" in text
+
+
+def _ir_store(tmp_path, open_gains):
+    """Engine runs at one base with three seeds: closed-set +4 points, open-set `open_gains` per seed."""
+    rows = []
+    for seed, gain_open in enumerate(open_gains):
+        for aug, n_syn, acc in (("real", 0, 70.0 + seed / 10), ("closed", 100, 74.0 + seed / 5),
+                                ("open", 100, 70.0 + seed / 10 + gain_open)):
+            rows.append({"run_key": f"ir:{aug}:{seed}", "run_id": f"ir-{aug}-{seed}", "source": "engine",
+                         "dataset": "Toy", "classifier": "Net", "augmentation": aug,
+                         "generator": {"real": None, "closed": "EDM", "open": "SD"}[aug], "n_base": 100,
+                         "n_real_added": 0, "n_syn_added": n_syn, "seed": seed, "top1": acc, "n_total": 1000})
+    path = tmp_path / "ir.duckdb"
+    store_runs.insert_runs(rows, path)
+    return path
+
+
+def test_ir_of_seeded_runs_has_a_paired_interval_or_says_it_is_unbounded(tmp_path):
+    toy = ["ir", "--dataset", "Toy", "--classifier", "Net"]
+    db = _ir_store(tmp_path, [2.0, 2.5, 1.5])
+    row, = json.loads(invoke(*toy, "--json", "--db", db).stdout)
+    assert row["n_seeds"] == 3 and row["IR_lo"] < row["IR"] < row["IR_hi"]
+    assert row["note"] == "95% interval over 3 seeds (resampled, paired)"
+    text = invoke(*toy, "--db", db).output
+    assert f"[{row['IR_lo']:.3g}, {row['IR_hi']:.3g}]" in text
+    assert json.loads(invoke(*toy, "--json", "--db", db).stdout)[0] == row  # the resampling seed is fixed
+    (tmp_path / "u").mkdir()
+    # One seed's open-set run loses a point: resamples of that seed alone flip the open gain's sign.
+    res = invoke(*toy, "--n-boot", 4000, "--db", _ir_store(tmp_path / "u", [-1.0, 2.5, 2.5]))
+    assert res.exit_code == 0 and "unbounded" in res.output and "changes sign" in res.output
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--dataset", "Nope", "--classifier", "ResNet-110"], "unknown dataset 'Nope'"),
+    (["--dataset", "CIFAR-10", "--classifier", "Nope"], "unknown classifier 'Nope'; valid: ResNet-110"),
+    (["--dataset", "CIFAR-10", "--classifier", "ResNet-110", "--source", "engine"], "unknown source 'engine'"),
+    (["--dataset", "CIFAR-10", "--classifier", "ResNet-110", "--traditional", "none"],
+     "no closed-set runs with traditional augmentation 'none'"),
+    (["--dataset", "CIFAR-10", "--classifier", "ResNet-110", "--n-boot", 0], "--n-boot 0 must be between 1"),
+])
+def test_ir_refuses_bad_input_in_one_line(paper_db, args, text):
+    one_line_error(invoke("ir", *args, "--db", paper_db), text)
+
+
+def test_ir_without_open_set_runs_exits_1_and_says_what_it_needs(paper_db):
+    res = invoke("ir", "--dataset", "BloodMNIST", "--classifier", "ResNet-110", "--db", paper_db)
+    assert res.exit_code == 1 and "an open-set run at 1:1" in " ".join(res.output.split())

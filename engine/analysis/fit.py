@@ -733,8 +733,8 @@ def settings(runs: pd.DataFrame) -> list[tuple]:
     return [tuple(None if pd.isna(v) else v for v in row) for row in keys.itertuples(index=False)]
 
 
-IR_COLUMNS = ["source", "n_base", "acc_base", "generator_closed", "gain_closed", "generator_open", "gain_open",
-              "IR", "IR_lo", "IR_hi", "n_seeds", "note"]
+IR_COLUMNS = ["source", "traditional", "n_base", "acc_base", "generator_closed", "gain_closed", "generator_open",
+              "gain_open", "IR", "IR_lo", "IR_hi", "n_seeds", "note"]
 
 
 def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source: str | None = None,
@@ -748,7 +748,7 @@ def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source:
     seeds (the same seeds for base, closed and open, so they stay paired).
     """
     sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
-    sel = one_traditional(sel, "closed", None, traditional, source)[0]
+    sel, traditional, _ = one_traditional(sel, "closed", None, traditional, source)
     if "source" not in sel:
         sel = sel.assign(source=UNNAMED_SOURCE)
     if source is not None:
@@ -771,7 +771,8 @@ def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source:
                     opened = at[(at.augmentation == "open") & (at.generator == go) & (at.n_syn_added == n_base)]
                     if closed.empty or opened.empty:
                         continue
-                    out.append(_ir_row(src, int(n_base), base, gc, closed, go, opened, n_boot, level, rng))
+                    out.append(_ir_row(src, int(n_base), base, gc, closed, go, opened, n_boot, level, rng)
+                               | {"traditional": traditional})
     return pd.DataFrame(out, columns=IR_COLUMNS)
 
 

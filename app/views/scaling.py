@@ -79,8 +79,9 @@ if ir_rows:
                "n_base open-set ones, both against the base-only run of the same source; measured runs only. One "
                "line per source and pair of generators. Error bars: 95 % interval over seeds (resampled, paired) "
                f"where at least two seeds exist; published means have none. Uses {len(table)} base sizes.")
-    st.dataframe(table[["dataset", "classifier", "source", "traditional", "n_base", "acc_base", "generator_closed", "gain_closed",
-                        "generator_open", "gain_open", "IR", "IR_lo", "IR_hi", "note"]], hide_index=True, width="stretch")
+    st.dataframe(table[["dataset", "classifier", "source", "traditional", "n_base", "acc_base", "generator_closed",
+                        "gain_closed", "generator_open", "gain_open", "IR", "IR_lo", "IR_hi", "note"]],
+                 hide_index=True, width="stretch")
 else:
     st.info("IR needs closed-set and open-set runs at 1:1 (n_syn_added = n_base) for the same base and source.")
 

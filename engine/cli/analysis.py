@@ -1,4 +1,4 @@
-"""`engine fit`, `engine report`, `engine equiv`: the equivalence analysis (torch-free).
+"""`engine fit`, `report`, `equiv`, `ir`, `paper-check`: the equivalence analysis (torch-free).
 
 The analysis (pandas, SciPy, statsmodels: over a second to import) and the store are imported by
 the commands that run them, so that `engine --help` and the other groups do not pay for them."""
@@ -300,8 +300,8 @@ def improvement_ratio(
             out.add_row(r.source, f"{r.n_base:,}", f"{r.acc_base:.2f}", f"{r.gain_closed:+.2f} {r.generator_closed}",
                         f"{r.gain_open:+.2f} {r.generator_open}", ir, ci, str(r.n_seeds))
         console.print(out)
-        for note, rows in table.groupby("note", sort=False):
-            console.print(f"n_base {', '.join(f'{b:,}' for b in rows.n_base)}: {note}", highlight=False)
+        for note, group in table.groupby("note", sort=False):
+            console.print(f"n_base {', '.join(f'{b:,}' for b in sorted(set(group.n_base)))}: {note}", highlight=False)
         console.print(f"Gains in top-1 points over the base-only run of the same source and n_base, synthetic "
                       f"runs at n_syn_added = n_base; runs trained with traditional augmentation "
                       f"{table.traditional.iloc[0] or '(not recorded)'}. IR is undefined where the open-set "

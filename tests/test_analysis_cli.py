@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -199,3 +200,31 @@ def test_ir_refuses_bad_input_in_one_line(paper_db, args, text):
 def test_ir_without_open_set_runs_exits_1_and_says_what_it_needs(paper_db):
     res = invoke("ir", "--dataset", "BloodMNIST", "--classifier", "ResNet-110", "--db", paper_db)
     assert res.exit_code == 1 and "an open-set run at 1:1" in " ".join(res.output.split())
+
+
+# --------------------------------------------------------------------------------- engine report
+
+def test_report_fits_every_setting_reading_one_dataset_and_classifier_at_a_time(paper_db, paper_runs, monkeypatch):
+    from engine.analysis.fit import analyse, settings
+    cifar = paper_runs[paper_runs.dataset == "CIFAR-10"]
+    other = cifar.assign(traditional="none", top1=cifar.top1 - 4 + 0.02 * cifar.n_real_added ** 0.5,
+                         run_id=cifar.run_id + "-none", run_key=cifar.run_key + "-none")
+    store_runs.insert_runs(other.drop(columns=["created_at"]).to_dict("records"), paper_db)
+    reads = []
+    query = store_runs.query_runs
+    monkeypatch.setattr(store_runs, "query_runs", lambda *a, **kw: reads.append(kw) or query(*a, **kw))
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width: one table row a line
+    res = runner.invoke(app, ["report", "--n-boot", "0", "--db", str(paper_db)])
+    assert res.exit_code == 0, res.output
+    # Never the whole store: each read names one dataset and one classifier.
+    assert reads and all(set(kw) >= {"dataset", "classifier"} for kw in reads)
+    assert {(kw["dataset"], kw["classifier"]) for kw in reads} == set(map(tuple, paper_runs[["dataset", "classifier"]]
+                                                                         .drop_duplicates().to_numpy()))
+    summary = res.output[res.output.index("Eq. 1 for every setting"):]
+    both = pd.concat([paper_runs, other])
+    for setting in settings(both):  # the seven published settings and the two CIFAR-10 ones again, without crop/flip
+        a = analyse(both, *setting, n_boot=0)
+        label = f"{setting[0]} · {setting[1]} · {setting[2]} ({setting[3]}) · {setting[4]}"
+        line = next(line for line in summary.splitlines() if label in line)
+        assert f"{a.c1:.3g} n/a" in line and f"{a.c2:.3g} n/a" in line, line
+    assert len(settings(both)) == 9

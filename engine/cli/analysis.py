@@ -161,6 +161,11 @@ def fit(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR
         raise typer.Exit(1)
 
 
+def _setting_label(dataset, classifier, augmentation, generator, traditional) -> str:
+    return f"{dataset} · {classifier} · {augmentation}" + (f" ({generator})" if generator else "") \
+        + (f" · {traditional}" if traditional else "")
+
+
 @app.command()
 @guarded
 def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = DEFAULT_EPS,
@@ -172,24 +177,28 @@ def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = D
     from engine.analysis.surface import FitError
     from store import runs as store_runs
     check_options(eps, n_boot, source)
-    runs = store_runs.query_runs(db)
-    summary = Table("dataset", "classifier", "augmentation", "source", "c1 [CI]", "c2 [CI]", "tuples", "dropped",
-                    title="Eq. 1 for every setting")
+    summary = Table(title="Eq. 1 for every setting")
+    for name in ("setting (traditional augmentation)", "source", "c1 [CI]", "c2 [CI]", "tuples", "dropped"):
+        summary.add_column(name, overflow="fold")  # a long name wraps; it is never cut short
     answered = 0
-    for setting in settings(runs):
-        try:
-            a = analyse(runs, *setting, eps=eps, n_boot=n_boot, source=source)
-        except FitError as err:
-            summary.add_row(*[str(v) for v in setting[:2]], f"{setting[2]} {setting[3] or ''}", source or "",
-                            str(err), "", "", "")
-            continue
-        print_analysis(a)
-        answered += a.c1 is not None
-        c1 = f"{a.c1:.3g} {_fmt_ci(a.c1_ci, '{:.3g}')}" if a.c1 else "—"
-        c2 = f"{a.c2:.3g} {_fmt_ci(a.c2_ci, '{:.3g}')}" if a.c2 else (
-            "not identified" if a.unidentified else "no equivalence")
-        summary.add_row(a.dataset, a.classifier, f"{a.augmentation} ({a.generator})", a.source, c1, c2,
-                        str(len(a.tuples)), str(len(a.dropped)))
+    # One (dataset, classifier) at a time: a setting's fit reads only its own runs, and a store of a
+    # million runs is never held in memory at once (all of them: 1.9 GB).
+    for dataset, classifier in store_runs.summary(db)["pairs"]:
+        runs = store_runs.query_runs(db, dataset=dataset, classifier=classifier)
+        for setting in settings(runs):
+            traditional = setting[4] if len(setting) > 4 else None
+            try:
+                a = analyse(runs, *setting, eps=eps, n_boot=n_boot, source=source)
+            except FitError as err:
+                summary.add_row(_setting_label(*setting[:4], traditional), source or "", str(err), "", "", "")
+                continue
+            print_analysis(a)
+            answered += a.c1 is not None
+            c1 = f"{a.c1:.3g} {_fmt_ci(a.c1_ci, '{:.3g}')}" if a.c1 else "—"
+            c2 = f"{a.c2:.3g} {_fmt_ci(a.c2_ci, '{:.3g}')}" if a.c2 else (
+                "not identified" if a.unidentified else "no equivalence")
+            summary.add_row(_setting_label(a.dataset, a.classifier, a.augmentation, a.generator, a.traditional),
+                            a.source, c1, c2, str(len(a.tuples)), str(len(a.dropped)))
     console.print(summary)
     if not answered:
         err_console.print("error: no setting in the store gives an Eq. 1 fit", highlight=False)

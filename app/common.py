@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine.analysis.fit import ALL_SOURCES, analyse, one_traditional, settings, sources_of
+from engine.analysis.fit import (ALL_SOURCES, analyse, one_traditional, settings, sources_of,
+                                 without_unrecorded_traditional)
 from engine.analysis.labels import FEATURE_LABELS, format_interval
 from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
 from store import runs as store_runs
@@ -94,7 +95,7 @@ def setting_options(path: str, key: str) -> list[tuple]:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def setting_traditional_options(path: str, key: str) -> list[tuple]:
-    return store_runs.setting_traditional_keys(path)
+    return without_unrecorded_traditional(store_runs.setting_traditional_keys(path))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -181,8 +181,43 @@ def test_ir_of_seeded_runs_has_a_paired_interval_or_says_it_is_unbounded(tmp_pat
     assert json.loads(invoke(*toy, "--json", "--db", db).stdout)[0] == row  # the resampling seed is fixed
     (tmp_path / "u").mkdir()
     # One seed's open-set run loses a point: resamples of that seed alone flip the open gain's sign.
-    res = invoke(*toy, "--n-boot", 4000, "--db", _ir_store(tmp_path / "u", [-1.0, 2.5, 2.5]))
+    unbounded = _ir_store(tmp_path / "u", [-1.0, 2.5, 2.5])
+    res = invoke(*toy, "--n-boot", 4000, "--db", unbounded)
     assert res.exit_code == 0 and "unbounded" in res.output and "changes sign" in res.output
+    # JSON has no infinity: the bounds are null, and a field says which null this is.
+    row, = json.loads(invoke(*toy, "--n-boot", 4000, "--json", "--db", unbounded).stdout)
+    assert (row["IR_lo"], row["IR_hi"], row["IR_unbounded"]) == (None, None, True)
+    assert json.loads(invoke(*toy, "--json", "--db", db).stdout)[0]["IR_unbounded"] is False
+
+
+def _add_engine_runs(db, runs, traditional, augmentations, seeds=(0, 1), shift=0.0):
+    """Engine copies of some published runs, with seeds and one traditional augmentation."""
+    copies = [runs[runs.augmentation.isin(augmentations)].assign(
+        source="engine", traditional=traditional, seed=s, top1=runs.top1 + shift + s / 10,
+        run_id=runs.run_id + f"-{traditional}-{s}", run_key=runs.run_key + f"-{traditional}-{s}")
+        for s in seeds]
+    store_runs.insert_runs(pd.concat(copies).drop(columns=["created_at"]).to_dict("records"), db)
+
+
+def test_ir_shows_every_source_and_traditional_augmentation_on_its_own_rows(paper_db, paper_runs):
+    cifar = paper_runs[(paper_runs.dataset == "CIFAR-10") & (paper_runs.classifier == "ResNet-110")]
+    args = ["ir", "--dataset", "CIFAR-10", "--classifier", "ResNet-110", "--json", "--db", paper_db]
+    published = json.loads(invoke(*args).stdout)
+    # More closed-set runs of another traditional augmentation, without open-set ones, used to take
+    # the default and leave no IR at all.
+    _add_engine_runs(paper_db, cifar, "crop", ["real", "closed"], seeds=range(5))
+    assert json.loads(invoke(*args).stdout) == published
+    # Engine runs with an open-set triple of their own: their rows beside the published ones.
+    _add_engine_runs(paper_db, cifar, "none", ["real", "closed", "open"], shift=-3.0)
+    rows = json.loads(invoke(*args).stdout)
+    assert [r for r in rows if r["source"] == "paper"] == published
+    engine = [r for r in rows if r["source"] == "engine"]
+    assert {r["traditional"] for r in engine} == {"none"} and all(r["n_seeds"] == 2 for r in engine)
+    assert [r["n_base"] for r in engine] == [p["n_base"] for p in published]
+    only = json.loads(invoke(*args, "--traditional", "none").stdout)
+    assert only == engine
+    res = invoke(*args[:-3], "--traditional", "crop", "--db", paper_db)
+    assert res.exit_code == 1 and "(with --traditional crop)" in " ".join(res.output.split())
 
 
 @pytest.mark.parametrize("args, text", [

@@ -309,3 +309,8 @@ def test_scaling_table_fits_each_traditional_augmentation_apart(two_traditional_
     row = cifar_rows[cifar_rows.traditional == "none"].iloc[0]
     assert row["c2 [95% CI]"].startswith(f"{alone.c2:.3g} ")
     assert len(table) == 9  # the 7 published settings and the two CIFAR-10 ones again without crop and flip
+    # IR: a line for each traditional augmentation of CIFAR-10, each against its own base-only run.
+    lines = {t["name"] for t in figure(at, 0)["data"] if t.get("mode") == "lines+markers"}
+    assert {"CIFAR-10 · ResNet-110 · EDM vs CIFAKE (paper, crop+flip)",
+            "CIFAR-10 · ResNet-110 · EDM vs CIFAKE (paper, none)"} <= lines
+    assert "ImageNet-100 · ResNet-50 · DiT vs SD3 (paper)" in lines

@@ -211,7 +211,7 @@ def test_tab6_grid_and_table():
     assert np.isclose(rows[("crop", "—")]["acc_sd"], 1.0)
 
 
-def test_improvement_ratio_keeps_one_traditional_augmentation():
+def test_improvement_ratio_never_pools_traditional_augmentations():
     from engine.analysis.fit import improvement_ratio
     rows = []
     for t, shift in (("crop+flip", 0.0), ("none", -10.0)):
@@ -224,10 +224,26 @@ def test_improvement_ratio_keeps_one_traditional_augmentation():
     frame = pd.DataFrame(rows)
     frame = pd.concat([frame, frame[(frame.traditional == "crop+flip") & (frame.augmentation == "closed")]
                        .assign(n_base=100, seed=frame.seed + 10)])   # crop+flip has the most closed runs
+    # Each traditional augmentation on its own row, against its own base-only runs.
     ir = improvement_ratio(frame, "Toy", "Net", n_boot=50)
-    assert list(ir.gain_closed) == [2.0] and list(ir.gain_open) == [4.0]
+    assert list(zip(ir.traditional, ir.gain_closed, ir.gain_open)) == [("crop+flip", 2.0, 4.0), ("none", 6.0, 12.0)]
     ir = improvement_ratio(frame, "Toy", "Net", n_boot=50, traditional="none")
-    assert list(ir.gain_closed) == [6.0] and list(ir.gain_open) == [12.0]
+    assert list(zip(ir.traditional, ir.gain_closed, ir.gain_open)) == [("none", 6.0, 12.0)]
+    # Runs that record none are a group of their own, never pooled with those that do.
+    unrecorded = frame[frame.traditional == "none"].assign(traditional=None, top1=lambda f: f.top1 + 1)
+    ir = improvement_ratio(pd.concat([frame[frame.traditional == "crop+flip"], unrecorded]), "Toy", "Net", n_boot=50)
+    assert [t if isinstance(t, str) else None for t in ir.traditional] == ["crop+flip", None]
+    assert list(ir.gain_closed) == [2.0, 6.0]
+    with pytest.raises(FitError, match="no closed-set runs with traditional augmentation 'flip'"):
+        improvement_ratio(frame, "Toy", "Net", traditional="flip")
+
+
+def test_settings_do_not_repeat_a_fit_for_runs_that_record_no_traditional_augmentation(paper_runs):
+    cifar = paper_runs[paper_runs.dataset == "CIFAR-10"]
+    unrecorded = cifar.assign(traditional=None, run_id=cifar.run_id + "-u")
+    keys = settings(pd.concat([paper_runs, unrecorded]))
+    assert sorted(keys, key=str) == sorted(settings(paper_runs), key=str)   # no (..., None) twin
+    assert settings(unrecorded) == [k[:4] + (None,) for k in settings(cifar)]  # alone, they are their own setting
 
 
 @pytest.mark.slow

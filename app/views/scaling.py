@@ -58,11 +58,16 @@ if not drawn.empty and drawn[["generator_closed", "generator_open"]].drop_duplic
                                   key="scaling_open")
     drawn = drawn[drawn.generator_closed.isin(pick_closed) & drawn.generator_open.isin(pick_open)]
 for (dataset, classifier), ir in (drawn.groupby(["dataset", "classifier"], sort=False) if not drawn.empty else []):
-    # One line per (source, closed generator, open generator): never averaged across them.
-    for (source, gc, go_), g in ir.groupby(["source", "generator_closed", "generator_open"]):
+    # One line per (source, traditional augmentation, closed generator, open generator): never
+    # averaged across them. The traditional augmentation is named only where a pair has several.
+    several = ir.traditional.nunique(dropna=False) > 1
+    for (source, trad, gc, go_), g in ir.groupby(["source", "traditional", "generator_closed", "generator_open"],
+                                                  dropna=False):
         finite = np.isfinite(g.IR_lo) & np.isfinite(g.IR_hi)
+        shown_trad = f", {trad if isinstance(trad, str) else 'traditional not recorded'}" if several else ""
         fig.add_trace(go.Scatter(
-            x=g.n_base, y=g.IR, mode="lines+markers", name=f"{dataset} · {classifier} · {gc} vs {go_} ({source})",
+            x=g.n_base, y=g.IR, mode="lines+markers",
+            name=f"{dataset} · {classifier} · {gc} vs {go_} ({source}{shown_trad})",
             error_y=dict(type="data", symmetric=False, array=np.where(finite, g.IR_hi - g.IR, np.nan),
                          arrayminus=np.where(finite, g.IR - g.IR_lo, np.nan)),
             customdata=g[["gain_closed", "gain_open", "note"]],
@@ -76,9 +81,10 @@ if ir_rows:
     st.plotly_chart(fig, key="scaling_ir")
     table = pd.concat(ir_rows)
     st.caption("Eq. 7: at each n_base, the accuracy gain of n_base closed-set synthetic images over the gain of "
-               "n_base open-set ones, both against the base-only run of the same source; measured runs only. One "
-               "line per source and pair of generators. Error bars: 95 % interval over seeds (resampled, paired) "
-               f"where at least two seeds exist; published means have none. Uses {len(table)} base sizes.")
+               "n_base open-set ones, both against the base-only run of the same source and traditional "
+               "augmentation; measured runs only. One line per source, traditional augmentation and pair of "
+               "generators. Error bars: 95 % interval over seeds (resampled, paired) where at least two seeds "
+               f"exist; published means have none. Uses {len(table)} base sizes.")
     st.dataframe(table[["dataset", "classifier", "source", "traditional", "n_base", "acc_base", "generator_closed",
                         "gain_closed", "generator_open", "gain_open", "IR", "IR_lo", "IR_hi", "note"]],
                  hide_index=True, width="stretch")

@@ -730,7 +730,15 @@ def settings(runs: pd.DataFrame) -> list[tuple]:
     syn = runs[runs.augmentation.isin(["closed", "open"])]
     keys = syn[["dataset", "classifier", "augmentation", "generator"]
                + (["traditional"] if "traditional" in syn else [])].drop_duplicates()
-    return [tuple(None if pd.isna(v) else v for v in row) for row in keys.itertuples(index=False)]
+    out = [tuple(None if pd.isna(v) else v for v in row) for row in keys.itertuples(index=False)]
+    return without_unrecorded_traditional(out)
+
+
+def without_unrecorded_traditional(keys: list[tuple]) -> list[tuple]:
+    """Setting keys minus (.., traditional None) where the same setting has runs that record one: a fit
+    with no traditional asked for takes a recorded one, so that key would only repeat its fit."""
+    recorded = {k[:4] for k in keys if len(k) > 4 and k[4] is not None}
+    return [k for k in keys if not (len(k) > 4 and k[4] is None and k[:4] in recorded)]
 
 
 IR_COLUMNS = ["source", "traditional", "n_base", "acc_base", "generator_closed", "gain_closed", "generator_open",
@@ -742,21 +750,25 @@ def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source:
                       traditional: str | None = None) -> pd.DataFrame:
     """IR(n_base) (Eq. 7): closed-set gain over open-set gain at 1:1 (n_syn_added = n_base).
 
-    One row per (source, closed generator, open generator, n_base), from measured runs only;
-    sources and generators are never mixed, nor traditional augmentations (default: the one with the
-    most closed-set runs). Where the three runs share at least two seeds, the interval resamples
-    seeds (the same seeds for base, closed and open, so they stay paired).
+    One row per (source, traditional augmentation, closed generator, open generator, n_base), from
+    measured runs only; sources, generators and traditional augmentations are never mixed (runs that
+    record none are a group of their own). `traditional` keeps only that one. Where the three runs
+    share at least two seeds, the interval resamples seeds (the same seeds for base, closed and
+    open, so they stay paired).
     """
     sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
-    sel, traditional, _ = one_traditional(sel, "closed", None, traditional, source)
+    if traditional is not None:
+        sel = one_traditional(sel, "closed", None, traditional, source)[0]  # FitError if it has no closed runs
     if "source" not in sel:
         sel = sel.assign(source=UNNAMED_SOURCE)
+    if "traditional" not in sel:
+        sel = sel.assign(traditional=None)
     if source is not None:
         sel = sel[sel.source == source]
     rng = np.random.default_rng(seed)
     out = []
-    for src in sorted(sel.source.dropna().unique()):
-        s = sel[sel.source == src]
+    for (src, trad), s in sel.groupby(["source", "traditional"], dropna=False, sort=True):
+        trad = None if pd.isna(trad) else trad
         closed_gens = sorted(s[s.augmentation == "closed"].generator.dropna().unique())
         open_gens = sorted(s[s.augmentation == "open"].generator.dropna().unique())
         for n_base in sorted(s.n_base.unique()):
@@ -772,7 +784,7 @@ def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source:
                     if closed.empty or opened.empty:
                         continue
                     out.append(_ir_row(src, int(n_base), base, gc, closed, go, opened, n_boot, level, rng)
-                               | {"traditional": traditional})
+                               | {"traditional": trad})
     return pd.DataFrame(out, columns=IR_COLUMNS)
 
 

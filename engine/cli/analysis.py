@@ -275,15 +275,17 @@ def improvement_ratio(
         dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR-10.")],
         classifier: Annotated[str, typer.Option(help="Classifier as stored, e.g. ResNet-110.")],
         source: Annotated[Optional[str], typer.Option(
-            help="Runs to use: engine, import or paper [default: each source on its own rows; never mixed].")] = None,
+            help="Runs to use: engine, import or paper [default: every source, each on its own rows].")] = None,
         traditional: Annotated[Optional[str], typer.Option(
-            help="Traditional augmentation of the runs (crop+flip, crop, flip, none) [default: the one with the "
-                 "most closed-set runs; runs of different ones are never pooled].")] = None,
+            help="Traditional augmentation of the runs (crop+flip, crop, flip, none) [default: every one, each "
+                 "on its own rows; runs of different ones are never pooled].")] = None,
         n_boot: Annotated[int, typer.Option(help=f"Seed resamples for each interval (1 to {MAX_N_BOOT:,}).")] = 2000,
         seed: Annotated[int, typer.Option(help="Resampling seed.")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per row.")] = False,
         db: Db = None):
     """IR(n_base) (Eq. 7): the closed-set gain over the open-set gain at 1:1, from measured runs; exit 1 without one."""
+    import numpy as np
+
     from engine.analysis.fit import improvement_ratio as ir_table
     from store import runs as store_runs
     if not 1 <= n_boot <= MAX_N_BOOT:
@@ -294,30 +296,34 @@ def improvement_ratio(
     if source is not None:
         check_choice("source", source, rows.source.unique())
     table = ir_table(rows, dataset, classifier, source, n_boot=n_boot, seed=seed, traditional=traditional)
+    # An interval that is infinite at one end is "unbounded"; JSON has no infinity, so say it in a field.
+    unbounded = np.isinf(table.IR_lo.astype(float)) | np.isinf(table.IR_hi.astype(float))
     if as_json:
-        print(to_json(table.astype(object).where(table.notna(), None).to_dict("records")))
+        out = table.assign(IR_unbounded=unbounded)
+        print(to_json(out.astype(object).where(out.notna(), None).to_dict("records")))
     elif len(table):
         out = Table(title=f"IR(n_base), Eq. 7: {dataset} · {classifier}")
-        for name in ("source", "n_base", "base top-1", "closed gain", "open gain", "IR", "95% CI", "seeds"):
-            out.add_column(name, no_wrap=name in ("n_base", "IR", "95% CI"))  # numbers are never broken
-        for r in table.itertuples():
-            if math.isinf(r.IR_lo) or math.isinf(r.IR_hi):
-                ci = "unbounded"
-            else:
-                ci = _fmt_ci(None if math.isnan(r.IR_lo) else (r.IR_lo, r.IR_hi), "{:.3g}")
+        for name in ("source\ntraditional", "n_base", "base", "closed gain", "open gain", "IR", "95% CI", "seeds"):
+            # Numbers are never broken; a long name wraps rather than being cut short.
+            out.add_column(name, no_wrap=name in ("n_base", "IR", "95% CI"), overflow="fold")
+        for r, is_unbounded in zip(table.itertuples(), unbounded):
+            ci = "unbounded" if is_unbounded else _fmt_ci(None if math.isnan(r.IR_lo) else (r.IR_lo, r.IR_hi),
+                                                          "{:.3g}")
             ir = f"{r.IR:.3g}" if math.isfinite(r.IR) else ("undefined" if r.gain_open == 0 else "n/a")
-            out.add_row(r.source, f"{r.n_base:,}", f"{r.acc_base:.2f}", f"{r.gain_closed:+.2f} {r.generator_closed}",
-                        f"{r.gain_open:+.2f} {r.generator_open}", ir, ci, str(r.n_seeds))
+            out.add_row(f"{r.source}\n{r.traditional or '(not recorded)'}", f"{r.n_base:,}", f"{r.acc_base:.2f}",
+                        f"{r.gain_closed:+.2f}\n{r.generator_closed}", f"{r.gain_open:+.2f}\n{r.generator_open}",
+                        ir, ci, str(r.n_seeds))
         console.print(out)
         for note, group in table.groupby("note", sort=False):
             console.print(f"n_base {', '.join(f'{b:,}' for b in sorted(set(group.n_base)))}: {note}", highlight=False)
-        console.print(f"Gains in top-1 points over the base-only run of the same source and n_base, synthetic "
-                      f"runs at n_syn_added = n_base; runs trained with traditional augmentation "
-                      f"{table.traditional.iloc[0] or '(not recorded)'}. IR is undefined where the open-set "
-                      f"run gains nothing.", highlight=False)
+        console.print("base: top-1 % of the base-only run; gains in top-1 points over it (same source, "
+                      "traditional augmentation and n_base), synthetic runs at n_syn_added = n_base. IR is "
+                      "undefined where the open-set run gains nothing.", highlight=False)
     if table.empty:
+        asked = " ".join(f"--{k} {v}" for k, v in (("source", source), ("traditional", traditional)) if v)
         err_console.print("error: no IR: it needs a base-only run, a closed-set run and an open-set run at 1:1 "
-                          "(n_syn_added = n_base) of the same source and n_base", highlight=False)
+                          "(n_syn_added = n_base) of the same source, traditional augmentation and n_base"
+                          + (f" (with {asked})" if asked else ""), highlight=False)
         raise typer.Exit(1)
 
 

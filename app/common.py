@@ -164,8 +164,19 @@ def fit_summary(path: str, key: str, setting: tuple, features, eps: float, tradi
             "dropped": len(a.dropped), "source": a.source, "note": ""}
 
 
+def _default_when_changed(widget_key: str, context: tuple) -> None:
+    """Forget a picker's choice when what it chooses among changed (another setting, another source):
+    Streamlit would keep a choice that is still among the options, and the new setting's default
+    (engine runs first, the traditional augmentation with the most runs) would never be offered."""
+    marker = f"{widget_key}__for"
+    if st.session_state.get(marker) != context:
+        st.session_state.pop(widget_key, None)
+        st.session_state[marker] = context
+
+
 def source_picker(runs: pd.DataFrame, setting: tuple, key: str) -> str:
     """Which runs a fit uses: one source (the default prefers engine, then import, then paper) or all pooled."""
+    _default_when_changed(f"{key}_source", tuple(setting))
     options = sources_of(runs, *setting) + [ALL_SOURCES]
     labels = {ALL_SOURCES: "all sources pooled (a run without a seed is one observation, never a seed)"}
     return st.radio("Runs to fit", options, key=f"{key}_source", horizontal=True,
@@ -181,6 +192,7 @@ def traditional_picker(runs: pd.DataFrame, setting: tuple, source: str, key: str
     _, default, others = one_traditional(runs, setting[2], setting[3], None, source)
     if not others:
         return default
+    _default_when_changed(f"{key}_traditional", (*setting, source))
     return st.radio("Traditional augmentation of the runs fitted", [default, *others], key=f"{key}_traditional",
                     horizontal=True, format_func=lambda t: f"{t} (most synthetic runs)" if t == default else t,
                     help="Random crop and/or flip of the classifier's training images. Runs trained with "

@@ -314,3 +314,24 @@ def test_scaling_table_fits_each_traditional_augmentation_apart(two_traditional_
     assert {"CIFAR-10 · ResNet-110 · EDM vs CIFAKE (paper, crop+flip)",
             "CIFAR-10 · ResNet-110 · EDM vs CIFAKE (paper, none)"} <= lines
     assert "ImageNet-100 · ResNet-50 · DiT vs SD3 (paper)" in lines
+
+
+def test_a_new_setting_offers_its_own_default_source_and_traditional_augmentation(two_traditional_db, monkeypatch):
+    db, cifar, other = two_traditional_db
+    engine = cifar[cifar.augmentation.isin(["real", "closed"])].assign(
+        source="engine", seed=0, run_id=cifar.run_id + "-e", run_key=cifar.run_key + "-e")
+    store_runs.insert_runs(engine.drop(columns=["created_at"]).to_dict("records"), db)
+    at = open_app(db, monkeypatch, "budget")
+    at.selectbox(key="budget_dataset").set_value("BloodMNIST").run()
+    assert at.radio(key="budget_source").value == "paper"  # BloodMNIST has only the published runs
+    _cifar_closed(at, "budget")
+    assert at.radio(key="budget_source").value == "engine"  # its default, not BloodMNIST's choice carried over
+    at.radio(key="budget_source").set_value("paper").run()
+    at.radio(key="budget_traditional").set_value("none").run()
+    at.number_input(key="budget_eps").set_value(0.01).run()
+    # A choice on the same setting stays while other controls change...
+    assert (at.radio(key="budget_source").value, at.radio(key="budget_traditional").value) == ("paper", "none")
+    assert "trained with traditional augmentation none" in text_of(at)
+    # ...and goes back to the default when the source changes.
+    at.radio(key="budget_source").set_value("all").run()
+    assert at.radio(key="budget_traditional").value == "crop+flip"

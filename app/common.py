@@ -18,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine.analysis.fit import (ALL_SOURCES, analyse, one_traditional, settings, sources_of,
-                                 without_unrecorded_traditional)
+from engine.analysis.fit import ALL_SOURCES, analyse, one_traditional, settings, sources_of
 from engine.analysis.labels import FEATURE_LABELS, format_interval
 from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
 from store import runs as store_runs
@@ -95,7 +94,7 @@ def setting_options(path: str, key: str) -> list[tuple]:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def setting_traditional_options(path: str, key: str) -> list[tuple]:
-    return without_unrecorded_traditional(store_runs.setting_traditional_keys(path))
+    return store_runs.setting_traditional_keys(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -164,20 +163,22 @@ def fit_summary(path: str, key: str, setting: tuple, features, eps: float, tradi
             "dropped": len(a.dropped), "source": a.source, "note": ""}
 
 
-def _default_when_changed(widget_key: str, context: tuple) -> None:
-    """Forget a picker's choice when what it chooses among changed (another setting, another source):
-    Streamlit would keep a choice that is still among the options, and the new setting's default
-    (engine runs first, the traditional augmentation with the most runs) would never be offered."""
+def _default_when_changed(widget_key: str, context: tuple, default) -> None:
+    """Set a picker back to its default when what it chooses among changed (another setting, another
+    source): Streamlit would keep a choice that is still among the options, and the new setting's
+    default (engine runs first, the traditional augmentation with the most runs) would never be
+    offered. The default is assigned, not the key deleted: a deleted key changes the server's value
+    but not what the browser shows, which then sends its old choice back (streamlit#16388)."""
     marker = f"{widget_key}__for"
     if st.session_state.get(marker) != context:
-        st.session_state.pop(widget_key, None)
+        st.session_state[widget_key] = default
         st.session_state[marker] = context
 
 
 def source_picker(runs: pd.DataFrame, setting: tuple, key: str) -> str:
     """Which runs a fit uses: one source (the default prefers engine, then import, then paper) or all pooled."""
-    _default_when_changed(f"{key}_source", tuple(setting))
     options = sources_of(runs, *setting) + [ALL_SOURCES]
+    _default_when_changed(f"{key}_source", tuple(setting), options[0])
     labels = {ALL_SOURCES: "all sources pooled (a run without a seed is one observation, never a seed)"}
     return st.radio("Runs to fit", options, key=f"{key}_source", horizontal=True,
                     format_func=lambda s: labels.get(s, f"{s} runs"),
@@ -192,7 +193,7 @@ def traditional_picker(runs: pd.DataFrame, setting: tuple, source: str, key: str
     _, default, others = one_traditional(runs, setting[2], setting[3], None, source)
     if not others:
         return default
-    _default_when_changed(f"{key}_traditional", (*setting, source))
+    _default_when_changed(f"{key}_traditional", (*setting, source), default)
     return st.radio("Traditional augmentation of the runs fitted", [default, *others], key=f"{key}_traditional",
                     horizontal=True, format_func=lambda t: f"{t} (most synthetic runs)" if t == default else t,
                     help="Random crop and/or flip of the classifier's training images. Runs trained with "

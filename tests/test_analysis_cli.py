@@ -232,9 +232,18 @@ def test_ir_refuses_bad_input_in_one_line(paper_db, args, text):
     one_line_error(invoke("ir", *args, "--db", paper_db), text)
 
 
+def test_ir_where_the_open_set_runs_gain_nothing_is_undefined_without_an_interval(tmp_path):
+    db = _ir_store(tmp_path, [0.0, 0.0, 0.0])
+    row, = json.loads(invoke("ir", "--dataset", "Toy", "--classifier", "Net", "--json", "--db", db).stdout)
+    assert row["gain_open"] == 0 and row["IR"] is None and (row["IR_lo"], row["IR_hi"]) == (None, None)
+    assert row["note"] == "the open-set runs gain nothing over the base: IR is undefined"
+    assert "undefined" in invoke("ir", "--dataset", "Toy", "--classifier", "Net", "--db", db).output
+
+
 def test_ir_without_open_set_runs_exits_1_and_says_what_it_needs(paper_db):
     res = invoke("ir", "--dataset", "BloodMNIST", "--classifier", "ResNet-110", "--db", paper_db)
-    assert res.exit_code == 1 and "an open-set run at 1:1" in " ".join(res.output.split())
+    assert res.exit_code == 1 and "an open-set run at 1:1" in res.output
+    assert len(res.output.strip().splitlines()) == 1  # one line, however narrow the terminal
 
 
 # --------------------------------------------------------------------------------- engine report

@@ -324,8 +324,11 @@ def test_a_new_setting_offers_its_own_default_source_and_traditional_augmentatio
     at = open_app(db, monkeypatch, "budget")
     at.selectbox(key="budget_dataset").set_value("BloodMNIST").run()
     assert at.radio(key="budget_source").value == "paper"  # BloodMNIST has only the published runs
-    _cifar_closed(at, "budget")
+    at.selectbox(key="budget_dataset").set_value("CIFAR-10").run()
+    assert at.selectbox(key="budget_augmentation").value == "closed"
     assert at.radio(key="budget_source").value == "engine"  # its default, not BloodMNIST's choice carried over
+    # ...sent as a value the browser must show, not only the server's (a deleted key is not: streamlit#16388).
+    assert at.radio(key="budget_source").proto.set_value
     at.radio(key="budget_source").set_value("paper").run()
     at.radio(key="budget_traditional").set_value("none").run()
     at.number_input(key="budget_eps").set_value(0.01).run()
@@ -334,4 +337,5 @@ def test_a_new_setting_offers_its_own_default_source_and_traditional_augmentatio
     assert "trained with traditional augmentation none" in text_of(at)
     # ...and goes back to the default when the source changes.
     at.radio(key="budget_source").set_value("all").run()
-    assert at.radio(key="budget_traditional").value == "crop+flip"
+    assert at.radio(key="budget_traditional").value == "crop+flip" and at.radio(key="budget_traditional").proto.set_value
+    assert "trained with traditional augmentation crop+flip" in text_of(at)

@@ -238,13 +238,6 @@ def test_improvement_ratio_never_pools_traditional_augmentations():
         improvement_ratio(frame, "Toy", "Net", traditional="flip")
 
 
-def test_settings_do_not_repeat_a_fit_for_runs_that_record_no_traditional_augmentation(paper_runs):
-    cifar = paper_runs[paper_runs.dataset == "CIFAR-10"]
-    unrecorded = cifar.assign(traditional=None, run_id=cifar.run_id + "-u")
-    keys = settings(pd.concat([paper_runs, unrecorded]))
-    assert sorted(keys, key=str) == sorted(settings(paper_runs), key=str)   # no (..., None) twin
-    assert settings(unrecorded) == [k[:4] + (None,) for k in settings(cifar)]  # alone, they are their own setting
-
 
 @pytest.mark.slow
 def test_runs_page_filters_on_traditional_and_queue_page_offers_it(tmp_path, monkeypatch):

@@ -77,19 +77,20 @@ if ir_rows:
     fig.add_hline(y=1, line_dash="dot", annotation_text="closed = open")
     fig.update_layout(xaxis_type="log", xaxis_title="base set size n_base (log scale)",
                       yaxis_title="IR = closed-set gain / open-set gain at 1:1", height=420,
-                      legend_title="dataset · classifier · closed vs open generator (source)")
+                      legend_title="dataset · classifier · closed vs open generator (source[, traditional])")
     st.plotly_chart(fig, key="scaling_ir")
     table = pd.concat(ir_rows)
     st.caption("Eq. 7: at each n_base, the accuracy gain of n_base closed-set synthetic images over the gain of "
                "n_base open-set ones, both against the base-only run of the same source and traditional "
                "augmentation; measured runs only. One line per source, traditional augmentation and pair of "
                "generators. Error bars: 95 % interval over seeds (resampled, paired) where at least two seeds "
-               f"exist; published means have none. Uses {len(table)} base sizes.")
+               f"exist; published means have none. {len(table)} rows (a row per line and n_base).")
     st.dataframe(table[["dataset", "classifier", "source", "traditional", "n_base", "acc_base", "generator_closed",
                         "gain_closed", "generator_open", "gain_open", "IR", "IR_lo", "IR_hi", "note"]],
                  hide_index=True, width="stretch")
 else:
-    st.info("IR needs closed-set and open-set runs at 1:1 (n_syn_added = n_base) for the same base and source.")
+    st.info("IR needs a base-only run and closed-set and open-set runs at 1:1 (n_syn_added = n_base) of the same "
+            "base, source and traditional augmentation.")
 
 # --------------------------------------------------------------------------- c1, c2 side by side
 st.subheader("Fitted c1 and c2 of every setting")

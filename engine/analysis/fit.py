@@ -730,15 +730,7 @@ def settings(runs: pd.DataFrame) -> list[tuple]:
     syn = runs[runs.augmentation.isin(["closed", "open"])]
     keys = syn[["dataset", "classifier", "augmentation", "generator"]
                + (["traditional"] if "traditional" in syn else [])].drop_duplicates()
-    out = [tuple(None if pd.isna(v) else v for v in row) for row in keys.itertuples(index=False)]
-    return without_unrecorded_traditional(out)
-
-
-def without_unrecorded_traditional(keys: list[tuple]) -> list[tuple]:
-    """Setting keys minus (.., traditional None) where the same setting has runs that record one: a fit
-    with no traditional asked for takes a recorded one, so that key would only repeat its fit."""
-    recorded = {k[:4] for k in keys if len(k) > 4 and k[4] is not None}
-    return [k for k in keys if not (len(k) > 4 and k[4] is None and k[:4] in recorded)]
+    return [tuple(None if pd.isna(v) else v for v in row) for row in keys.itertuples(index=False)]
 
 
 IR_COLUMNS = ["source", "traditional", "n_base", "acc_base", "generator_closed", "gain_closed", "generator_open",
@@ -763,8 +755,7 @@ def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source:
         sel = sel.assign(source=UNNAMED_SOURCE)
     if "traditional" not in sel:
         sel = sel.assign(traditional=None)
-    if source is not None:
-        sel = sel[sel.source == source]
+    sel = sel[sel.source.notna()] if source is None else sel[sel.source == source]
     rng = np.random.default_rng(seed)
     out = []
     for (src, trad), s in sel.groupby(["source", "traditional"], dropna=False, sort=True):
@@ -794,6 +785,9 @@ def _ir_row(src, n_base, base, gc, closed, go, opened, n_boot, level, rng) -> di
     row = {"source": src, "n_base": n_base, "acc_base": acc_base, "generator_closed": gc, "gain_closed": gain_c,
            "generator_open": go, "gain_open": gain_o, "IR": gain_c / gain_o if gain_o != 0 else np.nan,
            "IR_lo": np.nan, "IR_hi": np.nan, "n_seeds": 0, "note": "published means: no seeds, no interval"}
+    if gain_o == 0:  # the ratio has no value, and neither has an interval around it
+        row["note"] = "the open-set runs gain nothing over the base: IR is undefined"
+        return row
     per_seed = [f[f.seed.notna()].groupby("seed").top1.mean() for f in (base, closed, opened)]
     common = sorted(set(per_seed[0].index) & set(per_seed[1].index) & set(per_seed[2].index))
     row["n_seeds"] = len(common)

@@ -310,7 +310,7 @@ def improvement_ratio(
             ci = "unbounded" if is_unbounded else _fmt_ci(None if math.isnan(r.IR_lo) else (r.IR_lo, r.IR_hi),
                                                           "{:.3g}")
             ir = f"{r.IR:.3g}" if math.isfinite(r.IR) else ("undefined" if r.gain_open == 0 else "n/a")
-            out.add_row(f"{r.source}\n{r.traditional or '(not recorded)'}", f"{r.n_base:,}", f"{r.acc_base:.2f}",
+            out.add_row(f"{r.source}\n{r.traditional if isinstance(r.traditional, str) else '(not recorded)'}", f"{r.n_base:,}", f"{r.acc_base:.2f}",
                         f"{r.gain_closed:+.2f}\n{r.generator_closed}", f"{r.gain_open:+.2f}\n{r.generator_open}",
                         ir, ci, str(r.n_seeds))
         console.print(out)
@@ -323,7 +323,7 @@ def improvement_ratio(
         asked = " ".join(f"--{k} {v}" for k, v in (("source", source), ("traditional", traditional)) if v)
         err_console.print("error: no IR: it needs a base-only run, a closed-set run and an open-set run at 1:1 "
                           "(n_syn_added = n_base) of the same source, traditional augmentation and n_base"
-                          + (f" (with {asked})" if asked else ""), highlight=False)
+                          + (f" (with {asked})" if asked else ""), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -82,3 +82,39 @@ def test_budget_interaction_latency(paper_db, browser):
         (ARTIFACTS / "budget_latency.json").write_text(json.dumps(
             {"what": "ms from Enter in a field to the changed number on screen (headless Chromium)",
              "new_question": summary(question), "refit_on_new_eps": summary(refit)}, indent=2))
+
+
+def _choose(page, label: str, option: str) -> None:
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_until_idle(page)
+
+
+def _checked(page, radio_label: str) -> str:
+    group = page.locator('[data-testid="stRadio"]').filter(has_text=radio_label).first
+    return group.locator("input:checked").evaluate("el => el.closest('label').innerText").strip()
+
+
+def test_a_new_setting_shows_its_default_source_in_the_browser(paper_db, browser):
+    """The source picker goes back to the new setting's default in what the browser shows, and the
+    browser's next rerun keeps it: a server-side reset alone left the old choice on screen, and the
+    next click sent it back (streamlit#16388)."""
+    from store import runs as store_runs
+    cifar = store_runs.query_runs(paper_db, dataset="CIFAR-10")
+    engine = cifar[cifar.augmentation.isin(["real", "closed"])].assign(
+        source="engine", seed=0, run_id=cifar.run_id + "-e", run_key=cifar.run_key + "-e")
+    store_runs.insert_runs(engine.drop(columns=["created_at"]).to_dict("records"), paper_db)
+    with dashboard(paper_db) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{url}/budget")
+        wait_until_idle(page)
+        _choose(page, "Dataset", "BloodMNIST")
+        assert _checked(page, "Runs to fit") == "paper runs"
+        _choose(page, "Dataset", "CIFAR-10")
+        assert _checked(page, "Runs to fit") == "engine runs"
+        eps = page.get_by_label("eps", exact=True)  # another control: the browser sends its own radio state
+        eps.fill("0.002")
+        eps.press("Enter")
+        wait_until_idle(page)
+        page.get_by_text("Fitted on engine runs", exact=False).first.wait_for(timeout=30_000)
+        assert _checked(page, "Runs to fit") == "engine runs"

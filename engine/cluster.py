@@ -7,7 +7,8 @@ from a thread, and turns it into Ray tasks:
    shared by every task of the job, a large one is read by each task from its data root;
 2. one task per generator when closed-set runs need synthetic images that are not stored yet
    (train, or reload stored weights, then sample); it asks for `nproc` GPUs on one node and
-   trains with DDP when nproc > 1;
+   trains with DDP when nproc > 1; an open-set job's imported images are read here instead and
+   shipped as they are;
 3. one task per classifier run (point x seed) not yet stored, each asking for a GPU (a CPU when
    the cluster has none), as many at once as the cluster has room for.
 Every result (rows, generator weights as safetensors bytes, synthetic images as uint8 arrays)
@@ -109,13 +110,14 @@ def _dataset(spec, shipped):
 
 
 @ray.remote(num_cpus=1)
-def plan_task(fields: dict):
-    """(plan, data set or None): the job's spec checked against its data as the nodes see it."""
+def plan_task(fields: dict, open_set_row: dict | None = None):
+    """(plan, data set or None): the job's spec checked against its data as the nodes see it (and an
+    open-set job's imported set, whose store row the dispatcher read, against those data)."""
     from engine.run import Runtime, build_spec, plan
-    spec, ds, synthetic = build_spec(fields, None, Runtime(device="cpu"))
+    spec, ds, synthetic = build_spec(fields, None, Runtime(device="cpu"), open_set_row)
     info = {"spec": spec, "planned": plan(spec, ds, synthetic.run_identity if synthetic else None),
             "image_shape": ds.train_x.shape[1:], "generator": None}
-    if synthetic is not None:
+    if synthetic is not None and spec.augmentation == "closed":
         info["generator"] = {"generator_id": synthetic.generator_id, "synthetic_set_id": synthetic.synthetic_set_id,
                              "name": synthetic.name, "dataset": ds.name, "n_base": spec.n_base,
                              "indices_hash": synthetic.base_hash, "config": synthetic.config.to_dict(),
@@ -255,14 +257,17 @@ class JobRun:
 
     def run(self) -> list[str]:
         fields = dict(self.job["spec"])
-        if fields.get("augmentation") == "open":  # the nodes cannot see the store's imported images
-            raise ClusterError(f"the cluster dispatcher does not ship imported synthetic sets; run open-set jobs "
-                               f"({fields.get('generator')}) with `engine worker`")
         if fields.get("augmentation") == "closed" and (fields.get("generator") or "edm") != "edm":
             raise ClusterError(f"the cluster dispatcher trains EDM generators only; run {fields['generator']} "
                                f"jobs with `engine worker`")
+        open_row = None
+        if fields.get("augmentation") == "open":
+            # The nodes cannot see the store or its files: the imported set is looked up and checked
+            # here, and its images travel to the tasks through the object store.
+            from engine.spec import check_open_set, validate
+            open_row = check_open_set(validate(fields), self.db)
         fields["data_root"] = node_data_root(fields["dataset"], fields.get("data_root"), self.options.data_root)
-        info_ref, data = plan_task.options(num_returns=2, max_retries=self.options.retries).remote(fields)
+        info_ref, data = plan_task.options(num_returns=2, max_retries=self.options.retries).remote(fields, open_row)
         while not self.wait([info_ref]):
             pass
         info = self.get(info_ref)
@@ -272,19 +277,23 @@ class JobRun:
         self.done = len(self.planned) - len(todo)
         self.log(f"job {self.job['job_id']}: {len(self.planned)} runs planned, {self.done} already stored, "
                  f"submitting {len(todo)}")
-        closed = [p for p in todo if p.n_syn_added]
+        synthetic = [p for p in todo if p.n_syn_added]
         self.submit_runs(self.spec, data, [p for p in todo if not p.n_syn_added])
-        if closed:
-            syn = self.stored_synthetic(info, max(p.n_syn_added for p in closed), data)
+        if synthetic and open_row is not None:
+            from engine.generators.open_set import open_set_images
+            syn = open_set_images(open_row, max(p.n_syn_added for p in synthetic))
+            self.submit_runs(self.spec, data, synthetic, ray.put(syn))
+        elif synthetic:
+            syn = self.stored_synthetic(info, max(p.n_syn_added for p in synthetic), data)
             if syn is not None:
-                self.submit_runs(self.spec, data, closed, ray.put(syn))
+                self.submit_runs(self.spec, data, synthetic, ray.put(syn))
         self.report()
         while self.pending:
             for ref in self.wait(list(self.pending)):
                 p = self.pending.pop(ref)
                 if p == "generator":
                     syn = self.store_synthetic(info, self.get(ref))
-                    self.submit_runs(self.spec, data, closed, ray.put(syn))
+                    self.submit_runs(self.spec, data, synthetic, ray.put(syn))
                 else:
                     store_runs.insert_runs([self.get(ref)], self.db)
                     self.done += 1

@@ -232,13 +232,14 @@ def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Ru
     return summary, spec, ds
 
 
-def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime()):
+def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime(), open_set_row: dict | None = None):
     """A study grid validated, then checked against its loaded data set, before anything trains:
-    (StudySpec, Dataset, SyntheticSource or None)."""
+    (StudySpec, Dataset, SyntheticSource or None). `open_set_row`: an open-set job's imported set as
+    read from the store elsewhere (on a cluster node, which has no store)."""
     from engine.data import load_dataset
     from engine.recipes import default_recipe
     spec = validate(raw)
-    check_open_set(spec, db)  # the imported set exists and holds enough images: before the data load
+    check_open_set(spec, db, open_set_row)  # the imported set exists and holds enough images: before the data load
     ds = load_dataset(spec.dataset, spec.data_root, spec.size, runtime.download)
     check_against_data(spec, ds.name, len(ds.train_y))
     try:  # the overrides were checked at validation; recheck with this data's real sizes
@@ -251,5 +252,5 @@ def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime()):
         synthetic = SyntheticSource(spec, ds, db, device=runtime.device)
     elif spec.augmentation == "open":  # an imported set: checked against these data before anything trains
         from engine.generators.open_set import OpenSetSource
-        synthetic = OpenSetSource(spec, ds, db)
+        synthetic = OpenSetSource(spec, ds, db, open_set_row)
     return spec, ds, synthetic

@@ -428,14 +428,16 @@ def stored_name(dataset: str) -> str | None:
     return None
 
 
-def check_open_set(spec: StudySpec, db=None) -> dict | None:
+def check_open_set(spec: StudySpec, db=None, row: dict | None = None) -> dict | None:
     """An open-set spec's imported set, from the store: it exists, is for this dataset, and holds
     enough images of every class for the largest amount. Called by engine run, engine queue add,
-    the Queue page and the worker (through engine.run.build_spec)."""
+    the Queue page and the worker (through engine.run.build_spec). `row`: the set's store row as
+    read elsewhere (a cluster node has no store; the dispatcher reads it and ships it)."""
     if spec.augmentation != "open":
         return None
-    from store.synthetic import open_set
-    row = open_set(spec.generator, db)
+    if row is None:
+        from store.synthetic import open_set
+        row = open_set(spec.generator, db)
     if row is None:
         raise SpecError(f"no imported synthetic set named {spec.generator!r} in the store "
                         f"(`engine synthetic list` shows them; `engine synthetic import` adds one)")

@@ -137,6 +137,45 @@ def test_killed_dispatcher_restarts_and_submits_only_missing_runs(ray_head, tmp_
     assert sorted(json.loads(job["run_ids"])) == sorted(after.run_id)
 
 
+@pytest.mark.slow
+def test_open_set_job_runs_on_the_cluster_as_engine_run_runs_it(ray_head, tmp_path):
+    """An imported set's runs through the cluster: the dispatcher reads the set (the nodes cannot
+    see the store), ships its images, and stores runs with the identity `engine run` gives them."""
+    from store import synthetic as store_synthetic
+    from tests.test_openset_e2e import render_noisy_digits
+    db = fresh_store(tmp_path)
+    runner = CliRunner()
+    res = runner.invoke(app, ["synthetic", "import", "noisy", "--dataset", "digits",
+                              "--from", str(render_noisy_digits(tmp_path / "noisy", per_class=4)), "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    raw = {"n_base": 20, "added": "0,N", "seeds": 1, "augmentation": "open", "generator": "noisy",
+           "recipe": "iterations=20"}
+    job_id = jobs.submit(validate(raw).to_dict(), db)
+    gone = jobs.submit(validate({**raw, "generator": "gone"}).to_dict(), db)  # removed since it was queued
+    for _ in range(2):
+        proc = dispatcher(ray_head, db, "--once")
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    job = jobs.get(job_id, db)
+    assert job["status"] == "done", job["error"]
+    rows = engine_rows(db)
+    opened = rows[rows.augmentation == "open"]
+    assert sorted(rows.augmentation) == ["open", "real"] and opened.n_syn_added.tolist() == [20]
+    assert set(opened.generator) == {"noisy"} and opened.generator_id.isna().all()
+    assert opened.synthetic_set_id.iloc[0] == store_synthetic.open_set("noisy", db)["synthetic_set_id"]
+    assert json.loads(opened.config.iloc[0])["synthetic_set"]["name"] == "noisy"
+    assert sorted(json.loads(job["run_ids"])) == sorted(rows.run_id)
+    # The same grid from `engine run` finds both runs stored: the same run keys.
+    res = runner.invoke(app, ["run", "--db", str(db), "--dataset", "digits", "--n-base", "20", "--added", "0,N",
+                              "--seeds", "1", "--augmentation", "open", "--generator", "noisy",
+                              "--recipe", "iterations=20"])
+    assert res.exit_code == 0, res.output
+    assert len(engine_rows(db)) == 2
+    # A set missing from the store fails its job with one line, before any task is submitted.
+    failed = jobs.get(gone, db)
+    assert failed["status"] == "failed" and "no imported synthetic set named 'gone'" in failed["error"]
+
+
 def test_cluster_rejects_bad_options(tmp_path):
     result = CliRunner().invoke(app, ["cluster", "--address", "local", "--heartbeat", "5", "--stale-after", "5",
                                       "--db", str(tmp_path / "s.duckdb")])

@@ -275,10 +275,11 @@ class OpenSetSource:
     before training, and prepare(n) gives the first n images of the stored stream (class-balanced,
     nested), with the fields its runs are stored with."""
 
-    def __init__(self, spec, ds: Dataset, db=None):
+    def __init__(self, spec, ds: Dataset, db=None, row: dict | None = None):
         from engine.spec import SpecError, check_open_amount
-        from store import synthetic as store_synthetic
-        row = store_synthetic.open_set(spec.generator, db)
+        if row is None:  # else read from the store elsewhere (a cluster node has none)
+            from store import synthetic as store_synthetic
+            row = store_synthetic.open_set(spec.generator, db)
         if row is None:
             raise SpecError(f"no imported synthetic set named {spec.generator!r} in the store "
                             f"(`engine synthetic list` shows them)")
@@ -296,13 +297,18 @@ class OpenSetSource:
         self.label = f"open set {self.name} ({row['n_images']:,} images)"
 
     def prepare(self, n_images: int, on_train=None):
-        path = Path(self.row["path"])
-        if not path.is_file():
-            from engine.spec import SpecError
-            raise SpecError(f"synthetic set {self.name!r}: its images file {path} is missing; import it again")
-        with np.load(path, allow_pickle=False) as npz:
-            x, y = npz["images"][:n_images], npz["labels"][:n_images].astype(np.int64)
-        extra = {"generator": self.name, "generator_id": None, "synthetic_set_id": self.synthetic_set_id,
-                 "config": {"synthetic_set": {"kind": "open", "name": self.name, "content_hash": self.row["content_hash"],
-                                              "source_path": self.row["source_path"]}}}
-        return x, y, extra
+        return open_set_images(self.row, n_images)
+
+
+def open_set_images(row: dict, n_images: int):
+    """(images, labels, run fields) of the first n_images of an imported set's stored stream."""
+    path = Path(row["path"])
+    if not path.is_file():
+        from engine.spec import SpecError
+        raise SpecError(f"synthetic set {row['name']!r}: its images file {path} is missing; import it again")
+    with np.load(path, allow_pickle=False) as npz:
+        x, y = npz["images"][:n_images], npz["labels"][:n_images].astype(np.int64)
+    extra = {"generator": row["name"], "generator_id": None, "synthetic_set_id": row["synthetic_set_id"],
+             "config": {"synthetic_set": {"kind": "open", "name": row["name"], "content_hash": row["content_hash"],
+                                          "source_path": row["source_path"]}}}
+    return x, y, extra

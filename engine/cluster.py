@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import ray
 
+from engine.spec import DEFAULT_QUALITY
 from engine.worker import Heartbeat, deferred_interrupt, terminate_as_interrupt
 from store import artifacts, jobs, progress
 from store import runs as store_runs
@@ -277,6 +278,12 @@ class JobRun:
         self.done = len(self.planned) - len(todo)
         self.log(f"job {self.job['job_id']}: {len(self.planned)} runs planned, {self.done} already stored, "
                  f"submitting {len(todo)}")
+        level = self.job.get("quality") or DEFAULT_QUALITY
+        if level != "off" and (open_row or info["generator"]):
+            # The metrics need the data and a device beside the store; the head has neither.
+            which = open_row["name"] if open_row else info["generator"]["synthetic_set_id"]
+            self.log(f"job {self.job['job_id']}: its quality level {level} is not measured on the cluster; "
+                     f"run `engine quality {which}` beside the store")
         synthetic = [p for p in todo if p.n_syn_added]
         self.submit_runs(self.spec, data, [p for p in todo if not p.n_syn_added])
         if synthetic and open_row is not None:

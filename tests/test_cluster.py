@@ -152,16 +152,13 @@ def test_open_set_job_runs_on_the_cluster_as_engine_run_runs_it(ray_head, tmp_pa
            "recipe": "iterations=20"}
     job_id = jobs.submit(validate(raw).to_dict(), db)
     gone = jobs.submit(validate({**raw, "generator": "gone"}).to_dict(), db)  # removed since it was queued
-    logs = []
-    for _ in range(2):  # one job each, in the order queued
-        proc = dispatcher(ray_head, db, "--once")
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        logs.append(" ".join(err.split()))
+    proc = dispatcher(ray_head, db, "--idle-exit", "1")  # both jobs, in the order queued, then exit
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
     job = jobs.get(job_id, db)
     assert job["status"] == "done", job["error"]
     # The job's quality level (cheap by default) is not measured there, and the log says how to.
-    assert "its quality level cheap is not measured on the cluster; run `engine quality noisy`" in logs[0]
+    assert "its quality level cheap is not measured on the cluster; run `engine quality noisy`" in " ".join(err.split())
     rows = engine_rows(db)
     opened = rows[rows.augmentation == "open"]
     assert sorted(rows.augmentation) == ["open", "real"] and opened.n_syn_added.tolist() == [20]

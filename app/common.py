@@ -88,13 +88,8 @@ def picker_values(path: str, key: str) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def setting_options(path: str, key: str) -> list[tuple]:
-    return store_runs.setting_keys(path)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def setting_traditional_options(path: str, key: str) -> list[tuple]:
-    return store_runs.setting_traditional_keys(path)
+def setting_options(path: str, key: str, traditional: bool = False) -> list[tuple]:
+    return store_runs.setting_keys(path, traditional=traditional)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -236,19 +236,13 @@ def picker_values(path=None, columns=FILTER_COLUMNS) -> dict[str, list]:
             for c in columns if c in RUN_COLUMNS}
 
 
-def setting_keys(path=None) -> list[tuple]:
-    """Every (dataset, classifier, augmentation, generator) with synthetic runs."""
+def setting_keys(path=None, *, traditional: bool = False) -> list[tuple]:
+    """Every (dataset, classifier, augmentation, generator) with synthetic runs; with `traditional`,
+    one key per traditional augmentation as a fifth field (runs trained with different ones are
+    fitted apart, so each is a setting of its own)."""
+    extra = ", traditional" if traditional else ""
     with connect(path, read_only=True) as con:
-        rows = con.execute("SELECT DISTINCT dataset, classifier, augmentation, generator FROM runs "
-                           "WHERE augmentation IN ('closed', 'open') ORDER BY ALL").fetchall()
-    return [tuple(r) for r in rows]
-
-
-def setting_traditional_keys(path=None) -> list[tuple]:
-    """Every (dataset, classifier, augmentation, generator, traditional) with synthetic runs: runs
-    trained with different traditional augmentation are fitted apart, so each is a setting of its own."""
-    with connect(path, read_only=True) as con:
-        rows = con.execute("SELECT DISTINCT dataset, classifier, augmentation, generator, traditional FROM runs "
+        rows = con.execute(f"SELECT DISTINCT dataset, classifier, augmentation, generator{extra} FROM runs "
                            "WHERE augmentation IN ('closed', 'open') ORDER BY ALL").fetchall()
     return [tuple(r) for r in rows]
 

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from app.common import fit_summary, fmt_ci, ready, run_summary, setting_traditional_options
+from app.common import fit_summary, fmt_ci, ready, run_summary, setting_options
 from engine.analysis.fit import improvement_ratio
 from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from store import runs as store_runs
@@ -96,7 +96,7 @@ else:
 st.subheader("Fitted c1 and c2 of every setting")
 rows = []
 # One row per traditional augmentation of a setting: runs trained with different ones are never pooled.
-shown = [s for s in setting_traditional_options(str(path), stamps.all) if s[:2] in pairs]
+shown = [s for s in setting_options(str(path), stamps.all, traditional=True) if s[:2] in pairs]
 progress = st.empty()
 for i, (*setting, traditional) in enumerate(shown):
     setting = tuple(setting)
@@ -145,6 +145,6 @@ if "c1" in show:
                            zip(show.c1, show.c1_lo, show.c1_hi)]
     show["c2 [95% CI]"] = [f"{a:.3g} {fmt_ci((l, h), '{:.3g}')}" if pd.notna(a) else "" for a, l, h in
                            zip(show.c2, show.c2_lo, show.c2_hi)]
-cols = [c for c in ["dataset", "classifier", "augmentation", "generator", "traditional", "source", "c1 [95% CI]", "c2 [95% CI]", "tuples",
-                    "dropped", "note"] if c in show]
+cols = [c for c in ["dataset", "classifier", "augmentation", "generator", "traditional", "source", "c1 [95% CI]",
+                    "c2 [95% CI]", "tuples", "dropped", "note"] if c in show]
 st.dataframe(show[cols], hide_index=True, width="stretch")

@@ -186,11 +186,11 @@ def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = D
     for dataset, classifier in store_runs.summary(db)["pairs"]:
         runs = store_runs.query_runs(db, dataset=dataset, classifier=classifier)
         for setting in settings(runs):
-            traditional = setting[4] if len(setting) > 4 else None
             try:
                 a = analyse(runs, *setting, eps=eps, n_boot=n_boot, source=source)
             except FitError as err:
-                summary.add_row(_setting_label(*setting[:4], traditional), source or "", str(err), "", "", "")
+                summary.add_row(_setting_label(*setting[:4], setting[4] if len(setting) > 4 else None),
+                                source or "", str(err), "", "", "")
                 continue
             print_analysis(a)
             answered += a.c1 is not None
@@ -310,7 +310,8 @@ def improvement_ratio(
             ci = "unbounded" if is_unbounded else _fmt_ci(None if math.isnan(r.IR_lo) else (r.IR_lo, r.IR_hi),
                                                           "{:.3g}")
             ir = f"{r.IR:.3g}" if math.isfinite(r.IR) else ("undefined" if r.gain_open == 0 else "n/a")
-            out.add_row(f"{r.source}\n{r.traditional if isinstance(r.traditional, str) else '(not recorded)'}", f"{r.n_base:,}", f"{r.acc_base:.2f}",
+            trad = r.traditional if isinstance(r.traditional, str) else "(not recorded)"
+            out.add_row(f"{r.source}\n{trad}", f"{r.n_base:,}", f"{r.acc_base:.2f}",
                         f"{r.gain_closed:+.2f}\n{r.generator_closed}", f"{r.gain_open:+.2f}\n{r.generator_open}",
                         ir, ci, str(r.n_seeds))
         console.print(out)

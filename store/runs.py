@@ -327,29 +327,30 @@ def improvement_rows(path=None, **filters) -> pd.DataFrame:
 IMPORT_MEMORY_LIMIT = "512MB"
 
 
-def _literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def export_runs(out: str | os.PathLike, path=None, **filters) -> int:
-    """Stream the (filtered) runs to CSV or Parquet with DuckDB's COPY; the file appears whole or not at all."""
+    """Stream the (filtered) runs to CSV or Parquet; the file appears whole or not at all.
+
+    The filter values are bound as parameters of the SELECT (DuckDB's relation API writes it out), never
+    pasted into SQL: COPY ... TO takes no parameters, and a value pasted into it once let a crafted
+    filter write a file wherever it named."""
     out = Path(out)
-    fmt = {".parquet": "FORMAT parquet", ".csv": "FORMAT csv, HEADER true"}.get(out.suffix.lower())
+    fmt = {".parquet": "parquet", ".csv": "csv"}.get(out.suffix.lower())
     if fmt is None:
         raise StoreError(f"unknown export format {out.suffix!r}: use .csv or .parquet")
     if not out.parent.is_dir():
         raise StoreError(f"cannot write {out}: folder {out.parent} does not exist")
     where, params = _where(filters)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
-    # COPY takes no prepared parameters, so the (typed, checked) filter values go in as literals.
-    for value in params:
-        where = where.replace("?", _literal(value) if isinstance(value, str) else repr(value), 1)
     try:
         with connect(path, read_only=True) as con:
-            con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
+            con.execute("SET memory_limit = ?", [IMPORT_MEMORY_LIMIT])
             con.execute("SET enable_progress_bar = false")
-            n = con.execute(f"COPY (SELECT {', '.join(RUN_COLUMNS)} FROM runs{where} ORDER BY {ORDER}) "
-                            f"TO {_literal(tmp)} ({fmt})").fetchall()[0][0]
+            n = con.execute(f"SELECT count(*) FROM runs{where}", params).fetchall()[0][0]
+            selected = con.sql(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs{where} ORDER BY {ORDER}", params=params)
+            if fmt == "csv":
+                selected.write_csv(str(tmp), header=True)
+            else:
+                selected.write_parquet(str(tmp))
         os.replace(tmp, out)
     except (duckdb.Error, OSError) as err:
         raise StoreError(f"cannot write {out}: {str(err).splitlines()[0]}") from err
@@ -460,22 +461,35 @@ def _field_checks(field: Field) -> list[tuple[str, str, str]]:
     return out + [(name, re.sub(r"\bv\b", name, cond), problem) for cond, problem in field.checks]
 
 
-def _stage(con, file: Path) -> set[str]:
-    """The file as it is into a temporary table (its rowid is the file's row order), then a typed view;
-    returns the columns the file has."""
+# Accuracies are stored in percent. A file of fractions (0.93 for 93 %) would pass the 0-100 check and
+# be stored a hundred times too small, so a file whose every accuracy lies in [0, 1] must say its scale.
+ACCURACY_SCALES = ("percent", "fraction")
+_ACCURACIES = ("top1", "top5")
+# Column types that hold more than one value a cell (or bytes): never stored as their text.
+_NOT_SCALAR = re.compile(r"\[|^(STRUCT|MAP|UNION)\b|^BLOB$|^BIT$")
+
+
+def _stage(con, file: Path, scale: str | None = None) -> set[str]:
+    """The file as it is into a temporary table (its rowid is the file's row order), then a typed view
+    (accuracies in percent: a `fraction` file's are scaled); returns the columns the file has."""
     suffix = file.suffix.lower()
+    # The file's name is a bound parameter like every value: never part of the SQL text.
     if suffix == ".parquet":
-        source = f"read_parquet({_literal(file)})"
+        source, params = "read_parquet(?)", [str(file)]
     elif suffix == ".csv":
-        source = (f"read_csv({_literal(file)}, header = true, all_varchar = true, "
-                  f"nullstr = [{', '.join(_literal(s) for s in NULL_TEXTS)}])")
+        source, params = "read_csv(?, header = true, all_varchar = true, nullstr = ?)", [str(file), NULL_TEXTS]
     else:
         raise StoreError(f"unknown import format {suffix!r}: use .csv or .parquet")
     try:
-        con.execute(f"CREATE TEMP TABLE staging AS SELECT * FROM {source}")
+        con.execute(f"CREATE TEMP TABLE staging AS SELECT * FROM {source}", params)
     except duckdb.Error as err:  # a damaged file: say so in one line
         raise StoreError(f"cannot read {file}: {str(err).splitlines()[0]}") from err
-    present = {r[0] for r in con.execute("DESCRIBE staging").fetchall()}
+    described = con.execute("DESCRIBE staging").fetchall()
+    present = {r[0] for r in described}
+    known = {f.name for f in FIELDS}
+    for name, kind, *_ in described:
+        if name in known and _NOT_SCALAR.search(str(kind)):
+            raise StoreError(f"column {name} of {file} holds {kind} values: each cell must be a single number or text")
     missing = [c for c in REQUIRED_IMPORT_COLUMNS if c not in present]
     if missing:
         raise StoreError(f"import file lacks column(s) {', '.join(missing)}; required: "
@@ -485,6 +499,8 @@ def _stage(con, file: Path) -> set[str]:
     cols = [f"rowid - {int(first)} + 1 AS row"]
     for field in FIELDS:
         raw, value = _typed(field, present)
+        if scale == "fraction" and field.name in _ACCURACIES and field.name in present:
+            value = f"round({value} * 100, 10)"  # 0.93 -> 93.0, not 93.00000000000001
         cols += [f"{raw} AS {field.name}_raw", f"{value} AS {field.name}"]
     con.execute(f"CREATE TEMP VIEW typed AS SELECT {', '.join(cols)} FROM staging")
     return present
@@ -531,9 +547,8 @@ def _first_bad_row(con) -> str | None:
 def _n_total_conflict(con) -> tuple[int, str] | None:
     """The first row whose n_total differs from its dataset's: the paper's for the paper's datasets,
     else the one already stored, else the first one given in the file."""
-    paper = ", ".join(f"({_literal(d)}, {n})" for d, n in PAPER_N_TOTAL.items())
-    found = con.execute(f"""
-        WITH paper(dataset, want) AS (VALUES {paper}),
+    found = con.execute("""
+        WITH paper(dataset, want) AS (SELECT unnest(?), unnest(?)),
         stored AS (SELECT dataset, max(n_total) AS want FROM runs WHERE n_total IS NOT NULL
                    AND dataset IN (SELECT DISTINCT dataset FROM typed) GROUP BY dataset),
         given AS (SELECT dataset, arg_min(n_total, row) AS want, min(row) AS first_row FROM typed
@@ -545,7 +560,8 @@ def _n_total_conflict(con) -> tuple[int, str] | None:
                 UNION ALL SELECT dataset, want, 'given', first_row, 2 FROM given)
             QUALIFY row_number() OVER (PARTITION BY dataset ORDER BY rank) = 1)
         SELECT t.row, t.dataset, t.n_total_raw, e.want, e.why, e.first_row FROM typed t JOIN expected e USING (dataset)
-        WHERE t.n_total IS NOT NULL AND t.n_total <> e.want ORDER BY t.row LIMIT 1""").fetchall()
+        WHERE t.n_total IS NOT NULL AND t.n_total <> e.want ORDER BY t.row LIMIT 1""",
+                        [list(PAPER_N_TOTAL), list(PAPER_N_TOTAL.values())]).fetchall()
     if not found:
         return None
     row, dataset, value, want, why, first_row = found[0]
@@ -586,22 +602,47 @@ def _insert_sql(con, present: set[str]) -> str:
         {"" if grouped else "ORDER BY " + ORDER}"""
 
 
-def import_runs(file: str | os.PathLike, path=None) -> tuple[int, int]:
+def _scale_problem(con, file: Path, scale: str | None, present: set[str]) -> str | None:
+    """A fraction file's value outside [0, 1]; or, with no scale given, a file whose every accuracy lies in
+    [0, 1], which reads as fractions as well as percent (the user must say which)."""
+    columns = [c for c in _ACCURACIES if c in present]
+    if scale == "fraction":
+        for col in columns:
+            found = con.execute(f"SELECT row, {col}_raw FROM typed WHERE TRY_CAST({col}_raw AS DOUBLE) NOT BETWEEN 0 AND 1 "
+                                "ORDER BY row LIMIT 1").fetchall()
+            if found:
+                return f"row {found[0][0]}: {col} = {found[0][1]} is outside 0-1 (--accuracy-scale fraction)"
+        return None
+    if scale == "percent":
+        return None
+    top = con.execute(f"SELECT {', '.join(f'max({c})' for c in columns)}, count(*) FROM typed").fetchall()[0]
+    if top[-1] and all(v is None or v <= 1 for v in top[:-1]):
+        return (f"every accuracy in {file} lies between 0 and 1 (top1 at most {top[0]:g}); the store keeps percent: "
+                f"pass --accuracy-scale fraction if these are fractions (stored x 100), or --accuracy-scale percent")
+    return None
+
+
+def import_runs(file: str | os.PathLike, path=None, accuracy_scale: str | None = None) -> tuple[int, int]:
     """Check every row in SQL first, then write all in one statement: (added, already present).
 
-    Nothing is written unless every row passes; the error names the first bad row, its column and value."""
+    Nothing is written unless every row passes; the error names the first bad row, its column and value.
+    `accuracy_scale`: 'percent' or 'fraction' (stored x 100); None refuses a file whose every accuracy
+    lies in [0, 1], which could be either."""
     file = Path(file)
+    if accuracy_scale not in (None, *ACCURACY_SCALES):
+        raise StoreError(f"accuracy scale {accuracy_scale!r}; valid: {', '.join(ACCURACY_SCALES)}")
     if not file.is_file():
         raise StoreError(f"no such file: {file}")
     with transaction(path) as con:
         con.execute("SET enable_progress_bar = false")
-        con.execute(f"SET memory_limit = '{IMPORT_MEMORY_LIMIT}'")
+        con.execute("SET memory_limit = ?", [IMPORT_MEMORY_LIMIT])
         try:
-            present = _stage(con, file)
+            present = _stage(con, file, accuracy_scale)
             con.execute(_JSON_STR)
             con.execute(f"CREATE TEMP TABLE names AS SELECT *, {_KEY_PREFIX} AS prefix FROM "
                         f"(SELECT {', '.join(_NAMES)}, min(row) AS row FROM typed GROUP BY ALL)")
-            problem = _first_bad_row(con)
+            problem = _scale_problem(con, file, accuracy_scale, present) if accuracy_scale == "fraction" else None
+            problem = problem or _first_bad_row(con) or _scale_problem(con, file, accuracy_scale, present)
             if problem:
                 raise StoreError(problem)
             n = con.execute("SELECT count(*) FROM staging").fetchall()[0][0]

@@ -3,6 +3,7 @@ store that is exactly as it was (every table's row count and content checksum)."
 import os
 import sqlite3
 import stat
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -13,6 +14,8 @@ from engine.cli import app
 from store import jobs
 from store import runs as store_runs
 from store.db import CONFIG
+
+ROOT = Path(__file__).resolve().parent.parent
 
 runner = CliRunner()
 
@@ -258,3 +261,239 @@ def test_a_newer_schema_is_refused(store):
     res = runner.invoke(app, ["queue", "add", "--db", str(store)])
     assert "is newer than this program's" in one_line_error(res)
     assert fingerprint(store) == before
+
+
+# ------------------------------------------------------------- round two (issue #30): injection
+
+def _runs_named(tmp_path, dataset: str, classifier: str):
+    """A CSV of two runs whose dataset and classifier are the names given (any text is a valid name)."""
+    import pandas as pd
+    file = tmp_path / "named.csv"
+    pd.DataFrame({"dataset": [dataset] * 2, "classifier": [classifier] * 2, "augmentation": ["real"] * 2,
+                  "n_base": [100, 100], "n_real_added": [0, 100], "n_syn_added": [0, 0], "top1": [50.0, 60.0],
+                  "seed": [0, 0]}).to_csv(file, index=False)
+    return file
+
+
+def _injection(tmp_path):
+    """Filter values that broke out of the COPY statement they were pasted into: the '?' of the first
+    value took the second, whose ') TO $$...$$' then wrote a file wherever it named."""
+    target = tmp_path / "owned.csv"
+    return "?", f") TO $${target}$$ (FORMAT csv) --", target
+
+
+def test_runs_export_binds_filter_values_from_the_command_line(store, tmp_path):
+    dataset, classifier, target = _injection(tmp_path)
+    assert runner.invoke(app, ["runs", "import", str(_runs_named(tmp_path, dataset, classifier)),
+                               "--db", str(store)]).exit_code == 0
+    out = tmp_path / "export.csv"
+    res = runner.invoke(app, ["runs", "export", str(out), "--dataset", dataset, "--classifier", classifier,
+                              "--db", str(store)])
+    assert res.exit_code == 0, res.output
+    assert not target.exists()
+    import pandas as pd
+    exported = pd.read_csv(out)
+    assert len(exported) == 2 and set(exported.classifier) == {classifier} and set(exported.dataset) == {dataset}
+
+
+def test_runs_page_download_binds_stored_filter_values(store, tmp_path, monkeypatch):
+    """The Runs page's filters offer stored names, which an import controls: its download runs the same
+    export with them, bound."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.testing.v1 import AppTest
+    dataset, classifier, target = _injection(tmp_path)
+    store_runs.import_runs(_runs_named(tmp_path, dataset, classifier), store)
+    deferred = []
+    original = MediaFileManager.add_deferred
+    monkeypatch.setattr(MediaFileManager, "add_deferred",
+                        lambda self, fn, *a, **k: deferred.append(fn) or original(self, fn, *a, **k))
+    monkeypatch.setenv("EQUIV_DB", str(store))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60)
+    at.run()
+    at.multiselect(key="runs_dataset").set_value([dataset])
+    at.multiselect(key="runs_classifier").set_value([classifier]).run()
+    assert not at.exception
+    assert at.get("download_button")[0].proto.label == "Download these 2 runs as CSV"
+    handle = deferred[-1]()  # what a click on the button runs
+    text = handle.read().decode()
+    handle.close()
+    assert not target.exists()
+    assert text.count("\n") == 3 and text.count(classifier) == 2
+
+
+def test_no_sql_text_is_built_from_values():
+    """The store binds every value: nothing quotes a value into SQL text (the helper that did is gone),
+    and COPY, which takes no parameters, is not used."""
+    for module in (ROOT / "store").glob("*.py"):
+        text = module.read_text()
+        assert "_literal(" not in text and "COPY (" not in text, module
+
+
+# ------------------------------------------------------------- round two: the store's integrity
+
+def test_a_fresh_store_is_exactly_its_headers_and_blocks(tmp_path):
+    """The damage check reads DuckDB's layout (store.db.bytes_in_use): a new DuckDB that lays files out
+    otherwise fails here instead of flagging every store as damaged, or none."""
+    from store.db import HEADER_BYTES, bytes_in_use, connect
+    db = tmp_path / "s.duckdb"
+    store_runs.init_store(db)
+    con = duckdb.connect(str(db), read_only=True, config=CONFIG)
+    try:
+        block_size, blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchall()[0]
+        used = bytes_in_use(con)
+    finally:
+        con.close()
+    assert db.stat().st_size == HEADER_BYTES + block_size * blocks
+    assert HEADER_BYTES < used <= db.stat().st_size
+    with connect(db, read_only=True):
+        pass
+
+
+@pytest.mark.parametrize("args", [["queue", "add"], ["store", "init"], ["runs", "list"], ["queue", "list"],
+                                  ["fit", "--dataset", "CIFAR-10", "--classifier", "ResNet-110",
+                                   "--augmentation", "closed"]], ids=" ".join)
+def test_a_store_truncated_to_half_is_refused_before_any_write(store, args):
+    data = store.read_bytes()
+    store.write_bytes(data[: len(data) // 2])
+    before = store.read_bytes()
+    res = runner.invoke(app, [*args, "--db", str(store)])
+    assert "is damaged" in one_line_error(res)
+    assert store.read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [["runs", "list"], ["queue", "list"], ["synthetic", "list"],
+                                  ["fit", "--dataset", "CIFAR-10", "--classifier", "ResNet-110",
+                                   "--augmentation", "closed"]], ids=" ".join)
+def test_readers_refuse_a_newer_schema(store, args):
+    con = duckdb.connect(str(store))
+    con.execute("INSERT INTO schema_version (version) VALUES (999)")
+    con.close()
+    before = fingerprint(store)
+    res = runner.invoke(app, [*args, "--db", str(store)])
+    assert "is newer than this program's" in one_line_error(res)
+    assert fingerprint(store) == before
+
+
+@pytest.mark.parametrize("args", [["runs", "list"], ["runs", "export", "x.csv"], ["queue", "list"],
+                                  ["fit", "--dataset", "CIFAR-10", "--classifier", "ResNet-110",
+                                   "--augmentation", "closed"], ["ir", "--dataset", "CIFAR-10",
+                                                                 "--classifier", "ResNet-110"]], ids=" ".join)
+def test_readers_refuse_a_foreign_duckdb_file_in_one_line(tmp_path, args):
+    db = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE runs (id INTEGER, name VARCHAR)")  # even a table called runs
+    con.close()
+    before = fingerprint(db)
+    res = runner.invoke(app, [*[a if a != "x.csv" else str(tmp_path / a) for a in args], "--db", str(db)])
+    assert "is not an equivalence store" in one_line_error(res)
+    assert fingerprint(db) == before
+
+
+# ------------------------------------------------------------- round two: bad input that got in
+
+def test_an_import_of_fractions_is_refused_unless_the_scale_is_given(store, tmp_path):
+    import pandas as pd
+    file = tmp_path / "fractions.csv"
+    pd.DataFrame({"dataset": ["Mine"] * 2, "classifier": ["Net"] * 2, "augmentation": ["real"] * 2, "n_base": [100] * 2,
+                  "n_real_added": [0, 100], "n_syn_added": [0, 0], "top1": [0.81, 0.93], "top5": [0.97, 0.99]}
+                 ).to_csv(file, index=False)
+    before = fingerprint(store)
+    res = runner.invoke(app, ["runs", "import", str(file), "--db", str(store)])
+    assert "lies between 0 and 1" in one_line_error(res) and "--accuracy-scale fraction" in res.output
+    assert fingerprint(store) == before
+    res = runner.invoke(app, ["runs", "import", str(file), "--accuracy-scale", "fraction", "--db", str(store)])
+    assert res.exit_code == 0, res.output
+    stored = store_runs.query_runs(store, dataset="Mine")
+    assert sorted(stored.top1) == [81.0, 93.0] and sorted(stored.top5) == [97.0, 99.0]
+    bad = tmp_path / "mixed.csv"
+    pd.DataFrame({"dataset": ["Other"], "classifier": ["Net"], "augmentation": ["real"], "n_base": [100],
+                  "n_real_added": [0], "n_syn_added": [0], "top1": [93.0]}).to_csv(bad, index=False)
+    before = fingerprint(store)
+    res = runner.invoke(app, ["runs", "import", str(bad), "--accuracy-scale", "fraction", "--db", str(store)])
+    assert "row 1: top1 = 93.0 is outside 0-1" in one_line_error(res)
+    res = runner.invoke(app, ["runs", "import", str(bad), "--accuracy-scale", "tenths", "--db", str(store)])
+    assert "accuracy scale 'tenths'" in one_line_error(res)
+    assert fingerprint(store) == before
+
+
+def test_an_import_with_a_column_of_lists_is_refused_naming_it(store, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    file = tmp_path / "lists.parquet"
+    pq.write_table(pa.table({"dataset": [[1, 2]], "classifier": ["Net"], "augmentation": ["real"], "n_base": [100],
+                             "n_real_added": [0], "n_syn_added": [0], "top1": [50.0]}), file)
+    before = fingerprint(store)
+    res = runner.invoke(app, ["runs", "import", str(file), "--db", str(store)])
+    assert "column dataset of" in one_line_error(res) and "BIGINT[]" in res.output
+    assert fingerprint(store) == before
+
+
+def _folder_dataset(root, classes=("a", "b"), per_class=2):
+    from PIL import Image
+    for split in ("train", "test"):
+        for c in classes:
+            (root / split / c).mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / split / c / f"{i}.png")
+    return root
+
+
+QUEUE_PATH_CASES = [
+    (["--dataset", "cifar10", "--data-root", "/nonexistent"], "data path /nonexistent does not exist on this machine"),
+    (["--dataset", "cifar10", "--data-root", "/etc"], "holds no cifar-10-batches-bin or cifar-10-batches-py folder"),
+    (["--dataset", "folder:/etc"], "dataset folder /etc has no train/ folder"),
+    (["--dataset", "imagenet100", "--data-root", "/etc"], "has no train/ folder"),
+    (["--dataset", "medmnist:bloodmnist", "--data-root", "/etc"], "holds no bloodmnist*.npz file"),
+    (["--dataset", "medmnist:bloodmnist", "--data-root", "/nonexistent/b.npz"], "does not exist on this machine"),
+]
+
+
+@pytest.mark.parametrize("args, message", QUEUE_PATH_CASES, ids=[" ".join(a) for a, _ in QUEUE_PATH_CASES])
+def test_queue_add_checks_the_data_paths_this_machine_sees(store, args, message):
+    before = fingerprint(store)
+    res = runner.invoke(app, ["queue", "add", "--db", str(store), "--n-base", "20", *args])
+    text = one_line_error(res)
+    assert message in text, text
+    assert fingerprint(store) == before
+
+
+def test_queue_add_takes_a_path_only_the_workers_see_when_told(store, tmp_path):
+    res = runner.invoke(app, ["queue", "add", "--db", str(store), "--n-base", "20", "--dataset", "cifar10",
+                              "--data-root", "/srv/only/on/workers", "--remote-data", "--json"])
+    assert res.exit_code == 0, res.output
+    root = _folder_dataset(tmp_path / "cells")
+    res = runner.invoke(app, ["queue", "add", "--db", str(store), "--n-base", "2", "--added", "0,1",
+                              "--dataset", f"folder:{root}", "--json"])
+    assert res.exit_code == 0, res.output
+    (root / "test" / "b" / "0.png").unlink()
+    (root / "test" / "b" / "1.png").unlink()
+    res = runner.invoke(app, ["queue", "add", "--db", str(store), "--n-base", "2", "--added", "0,1",
+                              "--dataset", f"folder:{root}"])
+    assert "holds no images" in one_line_error(res)
+
+
+def test_a_fifo_named_like_an_image_in_a_dataset_folder_is_refused(store, tmp_path):
+    root = _folder_dataset(tmp_path / "cells")
+    os.mkfifo(root / "train" / "a" / "2.png")
+    res = runner.invoke(app, ["queue", "add", "--db", str(store), "--n-base", "2", "--added", "0,1",
+                              "--dataset", f"folder:{root}"])
+    assert "is not a regular file" in one_line_error(res)
+
+
+@pytest.mark.parametrize("args", [["queue", "add", "--classifier", "x" * 100_000],
+                                  ["queue", "add", "--dataset", "y" * 100_000],
+                                  ["queue", "cancel", "z" * 100_000],
+                                  ["queue", "add", "--recipe", "lr=" + "9" * 100_000],
+                                  ["runs", "import", "v" * 100_000 + ".csv"]], ids=lambda a: " ".join(a[:3])[:40])
+def test_a_long_value_is_clipped_in_its_error(store, args):
+    res = runner.invoke(app, [*args, "--db", str(store)])
+    assert res.exit_code != 0
+    assert len(res.output) < 1_500, len(res.output)
+    assert "characters]" in res.output or "Traceback" not in res.output
+
+
+def test_equiv_refuses_a_base_beyond_the_whole_training_set(store):
+    res = runner.invoke(app, ["equiv", "--db", str(store), "--dataset", "CIFAR-10", "--classifier", "ResNet-110",
+                              "--augmentation", "closed", "--n-base", "1000000000", "--n-real-added", "5000"])
+    assert "--n-base 1,000,000,000 is larger than CIFAR-10's whole training set of 50,000" in one_line_error(res)
+    assert res.exit_code == 2

@@ -68,8 +68,11 @@ def runs_export(file: Annotated[Path, typer.Argument(help="Output .csv or .parqu
 @runs_app.command("import")
 @guarded
 def runs_import(file: Annotated[Path, typer.Argument(help="A .csv or .parquet with the runs columns.")],
+                accuracy_scale: Annotated[Optional[str], typer.Option(
+                    "--accuracy-scale", help="percent (93.1) or fraction (0.931, stored x 100); needed when every "
+                                             "accuracy in the file lies in [0, 1].")] = None,
                 db: Db = None):
     """Add runs made elsewhere (source `import`); the whole file is checked before anything is written."""
     from store import runs as store_runs
-    added, present = store_runs.import_runs(file, db)
+    added, present = store_runs.import_runs(file, db, accuracy_scale)
     console.print(f"{added} runs imported from {file} ({present} already present)")

@@ -47,6 +47,53 @@ def _first_line(err: Exception) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+# DuckDB's file starts with three 4 KiB headers, then its blocks, block i at HEADER_BYTES + i * block_size.
+# A file shorter than its highest block in use ends is damaged (a fresh store holds exactly its headers
+# and blocks: tests/test_hardening.py checks that, so a change of DuckDB's layout shows there). The
+# headers' own block_count is no guide: it counts free blocks that DuckDB trims off the file's end.
+HEADER_BYTES = 3 * 4096
+_CHECKED: dict = {}  # path -> the file's (inode, size, mtime) when it last passed check_store
+
+
+def _file_state(path: Path) -> tuple:
+    s = path.stat()
+    return s.st_ino, s.st_size, s.st_mtime_ns
+
+
+def bytes_in_use(con: duckdb.DuckDBPyConnection) -> int:
+    """How long the file must be for every block its tables' checkpointed data use (their metadata
+    says where each segment lies, without reading the segments)."""
+    block_size = con.execute("SELECT block_size FROM pragma_database_size() "
+                             "WHERE database_name = current_database()").fetchall()[0][0]
+    top = -1
+    for (table,) in con.execute("SELECT table_name FROM duckdb_tables() "
+                                "WHERE database_name = current_database()").fetchall():
+        found = con.execute("SELECT max(block_id) FROM pragma_storage_info(?) WHERE persistent",
+                            [table]).fetchall()[0][0]
+        top = max(top, -1 if found is None else int(found))
+    return HEADER_BYTES + (top + 1) * int(block_size)
+
+
+def check_store(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse, for readers and writers alike, before anything is read or written: a damaged file (a
+    truncated store opens, and a writer would add to it, while every read of its missing blocks fails),
+    a DuckDB file that is not an equivalence store, and a store of a newer schema than this program's.
+    A file unchanged since it last passed is not looked at again (a page makes many connections)."""
+    state = _file_state(path)
+    if _CHECKED.get(path) == state:
+        return
+    expected = bytes_in_use(con)
+    if state[1] < expected:
+        raise StoreError(f"store {path} is damaged: the file holds {state[1]:,} bytes, but its tables' data reach "
+                         f"byte {expected:,} (truncated?); restore it from a backup or give another --db")
+    tables = table_names(con)
+    if tables and "schema_version" not in tables:
+        raise StoreError(f"{path} is not an equivalence store (it holds table(s) {', '.join(sorted(tables)[:5])}): "
+                         f"give another --db")
+    _check_not_newer(current_version(con))
+    _CHECKED[path] = state
+
+
 def db_path(explicit: str | os.PathLike | None = None) -> Path:
     if explicit:
         return Path(explicit)
@@ -190,6 +237,7 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
                 delay = min(delay * 2, 0.5)
         # One time base for every process and every TIMESTAMP: UTC, whatever the host's TZ.
         con.execute("SET TimeZone = 'UTC'")
+        check_store(con, path.resolve())
         yield con
     finally:
         try:

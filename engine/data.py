@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.dataset import IMAGE_SUFFIXES, Dataset, DatasetError, image_files  # noqa: F401 (the loaders' API)
+from engine.dataset import (IMAGE_SUFFIXES, Dataset, DatasetError, image_files, memory_bytes,  # noqa: F401 (the loaders' API)
+                            npz_headers)
 from engine.spec import DATASET_FORMS, medmnist_stored_name
 
 # The paper rounds BloodMNIST's 11,959 training images to 12,000 in tau = 10 / n_total; engine
@@ -145,6 +146,10 @@ def load_medmnist(flag: str, path: str | os.PathLike, size: int | None = None) -
         path = candidates[0]
     if not path.is_file():
         raise DatasetError(f"no MedMNIST file at {path}")
+    # Shapes from the headers before any array is allocated (a damaged or crafted file's header can
+    # declare any size).
+    npz_headers(path, ["train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels"],
+                DatasetError, max_bytes=memory_bytes() // 2)
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:

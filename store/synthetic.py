@@ -71,12 +71,37 @@ def runs_using(synthetic_set_id: str, path=None) -> int:
                                [synthetic_set_id]).fetchall()[0][0])
 
 
-def delete_set(synthetic_set_id: str, path=None) -> None:
-    """The set's row and its quality rows; its runs stay (they are measurements)."""
+def jobs_needing(con, name: str) -> list[tuple[str, str]]:
+    """(job id, status) of the queued and running open-set jobs that draw from the imported set NAME."""
+    if not has_table(con, "jobs"):
+        return []
+    return [tuple(r) for r in con.execute(
+        "SELECT job_id, status FROM jobs WHERE status IN ('queued', 'running') "
+        "AND json_extract_string(spec, '$.augmentation') = 'open' AND json_extract_string(spec, '$.generator') = ? "
+        "ORDER BY created_at, job_id", [name]).fetchall()]
+
+
+def delete_set(synthetic_set_id: str, path=None, *, name: str | None = None, force: bool = False) -> int:
+    """The set's row and its quality rows; its runs stay (they are measurements). Returns the runs that use it.
+
+    Refused unless `force` while stored runs use it, or a queued or running job needs it (a running one
+    may not have stored a run yet): checked in the removal's own transaction, so a job queued or a run
+    stored a moment before cannot slip between the check and the delete."""
     with transaction(path) as con:
+        n_runs = int(con.execute("SELECT count(*) FROM runs WHERE synthetic_set_id = ?",
+                                 [synthetic_set_id]).fetchall()[0][0])
+        needing = jobs_needing(con, name) if name else []
+        if not force and needing:
+            shown = ", ".join(f"{j} ({status})" for j, status in needing[:3]) + (" ..." if len(needing) > 3 else "")
+            raise StoreError(f"{len(needing)} job(s) need synthetic set {name!r}: {shown}; cancel them "
+                             f"(`engine queue cancel ID`) or pass --force")
+        if not force and n_runs:
+            raise StoreError(f"{n_runs} stored runs use synthetic set {name or synthetic_set_id!r}: pass --force to "
+                             f"remove it anyway (the runs stay)")
         if has_table(con, "quality"):
             con.execute("DELETE FROM quality WHERE synthetic_set_id = ?", [synthetic_set_id])
         con.execute("DELETE FROM synthetic_sets WHERE synthetic_set_id = ?", [synthetic_set_id])
+    return n_runs
 
 
 def open_runs_elsewhere(name: str, synthetic_set_id: str, path=None) -> int:

@@ -3,6 +3,7 @@ as it was; a re-import is a no-op; open-set specs are checked against the import
 import hashlib
 import io
 import json
+import os
 import shutil
 
 import duckdb
@@ -90,6 +91,24 @@ def npz_case(**arrays):
     return make
 
 
+def huge_header_npz(tmp):
+    """An .npz of a few hundred bytes whose images header declares a terabyte array."""
+    import io
+    import zipfile
+    path = tmp / "huge.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, shape, data in (("images", (10**12, 8, 8), b"\0" * 64), ("labels", (20,), Y.astype("<i8").tobytes())):
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": "|u1" if name == "images" else "<i8",
+                                                          "fortran_order": False, "shape": shape})
+            archive.writestr(f"{name}.npy", header.getvalue() + data)
+    return path
+
+
+def fifo_in_class_folder(root):
+    os.mkfifo(root / "3" / "waiting.png")
+
+
 def raw_file(name, data):
     def make(tmp):
         (tmp / name).write_bytes(data)
@@ -133,12 +152,15 @@ MALFORMED = [
      "label 10 (image 3) is not a class index of digits"),
     ("fewer labels than images", npz_case(images=X, labels=Y[:-1]), "20 images but labels of shape (19,)"),
     ("pickled object arrays", npz_case(images=np.array([X[0], "x"], dtype=object), labels=Y),
-     "cannot read its arrays"),
+     "holds Python objects"),
     ("an .npz that is no archive", raw_file("bad.npz", b"PK\x03\x04 not really a zip"), "is not a readable .npz"),
     ("two-channel images", npz_case(images=np.zeros((20, 8, 8, 2), np.uint8), labels=Y), "with C 1, 3 or 4"),
     ("a class with no images", npz_case(images=X[Y != 9], labels=Y[Y != 9]), "digits class '9' has no images"),
     ("an unknown class name", npz_case(images=X[:3], labels=np.array(["0", "1", "cat"])),
      "label 'cat' is not a class of digits"),
+    ("an .npz declaring a terabyte array", huge_header_npz, "declares shape (1000000000000, 8, 8)"),
+    ("a FIFO named like an image", folder_case(fifo_in_class_folder), "is not a regular file"),
+    ("a FIFO named like an .npz", lambda tmp: (os.mkfifo(tmp / "p.npz"), tmp / "p.npz")[1], "is not a regular file"),
     ("a single .npy array", lambda tmp: (np.save(tmp / "x.npy", X), (tmp / "x.npy").rename(tmp / "x.npz"))[1],
      "holds a single array"),
 ]
@@ -208,6 +230,26 @@ def test_import_list_and_remove(store, tmp_path):
     assert store_synthetic.open_set("grey-set", db) is None and not (db.parent / row["path"]).exists()
     code, out, _ = cli("remove", "grey-set", "--db", db)
     assert code == 2 and "no imported synthetic set named 'grey-set'" in out
+
+
+def test_remove_is_refused_while_a_queued_or_running_job_needs_the_set(tmp_path):
+    """A queued job would fail later, and a running one that has stored no run yet would lose its images:
+    without --force the removal is refused, naming the job, and the store and files stay as they were."""
+    db = fresh_store(tmp_path)
+    src = write_folder(tmp_path / "needed", per_class=4, size=8, colour=False)
+    assert cli("import", "needed", "--dataset", "digits", "--from", src, "--db", db)[0] == 0
+    spec = {"dataset": "digits", "classifier": "smallcnn", "n_base": 20, "augmentation": "open",
+            "generator": "needed", "added": [0, 20], "seeds": 1}
+    queued = jobs.submit(spec, db)
+    before = snapshot(db)
+    code, out, _ = cli("remove", "needed", "--db", db)
+    assert code == 2 and f"1 job(s) need synthetic set 'needed': {queued} (queued)" in out
+    assert snapshot(db) == before
+    assert jobs.claim("w", db)["job_id"] == queued  # now running, with no run stored yet
+    code, out, _ = cli("remove", "needed", "--db", db)
+    assert code == 2 and f"{queued} (running)" in out and snapshot(db) == before
+    code, out, _ = cli("remove", "needed", "--force", "--db", db)
+    assert code == 0 and store_synthetic.open_set("needed", db) is None
 
 
 def test_class_names_match_loosely_or_by_index():

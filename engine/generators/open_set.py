@@ -19,14 +19,21 @@ from pathlib import Path
 import numpy as np
 
 from engine.data import IMAGE_SUFFIXES, Dataset, image_pixels
-from engine.spec import max_balanced
+from engine.dataset import check_regular, memory_bytes, npz_headers
+from engine.messages import clip_values
+from engine.spec import MAX_SYN_ADDED, max_balanced
 
+# A set larger than one job may ever draw only costs memory and disk.
+MAX_IMAGES = MAX_SYN_ADDED
 # 16-bit and float images would be clipped into 8 bits, not converted: refused.
 UNCONVERTIBLE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
 class ImportFailed(ValueError):
-    """An import that cannot be made; the message names the first bad file or class."""
+    """An import that cannot be made; the message names the first bad file or class (clipped when long)."""
+
+    def __init__(self, message: str):
+        super().__init__(clip_values(message))
 
 
 @dataclass
@@ -105,6 +112,7 @@ def read_folder(root: Path, ds: Dataset) -> tuple[list[np.ndarray], list[int]]:
                 raise ImportFailed(f"{f} is a folder: a class folder holds images only")
             if f.suffix.lower() not in IMAGE_SUFFIXES:
                 raise ImportFailed(f"{f} is not an image file (accepted: {', '.join(sorted(IMAGE_SUFFIXES))})")
+            check_regular(f, ImportFailed)
             try:
                 with Image.open(f) as im:
                     im.load()  # decodes everything: a truncated file fails here, not later
@@ -120,6 +128,11 @@ def read_folder(root: Path, ds: Dataset) -> tuple[list[np.ndarray], list[int]]:
 def read_npz(path: Path, ds: Dataset) -> tuple[list[np.ndarray], list[int]]:
     """An .npz with `images` (N, H, W[, C]) uint8 and `labels` (class indices or names); never unpickled."""
     from PIL import Image
+    # Shapes from the headers first: nothing is allocated for an array that could not fit (half the
+    # machine's memory, as the images are decoded and resized beside it).
+    headers = npz_headers(path, ("images", "labels"), ImportFailed, max_bytes=memory_bytes() // 2)
+    if "images" in headers and headers["images"][0] and headers["images"][0][0] > MAX_IMAGES:
+        raise ImportFailed(f"{path} holds {headers['images'][0][0]:,} images; at most {MAX_IMAGES:,} per set")
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
@@ -172,6 +185,8 @@ def read_source(source: str | os.PathLike, ds: Dataset) -> ImportedSet:
     path = Path(source)
     if not path.exists():
         raise ImportFailed(f"--from {path}: no such file or folder")
+    if not path.is_dir():
+        check_regular(path, ImportFailed)
     if path.is_dir():
         images, labels = read_folder(path, ds)
     elif path.suffix.lower() == ".npz":
@@ -254,17 +269,14 @@ def import_set(name: str, dataset: str, source: str | os.PathLike, db=None, data
 
 
 def remove_set(name: str, db=None, force: bool = False) -> tuple[dict, int]:
-    """Remove the imported set NAME (row, quality rows, images file); refused while runs use it
-    unless force, and then the runs stay: they are measurements, no longer re-runnable."""
+    """Remove the imported set NAME (row, quality rows, images file); refused while runs use it or a queued
+    or running job needs it, unless force, and then the runs stay: they are measurements, no longer
+    re-runnable."""
     from store import synthetic as store_synthetic
     row = store_synthetic.open_set(name, db)
     if row is None:
         raise ImportFailed(f"no imported synthetic set named {name!r} (`engine synthetic list` shows them)")
-    n_runs = store_synthetic.runs_using(row["synthetic_set_id"], db)
-    if n_runs and not force:
-        raise ImportFailed(f"{n_runs} stored runs use synthetic set {name!r}: pass --force to remove it anyway "
-                           f"(the runs stay)")
-    store_synthetic.delete_set(row["synthetic_set_id"], db)
+    n_runs = store_synthetic.delete_set(row["synthetic_set_id"], db, name=name, force=force)
     if not store_synthetic.set_file_used(row["path"], db):
         Path(row["path"]).unlink(missing_ok=True)
     return row, n_runs

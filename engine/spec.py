@@ -16,11 +16,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from engine.generators.presets import GENERATOR_OPTIONS, PRESET_TRAINING, config_from_options
+from engine.messages import clip, clip_values
 from engine.recipes import TRADITIONAL, Recipe, default_recipe, traditional_of, with_traditional
 
 
 class SpecError(ValueError):
-    """A study specification that cannot run; the message names the bad value."""
+    """A study specification that cannot run; the message names the bad value (clipped when long)."""
+
+    def __init__(self, message: str):
+        super().__init__(clip_values(message))
 
 
 # The registry: every `choices=`, picker and error message reads these.
@@ -221,17 +225,68 @@ def data_paths(spec: StudySpec) -> list[Path]:
 
 
 def _medmnist_train_size(path: Path) -> int | None:
-    import numpy as np
+    """The train split's size from the .npz's array headers (nothing is loaded)."""
+    import zipfile
+
+    from engine.dataset import npz_headers
+    check_regular_file(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in MEDMNIST_KEYS if k not in npz.files]
-            if missing:
-                raise SpecError(f"{path} lacks key(s) {', '.join(missing)} (has {', '.join(npz.files) or 'none'})")
-            return int(npz["train_labels"].shape[0])
-    except SpecError:
-        raise
-    except (OSError, ValueError, EOFError) as err:
+        with zipfile.ZipFile(path) as archive:
+            files = [n[:-4] if n.endswith(".npy") else n for n in archive.namelist()]
+    except (OSError, zipfile.BadZipFile) as err:
         raise SpecError(f"{path} is not a readable MedMNIST .npz ({type(err).__name__})") from None
+    missing = [k for k in MEDMNIST_KEYS if k not in files]
+    if missing:
+        raise SpecError(f"{path} lacks key(s) {', '.join(missing)} (has {', '.join(files) or 'none'})")
+    shape, _ = npz_headers(path, ["train_labels"], SpecError)["train_labels"]
+    if not shape:
+        raise SpecError(f"{path}: train_labels is a single number, not one label per image")
+    return int(shape[0])
+
+
+def check_regular_file(path: Path) -> None:
+    """A data file named here must be a regular file: a FIFO would block its reader forever."""
+    if path.exists() and not path.is_file():
+        raise SpecError(f"{path} is not a regular file (a folder, FIFO, socket or device)")
+
+
+def check_data_here(spec: StudySpec) -> None:
+    """The data a study reads, checked as far as this machine sees them: each path exists and has its
+    dataset's layout (class folders, split folders, archive keys). A queued job's paths are the workers'
+    (`--remote-data` skips this when only they see them; a worker then checks them when it takes the job).
+    Nothing is decoded: the loaders check the images themselves."""
+    from engine.dataset import DatasetError, image_files
+    remote = "if only the workers see it, pass --remote-data (a worker checks it when it takes the job)"
+    for path in data_paths(spec):
+        if not path.exists():
+            raise SpecError(f"data path {clip(path)} does not exist on this machine; {remote}")
+        check_regular_file(path) if not path.is_dir() else None
+        if spec.dataset == "cifar10":
+            if not any((path / name).is_dir() for name in ("cifar-10-batches-bin", "cifar-10-batches-py")):
+                raise SpecError(f"data path {clip(path)} holds no cifar-10-batches-bin or cifar-10-batches-py folder")
+        elif spec.dataset in IMAGENET_SUBSETS:
+            missing = [name for name in ("train", "val") if not (path / name).is_dir()]
+            if missing:
+                raise SpecError(f"data path {clip(path)} has no {missing[0]}/ folder (an ImageNet folder holds train/ "
+                                f"and val/)")
+        elif spec.dataset.startswith("medmnist:"):
+            flag = spec.dataset.split(":", 1)[1]
+            if path.is_dir() and not sorted(path.glob(f"{flag}*.npz")):
+                raise SpecError(f"data path {clip(path)} holds no {flag}*.npz file")
+        elif spec.dataset.startswith("folder:"):
+            for split in ("train", "test"):
+                if not (path / split).is_dir():
+                    raise SpecError(f"dataset folder {clip(path)} has no {split}/ folder (expected "
+                                    f"{split}/<class>/<image>)")
+            classes = sorted(p.name for p in (path / "train").iterdir() if p.is_dir())
+            if len(classes) < 2:
+                raise SpecError(f"dataset folder {clip(path / 'train')} has {len(classes)} class folder(s); a "
+                                f"classifier needs at least 2")
+            try:
+                for split in ("train", "test"):
+                    image_files(path / split, classes)
+            except DatasetError as err:
+                raise SpecError(str(err)) from None
 
 
 def paths_and_size(dataset: str, data_root, size) -> tuple[str | None, int | None, int | None]:

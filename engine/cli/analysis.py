@@ -231,6 +231,9 @@ def equiv(dataset: Annotated[str, typer.Option()],
     if not (math.isfinite(amount) and amount >= 0):
         raise UserError(f"{flag} {amount:g} must be a finite, non-negative number")
     a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed, source)
+    if a.n_total and n_base > a.n_total:  # a base larger than the whole training set is no question to answer
+        raise UserError(f"--n-base {n_base:,} is larger than {a.dataset}'s whole training set of {a.n_total:,} "
+                        f"images (n_total)")
     ans = a.syn_for_real(n_base, amount) if n_real_added is not None else a.real_for_syn(n_base, amount)
     ans.update({"dataset": a.dataset, "classifier": a.classifier, "augmentation": a.augmentation,
                 "generator": a.generator, "source": a.source, "c1": a.c1, "c2": a.c2, "tau": a.tau,

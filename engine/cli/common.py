@@ -30,7 +30,9 @@ class UserError(Exception):
 
 
 def fail(message: str, code: int = 2):
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from engine.messages import clip_values
+    from rich.markup import escape
+    err_console.print(f"[bold red]error:[/] {escape(clip_values(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

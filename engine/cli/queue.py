@@ -42,15 +42,20 @@ def queue_add(fields: dict,
               quality: QualityOpt = DEFAULT_QUALITY,
               max_hours: Annotated[Optional[float], typer.Option(
                   help="Fail the job if one attempt runs longer than this many hours.")] = None,
+              remote_data: Annotated[bool, typer.Option(
+                  "--remote-data", help="The data path is one only the workers see: do not look for it here "
+                                        "(a worker checks it when it takes the job).")] = False,
               as_json: Annotated[bool, typer.Option("--json")] = False,
               db: Db = None):
     """Validate a study grid and queue it for `engine worker`."""
-    from engine.spec import SpecError, check_open_set, check_quality, preview, validate
+    from engine.spec import SpecError, check_data_here, check_open_set, check_quality, preview, validate
     from store import jobs as store_jobs
     try:
         spec = validate(fields)
         check_quality(quality)
         check_open_set(spec, db)
+        if not remote_data:
+            check_data_here(spec)
     except SpecError as err:
         raise UserError(str(err)) from None
     check_hours(max_hours, "--max-hours")

@@ -158,7 +158,7 @@ def fit_summary(path: str, key: str, setting: tuple, features, eps: float, tradi
             "dropped": len(a.dropped), "source": a.source, "note": ""}
 
 
-def _default_when_changed(widget_key: str, context: tuple, default) -> None:
+def default_when_changed(widget_key: str, context: tuple, default) -> None:
     """Set a picker back to its default when what it chooses among changed (another setting, another
     source): Streamlit would keep a choice that is still among the options, and the new setting's
     default (engine runs first, the traditional augmentation with the most runs) would never be
@@ -173,7 +173,7 @@ def _default_when_changed(widget_key: str, context: tuple, default) -> None:
 def source_picker(runs: pd.DataFrame, setting: tuple, key: str) -> str:
     """Which runs a fit uses: one source (the default prefers engine, then import, then paper) or all pooled."""
     options = sources_of(runs, *setting) + [ALL_SOURCES]
-    _default_when_changed(f"{key}_source", tuple(setting), options[0])
+    default_when_changed(f"{key}_source", tuple(setting), options[0])
     labels = {ALL_SOURCES: "all sources pooled (a run without a seed is one observation, never a seed)"}
     return st.radio("Runs to fit", options, key=f"{key}_source", horizontal=True,
                     format_func=lambda s: labels.get(s, f"{s} runs"),
@@ -188,7 +188,7 @@ def traditional_picker(runs: pd.DataFrame, setting: tuple, source: str, key: str
     _, default, others = one_traditional(runs, setting[2], setting[3], None, source)
     if not others:
         return default
-    _default_when_changed(f"{key}_traditional", (*setting, source), default)
+    default_when_changed(f"{key}_traditional", (*setting, source), default)
     return st.radio("Traditional augmentation of the runs fitted", [default, *others], key=f"{key}_traditional",
                     horizontal=True, format_func=lambda t: f"{t} (most synthetic runs)" if t == default else t,
                     help="Random crop and/or flip of the classifier's training images. Runs trained with "

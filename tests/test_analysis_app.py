@@ -37,8 +37,8 @@ def test_budget_page_says_which_source(paper_db, monkeypatch):
 def test_budget_page_gives_a_bound_when_gains_are_within_noise(tmp_path, monkeypatch):
     from tests.test_analysis_cli import _noise_store
     at = open_app(_noise_store(tmp_path), monkeypatch, "budget")
-    at.number_input(key="budget_n_base").set_value(500).run()
-    at.number_input(key="budget_amount").set_value(500).run()
+    at.selectbox(key="budget_n_base").set_value(500).run()
+    at.text_input(key="budget_n_real_added").set_value("500").run()
     assert not at.exception
     assert any("more than 2,000 synthetic images" in i.value for i in at.info)
     assert "Fitted on engine runs" in text_of(at)

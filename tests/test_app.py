@@ -89,17 +89,17 @@ def test_budget_page_answers_and_refits_live(paper_db, monkeypatch):
     at = open_app(paper_db, monkeypatch, "budget")
     at.selectbox(key="budget_dataset").set_value("CIFAR-10").run()
     at.selectbox(key="budget_augmentation").set_value("closed").run()
-    at.number_input(key="budget_n_base").set_value(5000).run()
-    at.number_input(key="budget_amount").set_value(5000).run()
+    at.selectbox(key="budget_n_base").set_value(5000).run()
+    at.text_input(key="budget_n_real_added").set_value("5000").run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["c1"] == "0.9694" and metrics["c2"] == "2.734"  # Table 9's row read as 20,000 (issue 10)
     surface = int(metrics["This base's surface: synthetic images"].replace(",", ""))
     assert 6900 <= surface <= 7000  # the Eq. 12 tuple at n_base 5,000, ratio 1
     assert "95% interval" in text_of(at)
-    at.number_input(key="budget_amount").set_value(10000).run()
+    at.text_input(key="budget_n_real_added").set_value("10000").run()
     more = int({m.label: m.value for m in at.metric}["This base's surface: synthetic images"].replace(",", ""))
     assert more > surface
-    at.number_input(key="budget_amount").set_value(40000).run()
+    at.text_input(key="budget_n_real_added").set_value("40000").run()
     assert any("extrapolation" in w.value for w in at.warning)
     # The inverse question.
     at.radio(key="budget_question").set_value("real for synthetic").run()

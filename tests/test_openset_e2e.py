@@ -56,8 +56,8 @@ def test_imported_set_runs_through_queue_worker_and_budget_page(tmp_path, monkey
     at.run()
     at.radio(key="queue_augmentation").set_value("open").run()
     assert at.selectbox(key="queue_open_set").options == ["noisy (digits)"]
-    at.number_input(key="queue_n_base").set_value(N_BASE).run()
-    at.number_input(key="queue_seeds").set_value(SEEDS).run()
+    at.text_input(key="queue_n_base").set_value(str(N_BASE)).run()
+    at.text_input(key="queue_seeds").set_value(str(SEEDS)).run()
     at.text_input(key="queue_recipe").set_value("iterations=20").run()
     at.text_input(key="queue_added").set_value("0,N,3N").run()   # 3N = 90 > the 80 imported
     assert any("which it holds only 8" in e.value for e in at.error) and at.button(key="queue_submit").disabled

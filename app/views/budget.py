@@ -1,4 +1,5 @@
 """Budget calculator: how many synthetic images equal N more real ones (or the inverse), refitted live."""
+import re
 import time
 
 import numpy as np
@@ -6,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.common import (features_text, fit, fmt_ci, page_with_setting, source_picker, surface_controls,
-                        traditional_picker)
+from app.common import (default_when_changed, features_text, fit, fmt_ci, page_with_setting, source_picker,
+                        surface_controls, traditional_picker)
 from engine.analysis.equivalence import eq1
 from engine.analysis.fit import MIN_DRAWS
 
@@ -48,20 +49,67 @@ if analysis is None:
     st.error(f"No fit: {error}")
     st.stop()
 
+# Digits, plain or in groups of three between commas, then an optional decimal part and exponent.
+COUNT = re.compile(r"[+-]?(\d+|\d{1,3}(,\d{3})+)(\.\d*)?([eE][+-]?\d+)?")
+MAX_COUNT = 10**12
+OTHER_BASE = "another"
+
+
+def parse_count(text: str, name: str, low: int = 0) -> int:
+    """A whole number of images as people type it (5000, 5,000, 1e6, 2.5e5), or ValueError naming
+    the text: never a nearby value, as a number_input gave (it read '1e6' as 1 without a word)."""
+    t = text.strip()
+    shown = repr(text if len(text) <= 40 else f"{text[:18]}…{text[-18:]}")  # a pasted page stays one line
+    if not COUNT.fullmatch(t):
+        raise ValueError(f"{name} = {shown} is not a number of images: write it like 5000, 5,000, 1e6 or 2.5e5")
+    value = float(t.replace(",", ""))
+    if not low <= value <= MAX_COUNT:
+        raise ValueError(f"{name} = {shown} must be between {low:,} and {MAX_COUNT:.0e}")
+    if not value.is_integer():
+        raise ValueError(f"{name} = {shown} is {value:,g}: a number of images is a whole number")
+    return int(value)
+
+
 @st.fragment
 def question_panel(analysis, setting_key):
     """The question, its answer and the Eq. 1 chart. A fragment: changing the amount reruns only
     this part (the fit is already cached), which keeps the answer's update well under the budget."""
     started = time.perf_counter()
     bases = sorted({t["n_base"] for t in analysis.tuples}) or sorted(b for b, f in analysis.bases.items() if f.surface)
+    measured = sorted({int(b) for b in analysis.bases} | {int(b) for b in bases})
     cols = st.columns([2, 2, 2])
     question = cols[0].radio("Question", ["synthetic for real", "real for synthetic"], key="budget_question",
                              format_func=lambda q: {"synthetic for real": "How many synthetic images equal N more real ones?",
                                                     "real for synthetic": "How many real images are K synthetic ones worth?"}[q])
-    default_base = int(bases[len(bases) // 2]) if bases else 1000
-    n_base = int(cols[1].number_input("n_base (real base set)", min_value=1, value=default_base, step=100, key="budget_n_base"))
-    label = "N: real images added" if question == "synthetic for real" else "K: synthetic images added"
-    amount = float(cols[2].number_input(label, min_value=0, value=n_base, step=max(1, n_base // 10), key="budget_amount"))
+    default_base = int(bases[len(bases) // 2]) if bases else (measured[len(measured) // 2] if measured else 1000)
+    # The measured bases of this setting: a base carried over from another setting is measured there,
+    # not here. Another one can be typed, and is then said to be unmeasured.
+    options = [*measured, OTHER_BASE]
+    default_when_changed("budget_n_base", (setting_key, tuple(measured)), default_base)
+    if st.session_state.get("budget_n_base") not in options:
+        st.session_state["budget_n_base"] = default_base
+    picked = cols[1].selectbox("n_base (real base set)", options, key="budget_n_base",
+                               format_func=lambda b: "another base…" if b == OTHER_BASE else f"{b:,}",
+                               help="The bases this setting has runs at, or another one typed in")
+    # Each question keeps its own amount: N real images and K synthetic ones are different numbers.
+    # Text, not number_input, which read '1e6' as 1; what is typed is what is answered, or an error.
+    if question == "synthetic for real":
+        amount_text = cols[2].text_input("N: real images added", str(default_base), key="budget_n_real_added")
+    else:
+        amount_text = cols[2].text_input("K: synthetic images added", str(default_base), key="budget_k_syn_added")
+    try:
+        if picked == OTHER_BASE:
+            n_base = parse_count(cols[1].text_input("Another n_base", str(default_base), key="budget_n_base_other"),
+                                 "n_base", low=1)
+        else:
+            n_base = int(picked)
+        amount = parse_count(amount_text, "N" if question == "synthetic for real" else "K")
+    except ValueError as err:
+        st.error(f"No answer: {err}")
+        return
+    if n_base not in measured:
+        st.warning(f"n_base {n_base:,} is not measured in this setting (its bases: "
+                   f"{', '.join(f'{b:,}' for b in measured) or 'none'}).")
 
     if analysis.c1 is None:
         st.error(f"No equivalence can be estimated for this setting: {analysis.eq1_error}")

@@ -1,12 +1,15 @@
 """Queue: ask the engine's workers for new runs, and watch the jobs."""
 import json
+import time
 
 import pandas as pd
 import streamlit as st
 
-from app.common import store_path
+from app.common import default_when_changed, store_path
+from engine.analysis.cost import estimate_job_hours
 from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULT_QUALITY, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS,
-                         MAX_SEEDS, TRADITIONAL_AUGMENTATIONS, SpecError, check_open_set, preview, summary, validate)
+                         MAX_SEEDS, TRADITIONAL_AUGMENTATIONS, SpecError, check_data_here, check_open_set, preview,
+                         summary, validate)
 from store import jobs
 from store import progress as cluster_progress
 from store import synthetic as store_synthetic
@@ -40,9 +43,12 @@ else:
                                help="EDM in pixel space (32×32 and below); DiT on a VAE trained on the base set")
     preset = g[1].selectbox("Preset", GENERATORS[generator]["presets"], key=f"queue_preset_{generator}")
 c = st.columns(4)
-n_base = c[0].number_input("n_base", min_value=1, value=DEFAULTS.n_base, step=10, key="queue_n_base")
+# Text, not number_input: a number_input shows a rejected value (-5, or one past its max) while the
+# server keeps the last valid one, and the button would queue that. Text reaches the server as
+# shown, and validate() below is the one judge of it, as for `engine queue add`.
+n_base = c[0].text_input("n_base", str(DEFAULTS.n_base), key="queue_n_base", help="images in the real base set")
 added = c[1].text_input("Images to add", DEFAULTS.added, key="queue_added", help="counts, or multiples of N = n_base")
-seeds = c[2].number_input("Seeds", min_value=1, max_value=MAX_SEEDS, value=DEFAULTS.seeds, key="queue_seeds")
+seeds = c[2].text_input("Seeds", str(DEFAULTS.seeds), key="queue_seeds", help=f"1 to {MAX_SEEDS}")
 data_root = c[3].text_input("Data path (as the workers see it)", "", key="queue_data_root",
                             help="Workers run only jobs whose data lie under their --data-root folders.")
 c = st.columns([2, 2, 1])
@@ -57,14 +63,20 @@ full_quality = st.checkbox(
          "seconds). This adds FID/IS (when the Inception weights are on the worker), the real-vs-synthetic domain "
          "classifier and t-SNE: minutes on a GPU. Shown on the Generators page.")
 quality = "full" if full_quality and augmentation != "real" else DEFAULT_QUALITY
+remote_data = st.checkbox(
+    "Only the workers see the data path", key="queue_remote_data",
+    help="Leave unticked to check here that the data path exists with its dataset's layout; tick it for a path "
+         "that lies only on the workers' machines (a worker checks it when it takes the job).")
 
 raw = {"dataset": dataset.strip(), "classifier": None if classifier.startswith("(") else classifier,
-       "augmentation": augmentation, "generator": generator, "generator_preset": preset, "n_base": int(n_base), "added": added,
-       "seeds": int(seeds), "data_root": data_root.strip() or None, "recipe": recipe, "generator_options": gen_opts,
+       "augmentation": augmentation, "generator": generator, "generator_preset": preset, "n_base": n_base, "added": added,
+       "seeds": seeds, "data_root": data_root.strip() or None, "recipe": recipe, "generator_options": gen_opts,
        "traditional": None if traditional.startswith("(") else traditional}
 try:
     spec = validate(raw)
     check_open_set(spec, store_path())  # the same store checks as `engine queue add`
+    if not remote_data:
+        check_data_here(spec)
     error = None
 except (SpecError, StoreError) as err:
     spec, error = None, str(err)
@@ -73,22 +85,74 @@ if error:
     st.error(f"Cannot queue this: {error}")
 else:
     cost = preview(spec)
-    st.info(f"This job means {cost['classifier_trainings']} classifier trainings ({cost['points']} points × "
+    try:
+        hours = estimate_job_hours(spec, store_path())["text"]
+    except StoreError as err:
+        hours = f"unknown: the store cannot be read ({err})"
+    st.info(f"`{summary(spec, quality)}`\n\n"
+            f"This job means {cost['classifier_trainings']} classifier trainings ({cost['points']} points × "
             f"{cost['seeds']} seeds)" + (" and up to 1 generator training (none if this base's generator "
-                                         "is already trained)." if cost["generator_trainings"] else "."))
-if st.button("Queue this job", type="primary", disabled=spec is None, key="queue_submit"):
+                                         "is already trained)." if cost["generator_trainings"] else ".")
+            + f"\n\nEstimated time: {hours}.")
+
+# A second click on the same job soon after the first is more likely a double click or an unseen
+# confirmation than a wish for two copies: ask first.
+DUPLICATE_WINDOW_S = 10.0
+job_key = json.dumps([spec.to_dict(), quality], sort_keys=True) if spec is not None else None
+
+
+def say(kind: str, text: str) -> None:
+    """Kept in session_state and shown by every run of the job table until the next action: a
+    message drawn once would vanish at the table's next 2-second refresh."""
+    st.session_state["queue_message"] = (kind, text)
+
+
+def submit(spec, quality: str, key: str) -> None:
     try:
         with connect(store_path()) as con:
             migrate(con)
         job_id = jobs.submit(spec.to_dict(), store_path(), quality=quality)
-        st.success(f"Queued job {job_id}.")
     except StoreError as err:
-        st.error(f"The store is busy or unreadable: {err}")
+        say("error", f"The store is busy or unreadable: {err}")
+        return
+    st.session_state["queue_last"] = {"key": key, "at": time.monotonic(), "job_id": job_id}
+    say("success", f"Queued job {job_id}: {summary(spec, quality)}.")
+
+
+# Whatever was clicked, only the spec validated in this very run, from the fields as shown, is queued.
+if st.button("Queue this job", type="primary", disabled=spec is None, key="queue_submit") and spec is not None:
+    last = st.session_state.get("queue_last")
+    if last and last["key"] == job_key and time.monotonic() - last["at"] < DUPLICATE_WINDOW_S:
+        st.session_state["queue_duplicate"] = job_key
+    else:
+        st.session_state.pop("queue_duplicate", None)
+        submit(spec, quality, job_key)
+if st.session_state.get("queue_duplicate") not in (None, job_key):
+    del st.session_state["queue_duplicate"]  # the form changed: the question was about another job
+if "queue_duplicate" in st.session_state:
+    ask = st.empty()
+    with ask.container():
+        last = st.session_state["queue_last"]
+        st.warning(f"This same job was queued {time.monotonic() - last['at']:.0f} s ago as job "
+                   f"{last['job_id']}. Queue a second copy of it?")
+        again = st.button("Queue it again", key="queue_again")
+    if again:
+        del st.session_state["queue_duplicate"]
+        ask.empty()
+        submit(spec, quality, job_key)
 
 
 @st.fragment(run_every=2.0)
 def job_table():
     """Refreshes on its own every 2 s with short read-only connections."""
+    message = st.empty()  # above the table, filled after a cancel below has had its say
+    jobs_and_cancel()
+    if "queue_message" in st.session_state:
+        kind, text = st.session_state["queue_message"]
+        getattr(message, kind)(text)
+
+
+def jobs_and_cancel():
     try:
         frame = jobs.list_jobs(store_path())
     except StoreError as err:
@@ -121,16 +185,19 @@ def job_table():
     st.dataframe(view.iloc[::-1], hide_index=True, width="stretch", key="queue_jobs")
     active = frame[frame.status.isin(["queued", "running"])].job_id.tolist()
     if active:
+        just = st.session_state.get("queue_last", {}).get("job_id")
+        if just in active:  # the job just queued is the likeliest one to take back
+            default_when_changed("queue_cancel_pick", (just,), just)
         c = st.columns([3, 1])
         pick = c[0].selectbox("Cancel a job (a running one stops at its next run boundary)", active,
                               key="queue_cancel_pick")
         if c[1].button("Cancel job", key="queue_cancel"):
             try:
                 state = jobs.cancel(pick, store_path())
-                st.success(f"Cancelled job {pick}." if state == "cancelled" else
-                           f"Job {pick} will stop at its next run boundary; its finished runs stay stored.")
+                say("success", f"Cancelled job {pick}." if state == "cancelled" else
+                    f"Job {pick} will stop at its next run boundary; its finished runs stay stored.")
             except StoreError as err:
-                st.error(str(err))
+                say("error", str(err))
 
 
 job_table()

@@ -7,6 +7,7 @@ interrupted study leaves complete rows and nothing half-written.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -154,7 +155,7 @@ def run_label(spec: StudySpec, planned_run: PlannedRun) -> str:
 
 
 def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = None, console=None, synthetic=None,
-            should_stop=None) -> dict:
+            should_stop=None, on_stored=None, around_training=None) -> dict:
     """Train and store every planned run that is not stored yet. Returns counts.
 
     `synthetic` supplies closed-set images: an object with .generator_id and .run_identity (what
@@ -163,12 +164,17 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
     `should_stop(done, planned)` is asked before each run and while a generator trains; a reason
     (text) stops the study there with Stopped(reason, summary): every run finished so far is
     stored, nothing else is.
+    `on_stored(done, planned)` is told how many planned runs are stored: after each run is written,
+    and at once when all of them already were.
+    `around_training()` is a context manager entered around each run's training and evaluation,
+    which write nothing: a caller may let an interrupt stop a run there and nowhere else.
     """
     import torch
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = console or Console(stderr=True)
+    around_training = around_training or contextlib.nullcontext
     device = resolve_device(runtime.device)
     planned = plan(spec, ds, synthetic.run_identity if synthetic else None)
     done = set() if runtime.force else store_runs.existing_run_keys([p.key for p in planned], db)
@@ -177,6 +183,8 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
                "run_keys": [p.key for p in planned]}
     if not todo:
         console.print(f"all {len(planned)} runs of this grid are already stored (use --force to rerun)")
+        if on_stored:
+            on_stored(len(planned), len(planned))
         return summary
     data = device_data(ds, device)
     syn = None
@@ -213,18 +221,23 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
             def on_progress(step, total, loss):
                 progress.update(step_task, completed=step, total=total, info=f"loss {loss:.3f}")
 
-            row = train_run(spec, ds, planned_run, device, data, syn, on_progress, runtime.compile)
+            with around_training():
+                row = train_run(spec, ds, planned_run, device, data, syn, on_progress, runtime.compile)
             store_runs.insert_runs([row], db, replace=runtime.force)
             summary["written"] += 1
+            if on_stored:
+                on_stored(summary["skipped"] + summary["written"], len(planned))
             progress.update(runs_task, advance=1, info=f"last: top1 {row['top1']:.2f}% ({label})")
     return summary
 
 
-def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Runtime(), should_stop=None):
+def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Runtime(), should_stop=None,
+             on_stored=None, around_training=None):
     """Validate a study grid completely, then train and store it: shared by `engine run`,
-    `engine study` and `engine worker`. Returns (summary, spec, dataset)."""
+    `engine study` and `engine worker`. Returns (summary, spec, dataset). The callbacks are
+    execute()'s."""
     spec, ds, synthetic = build_spec(raw, db, runtime)
-    summary = execute(spec, runtime, db, ds, console, synthetic, should_stop)
+    summary = execute(spec, runtime, db, ds, console, synthetic, should_stop, on_stored, around_training)
     if synthetic is not None and runtime.quality != "off":  # closed-set or imported images alike
         from engine.quality.assess import after_run
         after_run(synthetic.synthetic_set_id, runtime.quality, db, ds, resolve_device(runtime.device),

@@ -11,6 +11,9 @@ At every run boundary the worker asks whether to go on: a job its user cancelled
 cancelled, a job another worker has taken over (this one was presumed dead) is left to that
 worker, and a job past its time limit fails; the runs finished so far stay stored in every case.
 There too it resizes its torch thread pool to its share of the host's cores.
+
+Ctrl-C or SIGTERM stops the worker (StopRequest): a run in training is abandoned at once, anything
+else finishes its store update first, and the job goes back to the queue.
 """
 from __future__ import annotations
 
@@ -87,11 +90,13 @@ def deferred_interrupt():
 
 
 # A queue update returns in well under a second, or within the store's 60 s retry window when the
-# store is busy. One still running after STUCK_S is stuck inside DuckDB, where Python cannot stop it:
-# CI once caught a worker in duckdb.connect for over a minute with no other thread alive, as
-# duckdb/duckdb#25965 describes (its instance cache can spin forever). The worker then prints every
+# store is busy. One still running after STUCK_S is stuck inside DuckDB, where Python cannot stop it,
+# as duckdb/duckdb#25965 describes (its instance cache can spin forever). The worker then prints every
 # thread's stack and exits with status 1, so that its service manager restarts it; a job it held is
 # requeued by the others' stale check and its stored runs are skipped when it runs again.
+# (CI once caught a worker in duckdb.connect, in a claim, a minute after its Ctrl-C. One snapshot cannot
+# tell stuck from busy: a worker that had lost its Ctrl-C (see StopRequest) goes on claiming and running
+# jobs, and between two of them it looks just so.)
 STUCK_S = 180.0
 
 
@@ -114,6 +119,72 @@ def terminate_as_interrupt() -> None:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
+class StopRequest:
+    """Ctrl-C and SIGTERM while a worker works: the first asks it to stop, a second ends it at once.
+
+    The first raises KeyboardInterrupt at once only inside `interruptible()` (a run's training, an
+    idle wait: nothing is written there); anywhere else it is noted and acted on at the next run
+    boundary, generator step or turn of the loop. Raised inside a store call, it was lost: DuckDB's
+    Python client checks for signals while a statement runs and turns the KeyboardInterrupt into
+    RuntimeError('Query interrupted'), which the worker took for a failed job, and it went on to
+    the next one. Raised between two bytecodes of store.db.connect, it could leave the writer turn
+    or the lock file's counts held.
+
+    A second signal is for a stop that takes too long (a store busy for its whole retry window): it
+    exits with status 130 without handing the job back, as kill -9 would; the stale check requeues
+    the job. The handlers replace an inherited SIG_IGN too (a worker started in the background by a
+    script): with it, a Ctrl-C was seen only when it landed inside a store update.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum = None  # the first signal received
+        self._interruptible = False
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            with contextlib.suppress(OSError):  # not the console: the main thread may be inside its print
+                os.write(2, b"worker: second interrupt, exiting now; a job it held is requeued after --stale-after\n")
+            os._exit(130)
+        self.signum = signum
+        if self._interruptible:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def handling(self):
+        """Install the handlers for the duration (main thread only: Python runs handlers there)."""
+        self.signum = None
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                if handler is not None:  # None: set outside Python; it cannot be restored from here
+                    signal.signal(s, handler)
+
+    def raise_if_requested(self) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def interruptible(self):
+        """A stretch that writes nothing, so a stop may interrupt it anywhere."""
+        try:
+            self._interruptible = True  # inside the try: a signal on this line still closes it
+            self.raise_if_requested()
+            yield
+        finally:
+            self._interruptible = False
+
+
 class Worker:
     def __init__(self, db=None, device: str = "auto", poll_s: float = 5.0, heartbeat_s: float = 10.0,
                  stale_after_s: float = 120.0, worker_id: str | None = None, console=None, log=print,
@@ -125,6 +196,7 @@ class Worker:
         self.worker_id = worker_id or f"{self.host}:{os.getpid()}"
         self.threads, self.data_roots, self.max_job_hours = threads, [Path(r) for r in data_roots], max_job_hours
         self.device_type = "cpu"
+        self.stop = StopRequest()
 
     # ------------------------------------------------------------------ one job
     def _threads_now(self) -> int:
@@ -149,10 +221,22 @@ class Worker:
             return "failed", [], (f"data path {outside} is outside this worker's --data-root ({roots}); "
                                   f"start the worker with --data-root covering it")
         started, limit_s = self.clock(), self._limit_s(job)
-        summary, last = {}, [None]
+        summary, last, recorded = {}, [None], [None]
+
+        def record_progress(done: int, planned: int):
+            """Runs stored of those planned, as `engine queue list` and the Queue page show them."""
+            if recorded[0] == (done, planned):
+                return
+            try:
+                jobs.progress(job["job_id"], self.worker_id, done, planned, self.db)
+                recorded[0] = (done, planned)
+            except StoreError:
+                pass  # progress is best effort; the job goes on
 
         with Heartbeat(job["job_id"], self.worker_id, self.db, self.heartbeat_s) as beat:
             def at_boundary(done: int, planned: int):
+                if self.stop.requested:
+                    return "interrupted"
                 if beat.state == "lost":
                     return "lost"
                 if beat.state == "cancel":
@@ -162,21 +246,24 @@ class Worker:
                 if last[0] == (done, planned):  # asked again within one run (a generator's steps)
                     return None
                 last[0] = (done, planned)
-                try:
-                    jobs.progress(job["job_id"], self.worker_id, done, planned, self.db)
-                    if self.threads is None:
+                record_progress(done, planned)  # the first boundary's count; on_stored writes each later one
+                if self.threads is None:
+                    try:
                         thread_policy.apply(self._threads_now())
-                except StoreError:
-                    pass  # progress and sizing are best effort; the job goes on
+                    except StoreError:
+                        pass  # sizing is best effort; the job goes on
                 return None
 
             try:
                 runtime = Runtime(device=self.device, quality=quality)
-                summary, _, _ = run_grid(spec, self.db, self.console, runtime, should_stop=at_boundary)
+                summary, _, _ = run_grid(spec, self.db, self.console, runtime, should_stop=at_boundary,
+                                         on_stored=record_progress, around_training=self.stop.interruptible)
             except Stopped as stop:
                 summary = stop.args[1] if len(stop.args) > 1 else {}
-                run_ids = jobs.run_ids_for(summary.get("run_keys", []), self.db)
                 reason = stop.args[0]
+                if reason == "interrupted":
+                    raise KeyboardInterrupt from None
+                run_ids = jobs.run_ids_for(summary.get("run_keys", []), self.db)
                 if reason == "cancel":
                     return "cancelled", run_ids, None
                 if reason == "lost":
@@ -189,16 +276,17 @@ class Worker:
     def work(self, once: bool = False, idle_exit_s: float | None = None) -> int:
         """Process jobs until stopped (or once, or idle for idle_exit_s). Returns jobs processed."""
         from engine.runtime import resolve_device
-        self.device_type = resolve_device(self.device).type
-        first = thread_policy.choose(self.threads, self.device_type,
-                                     jobs.busy_workers(self.host, self.stale_after_s, self.db) + 1)
-        thread_policy.apply(first)
-        jobs.register_worker(self.worker_id, self.host, os.getpid(), self.device, self.threads, self.db)
-        try:
-            return self._loop(once, idle_exit_s)
-        finally:
-            with contextlib.suppress(StoreError), stuck_store_watchdog():
-                jobs.unregister_worker(self.worker_id, self.db)
+        with self.stop.handling():
+            self.device_type = resolve_device(self.device).type
+            first = thread_policy.choose(self.threads, self.device_type,
+                                         jobs.busy_workers(self.host, self.stale_after_s, self.db) + 1)
+            thread_policy.apply(first)
+            jobs.register_worker(self.worker_id, self.host, os.getpid(), self.device, self.threads, self.db)
+            try:
+                return self._loop(once, idle_exit_s)
+            finally:
+                with contextlib.suppress(StoreError), stuck_store_watchdog():
+                    jobs.unregister_worker(self.worker_id, self.db)
 
     def _loop(self, once: bool, idle_exit_s: float | None) -> int:
         processed, idle_since, log = 0, time.monotonic(), self.log
@@ -206,8 +294,10 @@ class Worker:
         while True:
             job = None
             try:
-                with deferred_interrupt(), stuck_store_watchdog():
+                self.stop.raise_if_requested()
+                with stuck_store_watchdog():
                     job = jobs.claim(self.worker_id, self.db, self.stale_after_s, now=self.clock())
+                self.stop.raise_if_requested()  # asked during the claim: the job goes straight back
                 if job is None:
                     if once or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
                         return processed
@@ -215,7 +305,8 @@ class Worker:
                         with stuck_store_watchdog():
                             jobs.touch_worker(self.worker_id, self.db)
                         touched = time.monotonic()
-                    time.sleep(self.poll_s)
+                    with self.stop.interruptible():
+                        time.sleep(self.poll_s)
                     continue
                 log(f"worker {self.worker_id}: job {job['job_id']} (attempt {job['attempts']}): {job['spec']}")
                 try:
@@ -223,9 +314,11 @@ class Worker:
                 except KeyboardInterrupt:
                     raise
                 except Exception as err:  # the job failed, not the worker: record why and go on
+                    if self.stop.requested:  # helpers (DDP ranks) got the same Ctrl-C: not the job's failure
+                        raise KeyboardInterrupt from err
                     outcome, run_ids = "failed", []
                     message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                with deferred_interrupt(), stuck_store_watchdog():
+                with stuck_store_watchdog():
                     job_id, job = job["job_id"], None
                     if outcome == "done":
                         ok = jobs.finish(job_id, self.worker_id, run_ids, self.db)
@@ -247,6 +340,7 @@ class Worker:
                 raise
             processed += 1
             idle_since = time.monotonic()
+            self.stop.raise_if_requested()  # asked while the job was being recorded: it is, so just stop
             if once:
                 return processed
 

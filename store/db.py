@@ -37,6 +37,9 @@ class StoreError(RuntimeError):
     """A store problem the user can act on; its message is one line."""
 
 
+INTERRUPTED = "Query interrupted"   # what DuckDB raises (a RuntimeError) when a signal lands in a statement
+
+
 # Never fetch or load extensions behind the user's back: a file of another format (SQLite, say) made
 # DuckDB try to download its reader. Everything the store needs is built in.
 CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -238,7 +241,15 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
         # One time base for every process and every TIMESTAMP: UTC, whatever the host's TZ.
         con.execute("SET TimeZone = 'UTC'")
         check_store(con, path.resolve())
-        yield con
+        try:
+            yield con
+        except RuntimeError as err:
+            # DuckDB's client turns a Ctrl-C (or SIGTERM) that lands inside a statement into this
+            # ordinary error, and a caller would take it for a failed statement and go on: a worker
+            # marked its job failed and took the next one. It is the user's stop, so it is raised as one.
+            if str(err) == INTERRUPTED:
+                raise KeyboardInterrupt from err
+            raise
     finally:
         try:
             if con is not None:

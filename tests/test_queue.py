@@ -172,12 +172,12 @@ def test_queue_page_submits_and_shows_completion(tmp_path, monkeypatch):
     db = fresh_store(tmp_path)
     at = queue_page(db, monkeypatch)
     assert not at.exception
-    at.number_input(key="queue_n_base").set_value(900).run()
+    at.text_input(key="queue_n_base").set_value("900").run()
     assert any("larger than digits's train split" in e.value for e in at.error)
     assert at.button(key="queue_submit").disabled
-    at.number_input(key="queue_n_base").set_value(22).run()
+    at.text_input(key="queue_n_base").set_value("22").run()
     at.text_input(key="queue_added").set_value("0,N").run()
-    at.number_input(key="queue_seeds").set_value(1).run()
+    at.text_input(key="queue_seeds").set_value("1").run()
     at.text_input(key="queue_recipe").set_value("iterations=10").run()
     assert any("2 classifier trainings" in i.value for i in at.info)
     at.button(key="queue_submit").click().run()
@@ -258,12 +258,27 @@ def test_worker_fails_a_job_whose_stored_quality_level_is_unknown(tmp_path):
     assert job["status"] == "failed" and "--quality 'everything'" in job["error"] and engine_rows(db).empty
 
 
+def test_progress_of_a_finished_job_counts_every_run(tmp_path):
+    """Progress was written before each run only, so a finished job read 1/2, and a job whose runs
+    were all stored already read nothing (issue #30)."""
+    from engine.worker import Worker
+    db = fresh_store(tmp_path)
+    first = jobs.submit(spec(20), db)
+    Worker(db, device="cpu", threads=1, log=lambda *a: None).work(once=True)
+    again = jobs.submit(spec(20), db)  # the same two runs: both skipped
+    Worker(db, device="cpu", threads=1, log=lambda *a: None).work(once=True)
+    for job_id in (first, again):
+        job = jobs.get(job_id, db)
+        assert job["status"] == "done" and (job["runs_done"], job["runs_planned"]) == (2, 2), job
+    assert len(engine_rows(db)) == 2
+
+
 def test_queue_page_full_quality_checkbox_only_for_closed_set_jobs(tmp_path, monkeypatch):
     db = fresh_store(tmp_path)
     at = queue_page(db, monkeypatch)
     assert at.checkbox(key="queue_full_quality").disabled  # real additions have no synthetic set to measure
     at.radio(key="queue_augmentation").set_value("closed").run()
-    at.number_input(key="queue_n_base").set_value(20).run()
+    at.text_input(key="queue_n_base").set_value("20").run()
     at.text_input(key="queue_added").set_value("N").run()
     at.checkbox(key="queue_full_quality").check().run()
     at.button(key="queue_submit").click().run()

@@ -264,3 +264,36 @@ def test_reader_waits_for_a_writer_thread_in_the_same_process(paper_db, caplog):
     t.join()
     assert len(rows) == 25
     assert any("different configuration" in r.getMessage() for r in caplog.records)
+
+
+def test_ctrl_c_inside_a_statement_is_a_keyboard_interrupt(tmp_path):
+    """DuckDB's client turns a signal that lands inside a statement into RuntimeError('Query
+    interrupted') (when it notices it: within a second, or only when the statement ends); a caller took
+    that for a failed statement and went on (a worker marked its job failed and took the next).
+    connect() raises it as the stop it is; any other RuntimeError passes as it is."""
+    from store.db import INTERRUPTED, connect
+    db = tmp_path / "s.duckdb"
+    with pytest.raises(KeyboardInterrupt):
+        with connect(db):
+            raise RuntimeError(INTERRUPTED)
+    with pytest.raises(RuntimeError, match="something else"):
+        with connect(db, read_only=True):
+            raise RuntimeError("something else")
+    import duckdb
+    con = duckdb.connect()
+    try:  # the text DuckDB gives the error, as connect() matches it
+        import os
+        import signal
+        import threading
+        timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            con.execute("SELECT count(*) FROM range(4000000000) t(i) WHERE i % 7 = 3").fetchall()
+        except RuntimeError as err:
+            assert str(err) == INTERRUPTED
+        except KeyboardInterrupt:
+            pass  # the statement ended before DuckDB looked: Python raised the interrupt itself
+        finally:
+            timer.cancel()
+    finally:
+        con.close()

@@ -148,6 +148,54 @@ def test_cancelling_a_running_job_stops_it_at_a_run_boundary(tmp_path):
     assert 1 <= len(kept) < 12 and sorted(json.loads(job["run_ids"])) == sorted(kept.run_id)
 
 
+@pytest.mark.slow
+def test_ctrl_c_during_training_abandons_the_run_and_hands_the_job_back(tmp_path):
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(30, iterations=200_000), db)  # one run of many minutes
+    w = start(db, "--heartbeat", "0.5", "--stale-after", "60")
+    wait_for(lambda: jobs.get(job_id, db)["runs_planned"] == 1)  # past its first run boundary: training
+    time.sleep(1)
+    w.send_signal(signal.SIGINT)
+    w.wait_or_dump(timeout=60)  # a hang detector, not a timing: it exits within seconds
+    assert w.returncode == 130, w.output()
+    job = jobs.get(job_id, db)
+    assert job["status"] == "queued" and job["attempts"] == 0 and job["worker_id"] is None
+    assert rows(db).empty  # the abandoned run left nothing
+
+
+HOLD_LOCK = """
+import fcntl, sys, time
+with open(sys.argv[1], "a+") as f:
+    fcntl.lockf(f, fcntl.LOCK_EX)   # what a writer of another process holds: the store is busy
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_ends_a_worker_whose_stop_waits_on_a_busy_store(tmp_path):
+    """The first Ctrl-C hands the job back, which waits for a busy store (up to its 60 s retry
+    window); a second one ends the worker at once, and the stale check requeues the job."""
+    from store.db import lock_path
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(30, iterations=200_000), db)
+    w = start(db, "--heartbeat", "0.5", "--stale-after", "60")
+    wait_for(lambda: jobs.get(job_id, db)["runs_planned"] == 1)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock_path(db))], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        w.send_signal(signal.SIGINT)
+        time.sleep(3)  # training is abandoned at once; the hand-back now waits for the store
+        assert w.poll() is None, w.output()
+        w.send_signal(signal.SIGINT)
+        w.wait_or_dump(timeout=30)  # a hang detector: before, it waited out the store's retry windows
+    finally:
+        holder.kill()
+        holder.wait()
+    assert w.returncode == 130 and "second interrupt, exiting now" in w.output(), w.output()
+    assert jobs.get(job_id, db)["status"] == "running" and rows(db).empty  # until another worker finds it stale
+
+
 # ------------------------------------------------------------------------------ in process
 
 def test_a_job_past_its_time_limit_fails_with_its_runs_kept(tmp_path):
@@ -161,6 +209,40 @@ def test_a_job_past_its_time_limit_fails_with_its_runs_kept(tmp_path):
     job = jobs.get(job_id, db)
     assert n == 1 and job["status"] == "failed" and "time limit of 1 h reached after 1 runs" in job["error"]
     assert len(rows(db)) == 1 and json.loads(job["run_ids"]) == list(rows(db).run_id)
+    assert (job["runs_done"], job["runs_planned"]) == (1, 4)  # the stored run counts, though no run followed it
+
+
+def test_ctrl_c_inside_a_store_statement_stops_the_worker(tmp_path, monkeypatch):
+    """DuckDB's client turns a KeyboardInterrupt that arrives while a statement runs into
+    RuntimeError('Query interrupted'): the worker took it for a failed job and went on with the next
+    one, and Ctrl-C never stopped it (the 200-submission test's hang). Here the Ctrl-C arrives while
+    the worker writes its progress before the first run."""
+    import threading
+
+    from store.db import connect
+    db = fresh_store(tmp_path)
+    job_id = jobs.submit(spec(20, added="0,N", iterations=5), db)
+    jobs.submit(spec(21, added="0,N", iterations=5), db)  # what a worker that lost its Ctrl-C went on to
+    real_progress, timers = jobs.progress, []
+
+    def progress_meanwhile_ctrl_c(*args, **kwargs):
+        if not timers:
+            with connect(db) as con:
+                con.execute("SET threads = 1")
+                timers.append(threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)))
+                timers[0].start()
+                con.execute("SELECT count(*) FROM range(200000000) t(i) WHERE i % 7 = 3").fetchall()  # seconds
+        return real_progress(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "progress", progress_meanwhile_ctrl_c)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        Worker(db, "cpu", heartbeat_s=0.5, threads=1, log=lambda m: None).work(idle_exit_s=5)
+    timers[0].join()
+    assert signal.getsignal(signal.SIGINT) is before
+    statuses = {r.job_id: r.status for r in jobs.list_jobs(db).itertuples()}
+    assert statuses[job_id] == "queued" and set(statuses.values()) == {"queued"}, statuses
+    assert jobs.get(job_id, db)["attempts"] == 0 and rows(db).empty
 
 
 def test_data_paths_from_the_queue_must_lie_under_the_worker_roots(tmp_path):

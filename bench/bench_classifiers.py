@@ -11,10 +11,10 @@ import time
 
 import torch
 
-from engine.data import load_digits_dataset
-from engine.models import CLASSIFIERS
-from engine.runtime import device_name, resolve_device
-from engine.train import default_recipe, train_classifier
+from engine.data.loaders import load_digits_dataset
+from engine.classifiers.networks import CLASSIFIERS
+from engine.device.runtime import device_name, resolve_device
+from engine.classifiers.train import default_recipe, train_classifier
 
 
 def main():

@@ -18,7 +18,7 @@ from engine.generators.dit import PRESETS, DiffusionLoss, DiT, sample_latents, i
 from engine.generators.dit_train import PRESET_TRAINING
 from engine.generators.edm import EDMLoss, EDMPrecond, edm_sampler
 from engine.generators.vae import PRESET_TRAINING as PRESET_TRAINING_VAE, build_vae, downsampling, vae_loss
-from engine.runtime import device_name, resolve_device
+from engine.device.runtime import device_name, resolve_device
 
 
 def timed(fn, repeats: int, sync) -> float:

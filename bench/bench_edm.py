@@ -11,7 +11,7 @@ import time
 import torch
 
 from engine.generators.edm import EDMLoss, EDMPrecond, edm_sampler
-from engine.runtime import device_name, resolve_device
+from engine.device.runtime import device_name, resolve_device
 
 SHAPES = {"tiny": (8, 1, 128), "small": (32, 3, 128), "cifar": (32, 3, 128)}  # resolution, channels, train batch
 

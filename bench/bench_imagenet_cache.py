@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 def write_folder(root: Path, per_class: int) -> int:
     from PIL import Image
-    from engine.imagenet import class_list
+    from engine.data.imagenet import class_list
     rng = np.random.default_rng(0)
     ramp = np.linspace(0, 200, 500, dtype=np.float32)[None, :, None]
     n = 0
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     args = ap.parse_args()
     from rich.console import Console
-    from engine.imagenet import CACHE_DIR, load_imagenet_subset
+    from engine.data.imagenet import CACHE_DIR, load_imagenet_subset
     with tempfile.TemporaryDirectory(prefix="equiv-imagenet-") as tmp:
         root = Path(tmp)
         n = write_folder(root, args.per_class)

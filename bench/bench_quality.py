@@ -32,7 +32,7 @@ def main():
     import numpy as np
     import torch
 
-    from engine.data import load_digits_dataset
+    from engine.data.loaders import load_digits_dataset
     from engine.quality import fid as fidlib
     from engine.quality.assess import assess
     from store import artifacts, quality as store_quality

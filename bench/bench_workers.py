@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.spec import validate  # noqa: E402
-from engine.threads import usable_cores  # noqa: E402
+from engine.device.threads import usable_cores  # noqa: E402
 from store import jobs  # noqa: E402
 from store import runs as store_runs  # noqa: E402
 

@@ -3,8 +3,8 @@
 Every measurement goes through the engine's own code: EDM training is
 engine.generators.edm_train.train_generator itself (its per-step loss.item(), EMA and gradient
 clean-up included), sampling is its sample_balanced (the 18-step Heun sampler plus the uint8
-conversion and copy to the host), classifiers are engine.train.train_classifier (augmentation,
-resize, bf16 autocast and channels_last on CUDA), and the closed-set point is engine.run.run_grid,
+conversion and copy to the host), classifiers are engine.classifiers.train.train_classifier (augmentation,
+resize, bf16 autocast and channels_last on CUDA), and the closed-set point is engine.execution.local.run_grid,
 what `engine run` calls; DiT and its VAE are engine.generators.dit_train.train_dit /
 sample_balanced and engine.generators.vae.train_vae, when those modules exist. Nothing here sets
 cudnn.benchmark or TF32 flags: the engine does not.
@@ -152,7 +152,7 @@ def classifier_train(device, classifier: str, data_size: int, batch: int, compil
     """train_classifier times its own loop: a warm-up call, a probe (a quarter of the target) to
     size the timed call, since the warm-up's rate includes its first steps, then the timed call.
     The probe is a second reading of the same rate."""
-    from engine.train import default_recipe, train_classifier
+    from engine.classifiers.train import default_recipe, train_classifier
     n = 2 * batch
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 3, data_size, data_size), dtype=torch.uint8, generator=gen).to(device)
@@ -197,7 +197,7 @@ def closed_set_point(device, resolution: int, n_base: int, n_test: int, preset: 
     evaluate one classifier on base + synthetic, store the row."""
     from rich.console import Console
 
-    from engine.run import Runtime, run_grid
+    from engine.execution.local import Runtime, run_grid
     from store import runs as store_runs
     with tempfile.TemporaryDirectory() as tmp:
         write_image_folder(Path(tmp) / "data", 2 * n_base, n_test, resolution)
@@ -348,7 +348,7 @@ def run_one(request: dict, device) -> dict:
 
 
 def describe(device) -> dict:
-    from engine.runtime import device_name, versions
+    from engine.device.runtime import device_name, versions
     info = {"device": device_name(device), "versions": versions(), "torch_threads": torch.get_num_threads(),
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
             "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
@@ -363,7 +363,7 @@ def describe(device) -> dict:
 def main() -> None:
     # Each measurement imports what it needs itself, so that a missing package (diffusers, duckdb)
     # fails the measurements that need it and no others.
-    from engine.runtime import resolve_device
+    from engine.device.runtime import resolve_device
     device = resolve_device(os.environ.get("GPU_BENCH_DEVICE", "auto"))
     print(READY + json.dumps(describe(device)), flush=True)
     for line in sys.stdin:

@@ -3,9 +3,9 @@
 `engine run`, `engine study`, `engine queue add`, the Queue page and the worker all turn a user's
 request into a StudySpec through validate() here: one set of defaults, one set of rules, checked
 once before anything is stored or trained. Recipe overrides and generator options are checked by
-the same code that later applies them (engine.recipes, engine.generators.presets). What needs the
+the same code that later applies them (engine.classifiers.recipes, engine.generators.presets). What needs the
 loaded data (is n_base within this train split?) is check_against_data(), also here, which
-engine.run calls as soon as the data are loaded.
+engine.execution.local calls as soon as the data are loaded.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.generators.presets import GENERATOR_OPTIONS, PRESET_TRAINING, config_from_options
 from engine.messages import clip, clip_values
-from engine.recipes import TRADITIONAL, Recipe, default_recipe, traditional_of, with_traditional
+from engine.classifiers.recipes import TRADITIONAL, Recipe, default_recipe, traditional_of, with_traditional
 
 
 class SpecError(ValueError):
@@ -66,7 +66,7 @@ RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 # MedMNIST's BloodMNIST); anything else is checked once the worker has loaded it.
 KNOWN_TRAIN_SIZES = {"digits": 800, "cifar10": 50_000, "medmnist:bloodmnist": 11_959}
 DEFAULT_DATA_ROOTS = {"cifar10": "data/cifar10", "medmnist": "data/medmnist/{flag}.npz", "imagenet": "data/imagenet"}
-IMAGENET_SUBSETS = ("imagenet100", "imagenet10")   # engine.imagenet reads them (class lists: engine/classes/)
+IMAGENET_SUBSETS = ("imagenet100", "imagenet10")   # engine.data.imagenet reads them (class lists: engine/data/classes/)
 # How much of engine.quality runs on a synthetic set after closed-set runs: how a study executes,
 # never part of its identity (engine run --quality, engine queue add --quality, the Queue page).
 QUALITY_LEVELS = ("off", "cheap", "full")
@@ -228,7 +228,7 @@ def _medmnist_train_size(path: Path) -> int | None:
     """The train split's size from the .npz's array headers (nothing is loaded)."""
     import zipfile
 
-    from engine.dataset import npz_headers
+    from engine.data.dataset import npz_headers
     check_regular_file(path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -255,7 +255,7 @@ def check_data_here(spec: StudySpec) -> None:
     dataset's layout (class folders, split folders, archive keys). A queued job's paths are the workers'
     (`--remote-data` skips this when only they see them; a worker then checks them when it takes the job).
     Nothing is decoded: the loaders check the images themselves."""
-    from engine.dataset import DatasetError, image_files
+    from engine.data.dataset import DatasetError, image_files
     remote = "if only the workers see it, pass --remote-data (a worker checks it when it takes the job)"
     for path in data_paths(spec):
         if not path.exists():
@@ -486,7 +486,7 @@ def stored_name(dataset: str) -> str | None:
 def check_open_set(spec: StudySpec, db=None, row: dict | None = None) -> dict | None:
     """An open-set spec's imported set, from the store: it exists, is for this dataset, and holds
     enough images of every class for the largest amount. Called by engine run, engine queue add,
-    the Queue page and the worker (through engine.run.build_spec). `row`: the set's store row as
+    the Queue page and the worker (through engine.execution.local.build_spec). `row`: the set's store row as
     read elsewhere (a cluster node has no store; the dispatcher reads it and ships it)."""
     if spec.augmentation != "open":
         return None

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
-from engine.data import load_digits_dataset
-from engine.subsets import base_indices, indices_hash
+from engine.data.loaders import load_digits_dataset
+from engine.data.subsets import base_indices, indices_hash
 from store import artifacts, runs as store_runs
 from store.db import connect, migrate
 

@@ -185,7 +185,7 @@ def test_cluster_rejects_bad_options(tmp_path):
 
 def test_nodes_resolve_data_paths_under_the_cluster_data_root():
     pytest.importorskip("ray")
-    from engine.cluster import node_data_root
+    from engine.execution.cluster import node_data_root
     assert node_data_root("cifar10", None, "/data") == "/data/cifar10"
     assert node_data_root("medmnist:bloodmnist", None, "/data") == "/data/medmnist/bloodmnist.npz"
     assert node_data_root("cifar10", "c10", "/data") == "/data/c10"

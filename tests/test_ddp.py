@@ -8,10 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.data import load_digits_dataset
+from engine.data.loaders import load_digits_dataset
 from engine.generators.edm_train import default_config, train_generator
 from engine.generators.guard import ClosedSetView
-from engine.subsets import base_indices
+from engine.data.subsets import base_indices
 
 
 def train(view, out: Path, nproc: int, stop_after=None):

@@ -5,14 +5,14 @@ import pytest
 import torch
 from diffusers import DiTTransformer2DModel
 
-from engine.data import load_digits_dataset
+from engine.data.loaders import load_digits_dataset
 from engine.generators.checkpoints import CheckpointError, LossCurve
 from engine.generators.dit import PRESETS, DiffusionLoss, DiT, image_generators, make_scheduler, sample_latents
 from engine.generators.dit_train import (PRESET_TRAINING, default_config, load_ema, sample_balanced,
                                          train_dit)
 from engine.generators.guard import ClosedSetView, ClosedSetViolation
 from engine.generators.vae import LatentCodec, default_vae_config, train_vae
-from engine.subsets import base_indices
+from engine.data.subsets import base_indices
 
 CPU = torch.device("cpu")
 
@@ -216,7 +216,7 @@ def trained_tiny(digits, tmp_path_factory):
 
 @pytest.mark.slow
 def test_tiny_vae_and_dit_learn_digits_and_guidance_helps(digits, trained_tiny):
-    from engine.train import default_recipe, predict, train_classifier
+    from engine.classifiers.train import default_recipe, predict, train_classifier
     out, base, codec, vae_stats, stats = trained_tiny
     assert stats["finished"] and vae_stats["finished"]
     first = np.mean([v for _, v in stats["loss_curve"][:5]])

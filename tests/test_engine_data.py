@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.data import DatasetError, load_dataset, load_digits_dataset
-from engine.subsets import (SubsetError, addition_order, base_indices, indices_hash, real_additions,
+from engine.data.loaders import DatasetError, load_dataset, load_digits_dataset
+from engine.data.subsets import (SubsetError, addition_order, base_indices, indices_hash, real_additions,
                             stratified_counts)
 
 
@@ -181,7 +181,7 @@ def test_additions_are_nested_and_outside_the_base():
 
 def test_resnet110_depth_and_parameters():
     import torch
-    from engine.models import BasicBlock, create_classifier
+    from engine.classifiers.networks import BasicBlock, create_classifier
     model = create_classifier("resnet110", 10, 3)
     blocks = [m for m in model.modules() if isinstance(m, BasicBlock)]
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -194,7 +194,7 @@ def test_resnet110_depth_and_parameters():
 @pytest.mark.slow
 def test_timm_classifiers_build_offline():
     import torch
-    from engine.models import create_classifier
+    from engine.classifiers.networks import create_classifier
     model = create_classifier("resnet50", 7, 1)
     assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 7)
     vit = create_classifier("vit-b32", 5, 3)

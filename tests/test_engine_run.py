@@ -10,8 +10,8 @@ import torch
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.data import load_digits_dataset
-from engine.train import default_recipe, iterations_for, train_classifier
+from engine.data.loaders import load_digits_dataset
+from engine.classifiers.train import default_recipe, iterations_for, train_classifier
 from store import runs as store_runs
 from tests.test_engine_data import write_folder, write_medmnist
 

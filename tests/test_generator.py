@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import load_digits_dataset
+from engine.data.loaders import load_digits_dataset
 from engine.generators.edm import EDMLoss, EDMPrecond, edm_sampler, preconditioning
 from engine.generators.checkpoints import CheckpointError
 from engine.generators.closed_set import memorisation
 from engine.generators.edm_train import default_config, load_ema, sample_balanced, train_generator
 from engine.generators.guard import ClosedSetView, ClosedSetViolation
-from engine.subsets import base_indices
-from engine.train import default_recipe, predict, train_classifier
+from engine.data.subsets import base_indices
+from engine.classifiers.train import default_recipe, predict, train_classifier
 
 CPU = torch.device("cpu")
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import imagenet
-from engine.data import DatasetError, load_dataset
+from engine.data import imagenet
+from engine.data.loaders import DatasetError, load_dataset
 from engine.spec import SpecError, data_paths, validate
 
 TIMM_INFO = Path(__import__("timm").__file__).parent / "data" / "_info"
@@ -120,7 +120,7 @@ def test_spec_knows_the_subsets(tmp_path):
 
 
 def test_an_engine_run_on_imagenet10_is_stored_as_imagenet10(ten_root, tmp_path):
-    from engine.run import Runtime, run_grid
+    from engine.execution.local import Runtime, run_grid
     from store import runs as store_runs
     db = tmp_path / "s.duckdb"
     summary, spec, ds = run_grid({"dataset": "imagenet10", "data_root": str(ten_root), "size": 16,

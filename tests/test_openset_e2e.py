@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from engine.analysis.fit import analyse
 from engine.cli import app
-from engine.data import load_digits_dataset
+from engine.data.loaders import load_digits_dataset
 from store import jobs
 from store import runs as store_runs
 from store import synthetic as store_synthetic

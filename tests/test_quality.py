@@ -88,7 +88,7 @@ def test_inception_path_reads_a_local_weights_file_and_never_downloads(tmp_path,
 
 @pytest.fixture(scope="module")
 def digits():
-    from engine.data import load_digits_dataset
+    from engine.data.loaders import load_digits_dataset
     return load_digits_dataset()
 
 

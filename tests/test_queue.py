@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.spec import SpecError, validate
-from engine.worker import STUCK_S
+from engine.execution.worker import STUCK_S
 from store import jobs
 from tests.processes import engine_rows, fresh_store, spawn, wait_for
 
@@ -158,7 +158,7 @@ def test_200_concurrent_submissions_land_while_a_worker_writes(tmp_path):
         wait_for(lambda: len(engine_rows(db)) >= 3, timeout=120)  # the worker really was writing
     finally:
         worker.send_signal(signal.SIGINT)
-        # Ctrl-C is handled within a second; a worker stuck inside DuckDB (see engine.worker.STUCK_S)
+        # Ctrl-C is handled within a second; a worker stuck inside DuckDB (see engine.execution.worker.STUCK_S)
         # ends itself after its watchdog's limit instead, so wait past that before calling it a hang.
         worker.wait_or_dump(timeout=STUCK_S + 60)
     table = jobs.list_jobs(db)
@@ -200,9 +200,9 @@ def test_registry_matches_what_the_engine_builds():
 
     from engine.generators.edm import PRESETS
     from engine.generators.presets import PRESET_TRAINING
-    from engine.models import create_classifier
+    from engine.classifiers.networks import create_classifier
     from engine.spec import CLASSIFIERS, GENERATOR_PRESETS, RECIPE_FIELDS
-    from engine.train import Recipe
+    from engine.classifiers.train import Recipe
     assert set(PRESETS) == set(PRESET_TRAINING) == set(GENERATOR_PRESETS)
     assert tuple(f.name for f in fields(Recipe)) == RECIPE_FIELDS
     for name in ("smallcnn", "resnet110"):  # the timm ones are built in test_engine_data
@@ -250,7 +250,7 @@ def test_quality_level_is_queued_validated_and_listed(tmp_path):
 
 
 def test_worker_fails_a_job_whose_stored_quality_level_is_unknown(tmp_path):
-    from engine.worker import Worker
+    from engine.execution.worker import Worker
     db = fresh_store(tmp_path)
     job_id = jobs.submit(spec(20), db, quality="everything")  # written past validation, as a foreign client could
     Worker(db, device="cpu", threads=1, log=lambda *a: None).work(once=True)
@@ -261,7 +261,7 @@ def test_worker_fails_a_job_whose_stored_quality_level_is_unknown(tmp_path):
 def test_progress_of_a_finished_job_counts_every_run(tmp_path):
     """Progress was written before each run only, so a finished job read 1/2, and a job whose runs
     were all stored already read nothing (issue #30)."""
-    from engine.worker import Worker
+    from engine.execution.worker import Worker
     db = fresh_store(tmp_path)
     first = jobs.submit(spec(20), db)
     Worker(db, device="cpu", threads=1, log=lambda *a: None).work(once=True)

@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.data import load_digits_dataset
+from engine.data.loaders import load_digits_dataset
 from engine.generators.open_set import match_classes, stream_order, ImportFailed
 from engine.spec import SpecError, check_open_amount, check_open_set, max_balanced, validate
 from store import jobs

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from engine.analysis.fit import analyse, one_traditional, settings
 from engine.analysis.surface import FitError
 from engine.cli import app
-from engine.recipes import TRADITIONAL, default_recipe, traditional_of, with_traditional
+from engine.classifiers.recipes import TRADITIONAL, default_recipe, traditional_of, with_traditional
 from engine.spec import SpecError, StudySpec, default_traditional, summary, validate
-from engine.study import tab6_grids, tab6_rows
+from engine.execution.study import tab6_grids, tab6_rows
 from store import runs as store_runs
 from store.db import MIGRATIONS, connect, migrate
 
@@ -67,8 +67,8 @@ def test_cli_refuses_a_bad_value_before_anything_runs(tmp_path):
 
 
 def test_plan_keys_runs_by_their_traditional_augmentation():
-    from engine.data import load_digits_dataset
-    from engine.run import plan
+    from engine.data.loaders import load_digits_dataset
+    from engine.execution.local import plan
     ds = load_digits_dataset()
     keys = {}
     for name in TRADITIONAL:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.spec import validate
-from engine.worker import STUCK_S, Worker, outside_roots
+from engine.execution.worker import STUCK_S, Worker, outside_roots
 from store import jobs
 from tests.processes import engine_rows as rows, fresh_store, spawn, wait_for
 
@@ -267,7 +267,7 @@ def test_data_paths_from_the_queue_must_lie_under_the_worker_roots(tmp_path):
 
 
 def test_threads_are_the_hosts_cores_shared_among_busy_workers(tmp_path, monkeypatch):
-    from engine import threads
+    from engine.device import threads
     monkeypatch.setattr(threads, "usable_cores", lambda: 8)
     assert threads.choose(None, "cpu", 1) == 8
     assert threads.choose(None, "cpu", 2) == 4
@@ -289,7 +289,7 @@ def test_threads_are_the_hosts_cores_shared_among_busy_workers(tmp_path, monkeyp
 
 STUCK = """
 import sys, time
-from engine.worker import stuck_store_watchdog
+from engine.execution.worker import stuck_store_watchdog
 with stuck_store_watchdog(float(sys.argv[1])):
     time.sleep(float(sys.argv[2]))  # stands for a store call stuck in C
 print("returned", flush=True)

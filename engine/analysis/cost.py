@@ -14,7 +14,7 @@ from store.db import column_names, connect, has_table
 
 def _stored_dataset(dataset: str) -> str | None:
     if dataset in IMAGENET_SUBSETS:
-        from engine.imagenet import SUBSETS  # torch-free; only these two names need it
+        from engine.data.imagenet import SUBSETS  # torch-free; only these two names need it
         return SUBSETS[dataset][0]
     return stored_name(dataset)
 

@@ -38,7 +38,7 @@ def cluster(address: Annotated[str, typer.Option(
         raise UserError(f"--gpus-per-run {gpus_per_run} must be 0 or more")
     try:
         import ray
-        from engine import cluster as dispatcher
+        from engine.execution import cluster as dispatcher
     except ImportError:
         raise UserError("Ray is not installed: pip install 'equivalence[cluster]' (or -e '.[cluster]')") from None
     with_store(db)

@@ -64,9 +64,9 @@ def quality(set_: Annotated[str, typer.Argument(metavar="SET", help="A synthetic
     """Compute the quality metrics of one or more synthetic sets, store them, and print them."""
     import pandas as pd
 
-    from engine.data import DatasetError, load_dataset
+    from engine.data.loaders import DatasetError, load_dataset
     from engine.quality.assess import QualityError, assess, dataset_spec, parse_metrics
-    from engine.runtime import resolve_device
+    from engine.device.runtime import resolve_device
     from store import quality as store_quality
     try:
         chosen = parse_metrics(metrics)

@@ -124,9 +124,9 @@ def worker(device: Annotated[str, typer.Option(help="auto, cpu or cuda:K (one wo
            threads: ThreadsOpt = None,
            db: Db = None):
     """Execute queued jobs with the same code as `engine run`; each job runs exactly once."""
-    from engine.runtime import resolve_device
+    from engine.device.runtime import resolve_device
     from engine.spec import SpecError
-    from engine.worker import Worker, terminate_as_interrupt
+    from engine.execution.worker import Worker, terminate_as_interrupt
     for name, value in (("--poll", poll), ("--heartbeat", heartbeat), ("--stale-after", stale_after)):
         if not (math.isfinite(value) and value > 0):
             raise UserError(f"{name} {value} must be a positive number of seconds")

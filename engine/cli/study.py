@@ -116,8 +116,8 @@ def run(fields: dict,
 def use_threads(requested: int | None, device: str) -> int:
     """Size torch's thread pools before any training: this process's share of the host."""
     import socket
-    from engine import threads as thread_policy
-    from engine.runtime import resolve_device
+    from engine.device import threads as thread_policy
+    from engine.device.runtime import resolve_device
     from store import jobs
     try:
         busy = jobs.busy_workers(socket.gethostname(), 120.0)
@@ -128,12 +128,12 @@ def use_threads(requested: int | None, device: str) -> int:
 
 def run_grid_cli(fields, db, device="auto", force=False, compile_=False, download=False, threads=None,
                  quality=DEFAULT_QUALITY):
-    """engine.run.run_grid with the CLI's error handling: one line for bad input, 130 on Ctrl-C."""
-    from engine.data import DatasetError
+    """engine.execution.local.run_grid with the CLI's error handling: one line for bad input, 130 on Ctrl-C."""
+    from engine.data.loaders import DatasetError
     from engine.generators.checkpoints import CheckpointError
     from engine.generators.guard import ClosedSetViolation
-    from engine.run import Runtime, run_grid
-    from engine.subsets import SubsetError
+    from engine.execution.local import Runtime, run_grid
+    from engine.data.subsets import SubsetError
     try:
         spec = validate(fields)  # before anything is loaded, trained or stored
         runtime = Runtime(device=device, compile=compile_, force=force, download=download, quality=quality)
@@ -169,7 +169,7 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
                  db: Db = None):
     """Real and closed-set grids on digits (3 seeds), then the equivalence fit. Resumable."""
     import time as _time
-    from engine.study import study_grids, tab6_grids
+    from engine.execution.study import study_grids, tab6_grids
     quality = quality or ("off" if traditional_baseline else "full")
     try:
         base_sizes = [int(b) for b in bases.split(",") if b.strip()]
@@ -183,7 +183,7 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
               "seeds": seeds, "generator": generator, "generator_preset": "tiny", "recipe": list(recipe or []),
               "generator_options": list(generator_option or []) if aug == "closed" else [], "traditional": trad}
              for n_base, aug, added, trad in plan]
-    from engine.run import Runtime
+    from engine.execution.local import Runtime
     try:  # every grid (and the quality level) is checked before the first one trains
         Runtime(quality=quality)
         for fields in grids:
@@ -205,7 +205,7 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
 
 def print_tab6(db, run_keys: list[str]) -> None:
     """The Tab. 6 comparison from exactly the runs its grids planned."""
-    from engine.study import tab6_rows
+    from engine.execution.study import tab6_rows
     from store import runs as store_runs
     runs = store_runs.query_runs(db, dataset="digits")
     runs = runs[runs.run_key.isin(run_keys)]
@@ -221,7 +221,7 @@ def print_tab6(db, run_keys: list[str]) -> None:
 def print_study_report(db) -> None:
     from engine.analysis.fit import analyse
     from engine.cli.analysis import load_runs, print_analysis
-    from engine.study import gains_table
+    from engine.execution.study import gains_table
     from store.artifacts import list_generators
     runs = load_runs(db)
     gens = sorted(set(runs[(runs.dataset == "digits") & (runs.augmentation == "closed")].generator.dropna()))

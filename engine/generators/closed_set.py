@@ -15,13 +15,13 @@ import time
 import numpy as np
 import torch
 
-from engine.data import Dataset
+from engine.data.loaders import Dataset
 from engine.generators.edm_train import load_ema, sample_balanced, train_generator
 from engine.generators.guard import ClosedSetView
 from engine.generators.presets import config_from_options
 from engine.spec import GENERATORS
-from engine.runtime import resolve_device
-from engine.subsets import base_indices, indices_hash
+from engine.device.runtime import resolve_device
+from engine.data.subsets import base_indices, indices_hash
 from store import artifacts
 
 

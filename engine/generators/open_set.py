@@ -2,7 +2,7 @@
 
 The images were made outside (Stable Diffusion, a vendor, a GAN trained elsewhere): importing
 them checks every file and class against the dataset, resizes them with the path real folder
-images take (engine.data.image_pixels), and stores them like a closed-set synthetic set. Inside a
+images take (engine.data.loaders.image_pixels), and stores them like a closed-set synthetic set. Inside a
 class the images are ordered by the hash of their pixels, so the set's order, its id and every
 draw depend on the images alone, not on file names or the order they were listed in.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import IMAGE_SUFFIXES, Dataset, image_pixels
-from engine.dataset import check_regular, memory_bytes, npz_headers
+from engine.data.loaders import IMAGE_SUFFIXES, Dataset, image_pixels
+from engine.data.dataset import check_regular, memory_bytes, npz_headers
 from engine.messages import clip_values
 from engine.spec import MAX_SYN_ADDED, max_balanced
 
@@ -228,7 +228,7 @@ def import_set(name: str, dataset: str, source: str | os.PathLike, db=None, data
     """
     from datetime import datetime, timezone
 
-    from engine.data import load_dataset
+    from engine.data.loaders import load_dataset
     from engine.spec import GENERATORS, SET_NAME, check_dataset, paths_and_size
     from store import artifacts
     from store import synthetic as store_synthetic
@@ -283,7 +283,7 @@ def remove_set(name: str, db=None, force: bool = False) -> tuple[dict, int]:
 
 
 class OpenSetSource:
-    """An imported set as engine.run.execute takes a closed-set SyntheticSource: its ids are known
+    """An imported set as engine.execution.local.execute takes a closed-set SyntheticSource: its ids are known
     before training, and prepare(n) gives the first n images of the stored stream (class-balanced,
     nested), with the fields its runs are stored with."""
 

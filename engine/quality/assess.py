@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data import Dataset, load_dataset
+from engine.data.loaders import Dataset, load_dataset
 from engine.quality import fid as fidlib
 from engine.quality.diversity import balanced_sample, diversity_with_interval
 from store import artifacts
@@ -198,7 +198,7 @@ def after_run(synthetic_set_id: str, level: str, db=None, ds: Dataset | None = N
 def _memorisation(set_row, ds, syn_x, syn_y, db, log) -> list[dict]:
     from engine.generators.closed_set import memorisation
     from engine.quality.memorisation import closest_pairs
-    from engine.subsets import base_indices, indices_hash
+    from engine.data.subsets import base_indices, indices_hash
     gen_id, n_base = set_row.get("generator_id"), set_row.get("n_base")
     seed = store_quality.subset_seed_of(gen_id, db) if gen_id else None
     if set_row.get("kind") == "open":

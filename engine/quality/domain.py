@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.stats import binomtest
 
-from engine.train import default_recipe, train_classifier
+from engine.classifiers.train import default_recipe, train_classifier
 from engine.quality.features import penultimate
 
 PATCH_MIN_SIZE = 64  # images at least this large also get the patch test

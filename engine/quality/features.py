@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.data import Dataset
-from engine.models import create_classifier
+from engine.data.loaders import Dataset
+from engine.classifiers.networks import create_classifier
 from engine.quality.fid import sha256_of
-from engine.train import Recipe, default_recipe, resize_to, to_unit, train_classifier
+from engine.classifiers.train import Recipe, default_recipe, resize_to, to_unit, train_classifier
 
 
 def classifier_for(ds: Dataset) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.dataset import (IMAGE_SUFFIXES, Dataset, DatasetError, image_files, memory_bytes,  # noqa: F401 (the loaders' API)
+from engine.data.dataset import (IMAGE_SUFFIXES, Dataset, DatasetError, image_files, memory_bytes,  # noqa: F401 (the loaders' API)
                             npz_headers)
 from engine.spec import DATASET_FORMS, medmnist_stored_name
 
@@ -256,6 +256,6 @@ def load_dataset(spec: str, data_root: str | None = None, size: int | None = Non
     if spec.startswith("folder:"):
         return load_folder(spec.split(":", 1)[1], size)
     if spec in ("imagenet100", "imagenet10"):
-        from engine.imagenet import load_imagenet_subset
+        from engine.data.imagenet import load_imagenet_subset
         return load_imagenet_subset(spec, data_root or "data/imagenet", size or 224)
     raise DatasetError(f"unknown dataset {spec!r}; valid: {', '.join(DATASET_FORMS)}")

@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from engine import threads as thread_policy
+from engine.device import threads as thread_policy
 from engine.spec import DEFAULT_QUALITY, SpecError, check_quality, data_paths, validate
 from store import jobs
 from store.db import StoreError
@@ -209,7 +209,7 @@ class Worker:
 
     def run_job(self, job: dict) -> tuple[str, list[str], str | None]:
         """(outcome, run ids, message): outcome is done, failed, cancelled or lost."""
-        from engine.run import Runtime, Stopped, run_grid
+        from engine.execution.local import Runtime, Stopped, run_grid
         try:
             spec = validate(job["spec"])
             quality = check_quality(job.get("quality") or DEFAULT_QUALITY)
@@ -275,7 +275,7 @@ class Worker:
     # ------------------------------------------------------------------ the loop
     def work(self, once: bool = False, idle_exit_s: float | None = None) -> int:
         """Process jobs until stopped (or once, or idle for idle_exit_s). Returns jobs processed."""
-        from engine.runtime import resolve_device
+        from engine.device.runtime import resolve_device
         with self.stop.handling():
             self.device_type = resolve_device(self.device).type
             first = thread_policy.choose(self.threads, self.device_type,

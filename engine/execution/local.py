@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.data import Dataset
-from engine.runtime import device_name, resolve_device, versions
+from engine.data.loaders import Dataset
+from engine.device.runtime import device_name, resolve_device, versions
 from engine.spec import (CLASSIFIERS, DEFAULT_QUALITY, SpecError, StudySpec, check_against_data, check_open_set,
                          check_quality, default_traditional, validate)
-from engine.subsets import base_indices, indices_hash, real_additions
+from engine.data.subsets import base_indices, indices_hash, real_additions
 from store import runs as store_runs
 
 
@@ -49,7 +49,7 @@ class PlannedRun:
     n_syn_added: int
     seed: int
     augmentation: str
-    traditional: str = "crop+flip"   # of the run's recipe (engine.recipes.traditional_of)
+    traditional: str = "crop+flip"   # of the run's recipe (engine.classifiers.recipes.traditional_of)
 
 
 def identity(spec: StudySpec, ds: Dataset, recipe: dict, n_real_added: int, n_syn_added: int, seed: int,
@@ -88,7 +88,7 @@ def base_and_additions(ds: Dataset, spec: StudySpec, n_real_added: int):
 
 
 def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[PlannedRun]:
-    from engine.recipes import default_recipe, traditional_of, with_traditional
+    from engine.classifiers.recipes import default_recipe, traditional_of, with_traditional
     traditional = spec.traditional or default_traditional(ds.name)
     planned = []
     for amount in spec.added:
@@ -132,7 +132,7 @@ def train_run(spec: StudySpec, ds: Dataset, planned_run: PlannedRun, device, dat
     device, labels, extra row fields) holding at least the run's n_syn_added images.
     """
     import torch
-    from engine.train import Recipe, train_classifier
+    from engine.classifiers.train import Recipe, train_classifier
     train_x, train_y, test_x, test_y = data if data is not None else device_data(ds, device)
     base, added = base_and_additions(ds, spec, planned_run.n_real_added)
     indices = np.concatenate([base, added])
@@ -249,8 +249,8 @@ def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime(), ope
     """A study grid validated, then checked against its loaded data set, before anything trains:
     (StudySpec, Dataset, SyntheticSource or None). `open_set_row`: an open-set job's imported set as
     read from the store elsewhere (on a cluster node, which has no store)."""
-    from engine.data import load_dataset
-    from engine.recipes import default_recipe
+    from engine.data.loaders import load_dataset
+    from engine.classifiers.recipes import default_recipe
     spec = validate(raw)
     check_open_set(spec, db, open_set_row)  # the imported set exists and holds enough images: before the data load
     ds = load_dataset(spec.dataset, spec.data_root, spec.size, runtime.download)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from engine.models import create_classifier
-from engine.recipes import Recipe, default_recipe, iterations_for  # noqa: F401  (re-exported)
+from engine.classifiers.networks import create_classifier
+from engine.classifiers.recipes import Recipe, default_recipe, iterations_for  # noqa: F401  (re-exported)
 
 
 def to_unit(x_u8: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """What every loader returns: a Dataset (uint8 NHWC arrays, labels, class names, n_total) or a
 DatasetError naming the bad value, and the walk over class folders that the folder and ImageNet
-loaders share. engine.data holds the loaders themselves; engine.imagenet imports only this."""
+loaders share. engine.data.loaders holds the loaders themselves; engine.data.imagenet imports only this."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -3,7 +3,7 @@
 The dispatcher claims a job exactly as `engine worker` does (store.jobs.claim), heartbeats it
 from a thread, and turns it into Ray tasks:
 1. a planning task loads the data set where the nodes see it and plans the runs (the same
-   engine.run.plan as `engine run`); a small data set comes back into Ray's object store and is
+   engine.execution.local.plan as `engine run`); a small data set comes back into Ray's object store and is
    shared by every task of the job, a large one is read by each task from its data root;
 2. one task per generator when closed-set runs need synthetic images that are not stored yet
    (train, or reload stored weights, then sample); it asks for `nproc` GPUs on one node and
@@ -35,7 +35,7 @@ import numpy as np
 import ray
 
 from engine.spec import DEFAULT_QUALITY
-from engine.worker import Heartbeat, deferred_interrupt, terminate_as_interrupt
+from engine.execution.worker import Heartbeat, deferred_interrupt, terminate_as_interrupt
 from store import artifacts, jobs, progress
 from store import runs as store_runs
 
@@ -102,7 +102,7 @@ def _announce(board, key: str) -> str:
 
 
 def _dataset(spec, shipped):
-    from engine.data import load_dataset
+    from engine.data.loaders import load_dataset
     if shipped is None:
         return load_dataset(spec.dataset, spec.data_root, spec.size)
     # Arrays from the object store are read-only views; torch wants its own.
@@ -114,7 +114,7 @@ def _dataset(spec, shipped):
 def plan_task(fields: dict, open_set_row: dict | None = None):
     """(plan, data set or None): the job's spec checked against its data as the nodes see it (and an
     open-set job's imported set, whose store row the dispatcher read, against those data)."""
-    from engine.run import Runtime, build_spec, plan
+    from engine.execution.local import Runtime, build_spec, plan
     spec, ds, synthetic = build_spec(fields, None, Runtime(device="cpu"), open_set_row)
     info = {"spec": spec, "planned": plan(spec, ds, synthetic.run_identity if synthetic else None),
             "image_shape": ds.train_x.shape[1:], "generator": None}
@@ -136,7 +136,7 @@ def synthetic_task(spec, shipped, have: int, need: int, weights: bytes | None, p
     from engine.generators.closed_set import SyntheticSource, memorisation
     from engine.generators.edm_train import load_ema, sample_balanced, train_generator
     from engine.generators.guard import ClosedSetView
-    from engine.runtime import resolve_device
+    from engine.device.runtime import resolve_device
     _announce(board, "generator")
     ds = _dataset(spec, shipped)
     source = SyntheticSource(spec, ds)  # its id, config and base set; it is not asked to touch the store
@@ -174,8 +174,8 @@ def train_task(spec, shipped, planned_run, syn, board) -> dict:
     """One classifier run; returns its row for the dispatcher to store."""
     import torch
 
-    from engine.run import train_run
-    from engine.runtime import resolve_device
+    from engine.execution.local import train_run
+    from engine.device.runtime import resolve_device
     where = _announce(board, planned_run.key)
     ds = _dataset(spec, shipped)
     device = resolve_device("auto")  # Ray hides the GPUs it did not give this task
@@ -243,7 +243,7 @@ class JobRun:
             self.pending[ref] = p
 
     def report(self):
-        from engine.run import run_label
+        from engine.execution.local import run_label
         where = ray.get(self.board.snapshot.remote()) if self.pending else {}
         running = []
         for p in self.pending.values():

@@ -2,7 +2,7 @@
 
 The folder is the official archives extracted: train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (the
 official val/ is flat with a ground-truth file; sort it into class folders first). Only the listed
-classes are read (the lists ship in engine/classes/); val/ is the test split, as in the paper.
+classes are read (the lists ship in engine/data/classes/); val/ is the test split, as in the paper.
 
 Decoding 130,000 JPEGs takes minutes, so it happens once: every image is resized (shorter side to
 the classifier's input size, then a centre crop) into a uint8 .npy cache beside the data, which
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.dataset import Dataset, DatasetError, image_files
+from engine.data.dataset import Dataset, DatasetError, image_files
 
 # name -> (stored name, class-list file, the paper's n_total). ImageNet-100's real train split holds
 # 126,689 images; the paper rounds it to 130,000 (100 x 1,300) in tau = 10 / n_total. ImageNet-10 is
@@ -40,7 +40,7 @@ CHUNK = 1024
 
 def class_list(name: str) -> list[tuple[str, str]]:
     """(wnid, ImageNet class name) of a subset, in its file's order."""
-    text = resources.files("engine").joinpath("classes", SUBSETS[name][1]).read_text()
+    text = resources.files("engine.data").joinpath("classes", SUBSETS[name][1]).read_text()
     rows = [line.split("\t", 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
     return [(w.strip(), n.strip()) for w, n in rows]
 

@@ -1,0 +1,1 @@
+"""Classifiers: networks, their training recipes (torch-free) and the training loop."""

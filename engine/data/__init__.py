@@ -1,0 +1,1 @@
+"""Data: the loaders (local files only), the Dataset they return, ImageNet subsets, base subsets."""

@@ -1,0 +1,1 @@
+"""The device a process trains on, and how many CPU threads it takes."""

@@ -23,6 +23,7 @@ from engine.analysis.labels import FEATURE_LABELS, format_interval
 from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
 from store import runs as store_runs
 from store.db import StoreError, db_path, upgrade
+from engine.catalog.vocab import AUGMENTATION_LABELS
 
 
 
@@ -212,7 +213,7 @@ def setting_picker(runs: pd.DataFrame | None, key: str) -> tuple | None:
     classifier = cols[1].selectbox("Classifier", classifiers, key=f"{key}_classifier")
     augs = sorted({o[2] for o in options if o[:2] == (dataset, classifier)})
     augmentation = cols[2].selectbox("Augmentation", augs, key=f"{key}_augmentation",
-                                     format_func=lambda a: {"closed": "closed set", "open": "open set"}[a])
+                                     format_func=AUGMENTATION_LABELS.get)
     gens = sorted({o[3] or "" for o in options if o[:3] == (dataset, classifier, augmentation)})
     generator = cols[3].selectbox("Generator", gens, key=f"{key}_generator")
     return dataset, classifier, augmentation, generator or None

@@ -14,7 +14,8 @@ import torch
 from engine.data.loaders import load_digits_dataset
 from engine.classifiers.networks import CLASSIFIERS
 from engine.device.runtime import device_name, resolve_device
-from engine.classifiers.train import default_recipe, train_classifier
+from engine.catalog.classifiers import default_recipe
+from engine.classifiers.train import train_classifier
 
 
 def main():
@@ -47,7 +48,7 @@ def main():
     ty, ey = torch.from_numpy(ds.train_y).to(device), torch.from_numpy(ds.test_y).to(device)
     start = time.perf_counter()
     r = train_classifier("smallcnn", tx[:100], ty[:100], ex, ey, 10,
-                         default_recipe("smallcnn", "digits", 100, 100, 800, flip=False), 0, device)
+                         default_recipe("smallcnn", "digits", 100, 100, 800, traditional="crop"), 0, device)
     digits = {"n_train": 100, "wall_s": round(time.perf_counter() - start, 2), "top1": round(r.top1, 2)}
     print(json.dumps({"benchmark": "classifier training throughput", "device": device_name(device),
                       "torch": torch.__version__, "threads": torch.get_num_threads(), "classifiers": results,

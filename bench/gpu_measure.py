@@ -152,7 +152,8 @@ def classifier_train(device, classifier: str, data_size: int, batch: int, compil
     """train_classifier times its own loop: a warm-up call, a probe (a quarter of the target) to
     size the timed call, since the warm-up's rate includes its first steps, then the timed call.
     The probe is a second reading of the same rate."""
-    from engine.classifiers.train import default_recipe, train_classifier
+    from engine.catalog.classifiers import default_recipe
+    from engine.classifiers.train import train_classifier
     n = 2 * batch
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 3, data_size, data_size), dtype=torch.uint8, generator=gen).to(device)

@@ -123,6 +123,7 @@ def main():
     out = {"file": str(parquet), "rows": rows, "settings": len(datasets) * args.classifiers * args.generators,
            "write_s": round(time.perf_counter() - start, 2)}
     if args.store:
+        from store import exchange as store_exchange
         from store import runs as store_runs
         store = args.out / f"{stem}.duckdb"
         if store.resolve() == db_path().resolve():
@@ -130,7 +131,7 @@ def main():
         store.unlink(missing_ok=True)
         store_runs.init_store(store)
         start = time.perf_counter()
-        added, present = store_runs.import_runs(parquet, store)
+        added, present = store_exchange.import_runs(parquet, store)
         out.update(store=str(store), imported=added, already_present=present,
                    import_s=round(time.perf_counter() - start, 2))
     print(json.dumps(out, indent=2))

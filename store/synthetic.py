@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 
+from engine.catalog.vocab import OPEN
 from store.db import StoreError, column_names, connect, db_path, has_table, migrate, transaction
 
 
@@ -16,7 +17,7 @@ def open_set(name: str, path=None) -> dict | None:
     with connect(path, read_only=True) as con:
         if not has_table(con, "synthetic_sets") or "kind" not in column_names(con, "synthetic_sets"):
             return None
-        cur = con.execute("SELECT * FROM synthetic_sets WHERE kind = 'open' AND name = ?", [name])
+        cur = con.execute("SELECT * FROM synthetic_sets WHERE kind = ? AND name = ?", [OPEN, name])
         names = [d[0] for d in cur.description]
         rows = cur.fetchall()
     if not rows:
@@ -32,15 +33,15 @@ def insert_open_set(row: dict, path=None) -> str:
     images, is a StoreError naming the existing set."""
     row = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in row.items()}
     with transaction(path) as con:
-        same_name = con.execute("SELECT content_hash FROM synthetic_sets WHERE kind = 'open' AND name = ?",
-                                [row["name"]]).fetchall()
+        same_name = con.execute("SELECT content_hash FROM synthetic_sets WHERE kind = ? AND name = ?",
+                                [OPEN, row["name"]]).fetchall()
         if same_name:
             if same_name[0][0] == row["content_hash"]:
                 return "present"
             raise StoreError(f"a synthetic set named {row['name']!r} already holds other images: choose another "
                              f"name, or `engine synthetic remove {row['name']}` first")
-        same_images = con.execute("SELECT name FROM synthetic_sets WHERE kind = 'open' AND content_hash = ?",
-                                  [row["content_hash"]]).fetchall()
+        same_images = con.execute("SELECT name FROM synthetic_sets WHERE kind = ? AND content_hash = ?",
+                                  [OPEN, row["content_hash"]]).fetchall()
         if same_images:
             raise StoreError(f"these images are already imported as {same_images[0][0]!r} for {row['dataset_name']}; "
                              f"use that name")
@@ -77,8 +78,8 @@ def jobs_needing(con, name: str) -> list[tuple[str, str]]:
         return []
     return [tuple(r) for r in con.execute(
         "SELECT job_id, status FROM jobs WHERE status IN ('queued', 'running') "
-        "AND json_extract_string(spec, '$.augmentation') = 'open' AND json_extract_string(spec, '$.generator') = ? "
-        "ORDER BY created_at, job_id", [name]).fetchall()]
+        "AND json_extract_string(spec, '$.augmentation') = ? AND json_extract_string(spec, '$.generator') = ? "
+        "ORDER BY created_at, job_id", [OPEN, name]).fetchall()]
 
 
 def delete_set(synthetic_set_id: str, path=None, *, name: str | None = None, force: bool = False) -> int:
@@ -111,9 +112,9 @@ def open_runs_elsewhere(name: str, synthetic_set_id: str, path=None) -> int:
     with connect(path, read_only=True) as con:
         if not has_table(con, "runs"):
             return 0
-        return int(con.execute("SELECT count(*) FROM runs WHERE augmentation = 'open' AND generator = ? "
+        return int(con.execute("SELECT count(*) FROM runs WHERE augmentation = ? AND generator = ? "
                                "AND synthetic_set_id IS NOT NULL AND synthetic_set_id <> ?",
-                               [name, synthetic_set_id]).fetchall()[0][0])
+                               [OPEN, name, synthetic_set_id]).fetchall()[0][0])
 
 
 def set_file_used(file: str, path=None) -> bool:
@@ -128,5 +129,5 @@ def open_sets(path=None) -> pd.DataFrame:
     with connect(path, read_only=True) as con:
         if not has_table(con, "synthetic_sets") or "kind" not in column_names(con, "synthetic_sets"):
             return pd.DataFrame(columns=["name", "dataset_name", "n_images"])
-        return con.execute("SELECT name, dataset_name, n_images FROM synthetic_sets WHERE kind = 'open' "
-                           "ORDER BY name").df()
+        return con.execute("SELECT name, dataset_name, n_images FROM synthetic_sets WHERE kind = ? "
+                           "ORDER BY name", [OPEN]).df()

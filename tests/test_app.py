@@ -8,8 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from store import db as store_db
+from store import exchange as store_exchange
 from store import runs as store_runs
-
 pytestmark = pytest.mark.slow  # each test runs dashboard pages under Streamlit's AppTest
 
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
@@ -155,7 +155,7 @@ def test_store_whose_fits_fail(tmp_path, monkeypatch, page):
                          "n_base": [50] * 3, "n_real_added": [0, 50, 0], "n_syn_added": [0, 0, 50],
                          "seed": [0] * 3, "top1": [50.0, 60.0, 52.0], "n_total": [500] * 3})
     rows.to_csv(tmp_path / "thin.csv", index=False)
-    store_runs.import_runs(tmp_path / "thin.csv", db)
+    store_exchange.import_runs(tmp_path / "thin.csv", db)
     at = open_app(db, monkeypatch, page)
     message = text_of(at) + " ".join(str(v) for v in at.dataframe[-1].value.to_numpy().ravel()) if at.dataframe else text_of(at)
     assert "needs at least" in message
@@ -201,7 +201,7 @@ def test_runs_chart_draws_the_generators_picked_when_there_are_many(tmp_path, mo
              for k, g in enumerate(gens)]
     frame = pd.DataFrame(rows).assign(dataset="Mine", classifier="Net", n_base=50, seed=0, n_total=500)
     frame.to_csv(tmp_path / "many.csv", index=False)
-    store_runs.import_runs(tmp_path / "many.csv", db)
+    store_exchange.import_runs(tmp_path / "many.csv", db)
     at = open_app(db, monkeypatch)
     names = lambda: sorted(t["name"] for t in figure(at)["data"])  # noqa: E731
     assert at.multiselect(key="runs_generators").value == ["G1", "G2"]
@@ -224,7 +224,7 @@ def test_scaling_chart_draws_the_generators_picked_when_there_are_many(tmp_path,
                  for k in range(2)]
     pd.DataFrame(rows).assign(dataset="Mine", classifier="Net", n_real_added=0, seed=0, n_total=500) \
         .to_csv(tmp_path / "ir.csv", index=False)
-    store_runs.import_runs(tmp_path / "ir.csv", db)
+    store_exchange.import_runs(tmp_path / "ir.csv", db)
     at = open_app(db, monkeypatch, "scaling")
     lines = lambda: sorted(t["name"].split(" · ")[-1] for t in figure(at)["data"])  # noqa: E731
     assert at.multiselect(key="scaling_closed").value == ["C0", "C1"]

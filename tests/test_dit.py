@@ -39,10 +39,11 @@ def test_registry_names_match_what_the_engine_builds():
     from engine.generators.dit_train import DiTConfig, SAMPLING_DEFAULTS
     from engine.generators.vae import PRESETS as VAE_PRESETS
     from engine.generators.dit import SAMPLERS
-    from engine.spec import DIT_OPTIONS, GENERATORS
-    assert GENERATORS["dit"]["presets"] == tuple(PRESETS) and set(PRESET_TRAINING) == set(PRESETS)
+    from engine.catalog.generators import DIT_OPTIONS, GENERATORS
+    dit = next(g for g in GENERATORS.values() if g.trainer.endswith(":DiTKind"))
+    assert dit.presets == tuple(PRESETS) and set(PRESET_TRAINING) == set(PRESETS)
     trainable = {f for f in DiTConfig.__dataclass_fields__ if f != "preset"}
-    assert set(GENERATORS["dit"]["options"]) == trainable | set(SAMPLING_DEFAULTS) | {"sample_seed"}
+    assert set(dit.options) == trainable | set(SAMPLING_DEFAULTS) | {"sample_seed"}
     assert DIT_OPTIONS["vae"] == tuple(VAE_PRESETS) and DIT_OPTIONS["sampler"] == tuple(SAMPLERS)
 
 
@@ -216,7 +217,8 @@ def trained_tiny(digits, tmp_path_factory):
 
 @pytest.mark.slow
 def test_tiny_vae_and_dit_learn_digits_and_guidance_helps(digits, trained_tiny):
-    from engine.classifiers.train import default_recipe, predict, train_classifier
+    from engine.catalog.classifiers import default_recipe
+    from engine.classifiers.train import predict, train_classifier
     out, base, codec, vae_stats, stats = trained_tiny
     assert stats["finished"] and vae_stats["finished"]
     first = np.mean([v for _, v in stats["loss_curve"][:5]])
@@ -230,7 +232,7 @@ def test_tiny_vae_and_dit_learn_digits_and_guidance_helps(digits, trained_tiny):
     assert err["mae_grey_levels"] < 30
     judge = train_classifier("smallcnn", *[torch.from_numpy(a) for a in (
         digits.train_x.transpose(0, 3, 1, 2).copy(), digits.train_y, digits.test_x.transpose(0, 3, 1, 2).copy(),
-        digits.test_y)], 10, default_recipe("smallcnn", "digits", 800, 800, 800, flip=False), 0, CPU).model
+        digits.test_y)], 10, default_recipe("smallcnn", "digits", 800, 800, 800, traditional="crop"), 0, CPU).model
     net = load_ema(out / "dit", codec.latent_size, codec.latent_channels, 10, "tiny", CPU)
     agreement = {}
     for scale in (1.0, 4.0):

@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.data.loaders import load_digits_dataset
-from engine.classifiers.train import default_recipe, iterations_for, train_classifier
+from engine.catalog.classifiers import default_recipe
+from engine.classifiers.recipes import iterations_for
+from engine.classifiers.train import train_classifier
 from store import runs as store_runs
 from tests.test_engine_data import write_folder, write_medmnist
 
@@ -29,7 +31,7 @@ def tensors(ds):
 def test_smallcnn_learns_digits_and_is_deterministic():
     ds = load_digits_dataset()
     tx, ty, ex, ey = tensors(ds)
-    recipe = default_recipe("smallcnn", "digits", 800, 800, 800, flip=False)
+    recipe = default_recipe("smallcnn", "digits", 800, 800, 800, traditional="crop")
     result = train_classifier("smallcnn", tx, ty, ex, ey, 10, recipe, seed=0, device=torch.device("cpu"))
     assert result.top1 > 90.0 and result.top5 > result.top1 - 1e-9
     short = recipe.with_overrides({"iterations": "15"})

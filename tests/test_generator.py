@@ -12,7 +12,8 @@ from engine.generators.closed_set import memorisation
 from engine.generators.edm_train import default_config, load_ema, sample_balanced, train_generator
 from engine.generators.guard import ClosedSetView, ClosedSetViolation
 from engine.data.subsets import base_indices
-from engine.classifiers.train import default_recipe, predict, train_classifier
+from engine.catalog.classifiers import default_recipe
+from engine.classifiers.train import predict, train_classifier
 
 CPU = torch.device("cpu")
 
@@ -142,7 +143,7 @@ def test_tiny_edm_learns_and_its_samples_are_class_conditional(digits, trained_t
     # chance (10 %): we require at least 80 %.
     judge = train_classifier("smallcnn", *[torch.from_numpy(a) for a in (
         digits.train_x.transpose(0, 3, 1, 2).copy(), digits.train_y, digits.test_x.transpose(0, 3, 1, 2).copy(),
-        digits.test_y)], 10, default_recipe("smallcnn", "digits", 800, 800, 800, flip=False), 0, CPU).model
+        digits.test_y)], 10, default_recipe("smallcnn", "digits", 800, 800, 800, traditional="crop"), 0, CPU).model
     x, y = sample_balanced(trained, 10, 0, 500, seed=0, device=CPU)
     assert np.bincount(y).tolist() == [50] * 10
     pred = predict(judge, torch.from_numpy(x).permute(0, 3, 1, 2), 8, CPU).numpy()

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from store import jobs
+from store import exchange as store_exchange
 from store import runs as store_runs
 from store.db import CONFIG
 
@@ -302,7 +303,7 @@ def test_runs_page_download_binds_stored_filter_values(store, tmp_path, monkeypa
     from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.testing.v1 import AppTest
     dataset, classifier, target = _injection(tmp_path)
-    store_runs.import_runs(_runs_named(tmp_path, dataset, classifier), store)
+    store_exchange.import_runs(_runs_named(tmp_path, dataset, classifier), store)
     deferred = []
     original = MediaFileManager.add_deferred
     monkeypatch.setattr(MediaFileManager, "add_deferred",

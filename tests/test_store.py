@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from store import db as store_db
+from store import exchange as store_exchange
 from store import runs as store_runs
 from store.db import StoreError
 
@@ -78,8 +79,8 @@ GOOD = pd.DataFrame({"dataset": ["X", "X"], "classifier": ["C", "C"], "augmentat
 @pytest.mark.parametrize("name", ["runs.csv", "runs.parquet"])
 def test_import_and_reimport(paper_db, tmp_path, name):
     file = _write(tmp_path, GOOD, name)
-    assert store_runs.import_runs(file, paper_db) == (2, 0)
-    assert store_runs.import_runs(file, paper_db) == (0, 2)
+    assert store_exchange.import_runs(file, paper_db) == (2, 0)
+    assert store_exchange.import_runs(file, paper_db) == (0, 2)
     imported = store_runs.query_runs(paper_db, source="import")
     assert sorted(imported.top1) == [50.0, 55.0]
 
@@ -94,13 +95,13 @@ def test_import_rejects_bad_file_and_writes_nothing(paper_db, tmp_path, mutate, 
     before = count(paper_db)
     file = _write(tmp_path, mutate(GOOD.copy()))
     with pytest.raises(StoreError, match=message):
-        store_runs.import_runs(file, paper_db)
+        store_exchange.import_runs(file, paper_db)
     assert count(paper_db) == before
 
 
 def test_export_round_trip(paper_db, tmp_path):
     out = tmp_path / "cifar.parquet"
-    n = store_runs.export_runs(out, paper_db, dataset="CIFAR-10")
+    n = store_exchange.export_runs(out, paper_db, dataset="CIFAR-10")
     back = pd.read_parquet(out)
     assert n == len(back) == 57 and set(back.dataset) == {"CIFAR-10"}
     assert set(store_runs.RUN_COLUMNS) <= set(back.columns)

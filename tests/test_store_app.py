@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from store import exchange as store_exchange
 from store import runs as store_runs
-
 pytestmark = pytest.mark.slow  # each test runs dashboard pages under Streamlit's AppTest
 
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
@@ -31,7 +31,7 @@ def test_a_new_run_changes_only_its_settings_stamp(paper_db, tmp_path):
     from app.common import Stamps
     before = Stamps(paper_db)
     many_runs(2).to_csv(tmp_path / "mine.csv", index=False)
-    store_runs.import_runs(tmp_path / "mine.csv", paper_db)
+    store_exchange.import_runs(tmp_path / "mine.csv", paper_db)
     after = Stamps(paper_db)
     assert after.pair("CIFAR-10", "ResNet-110") == before.pair("CIFAR-10", "ResNet-110")  # its fit stays cached
     assert after.pair("Mine", "Net") != before.pair("Mine", "Net")
@@ -41,7 +41,7 @@ def test_a_new_run_changes_only_its_settings_stamp(paper_db, tmp_path):
 def test_runs_page_pages_the_table_and_aggregates_the_chart_in_sql(paper_db, tmp_path, monkeypatch):
     frame = many_runs()
     frame.to_csv(tmp_path / "mine.csv", index=False)
-    store_runs.import_runs(tmp_path / "mine.csv", paper_db)
+    store_exchange.import_runs(tmp_path / "mine.csv", paper_db)
     monkeypatch.setenv("EQUIV_DB", str(paper_db))
     at = AppTest.from_file(MAIN, default_timeout=60).run()
     at.multiselect(key="runs_dataset").set_value(["Mine"]).run()
@@ -69,7 +69,7 @@ def test_scaling_shows_the_pairs_chosen_when_the_store_has_many(paper_db, tmp_pa
     # pairs picked (two by default), not every setting of the store.
     frame = pd.concat([many_runs(3, dataset=f"Set{i}") for i in range(9)], ignore_index=True)
     frame.to_csv(tmp_path / "many.csv", index=False)
-    store_runs.import_runs(tmp_path / "many.csv", paper_db)
+    store_exchange.import_runs(tmp_path / "many.csv", paper_db)
     monkeypatch.setenv("EQUIV_DB", str(paper_db))
     at = AppTest.from_file(MAIN, default_timeout=120)
     at.switch_page("views/scaling.py")

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
+from store import exchange as store_exchange
 from store import runs as store_runs
 from store.db import connect
 
@@ -114,11 +115,11 @@ def test_damaged_file_is_one_line(paper_db, tmp_path, content, message):
 
 
 def test_n_total_must_match_the_store(paper_db, tmp_path):
-    assert store_runs.import_runs(write(tmp_path, GOOD), paper_db) == (3, 0)
+    assert store_exchange.import_runs(write(tmp_path, GOOD), paper_db) == (3, 0)
     before = snapshot(paper_db)
     other = GOOD.iloc[:2].assign(n_total=[1000, 1200], seed=[5, 5])
     with pytest.raises(store_runs.StoreError, match="row 2: n_total = 1200 differs from n_total = 1,000 already stored for Mine"):
-        store_runs.import_runs(write(tmp_path, other, "more.csv"), paper_db)
+        store_exchange.import_runs(write(tmp_path, other, "more.csv"), paper_db)
     assert snapshot(paper_db) == before
 
 
@@ -130,8 +131,8 @@ def test_good_file_lands_with_the_keys_it_always_had(paper_db, tmp_path):
     frame.loc[1, "config"] = '{"path": "C:\\\\data", "q": "\\"x\\""}'
     frame.loc[0, "n_total"] = 1000
     file = write(tmp_path, frame, "good.parquet")
-    assert store_runs.import_runs(file, paper_db) == (3, 0)
-    assert store_runs.import_runs(file, paper_db) == (0, 3)
+    assert store_exchange.import_runs(file, paper_db) == (3, 0)
+    assert store_exchange.import_runs(file, paper_db) == (0, 3)
     stored = store_runs.query_runs(paper_db, source="import")
     for rec in frame.to_dict("records"):
         rec = {k: None if not isinstance(v, str) and pd.isna(v) else v for k, v in rec.items()}
@@ -148,21 +149,21 @@ def test_good_file_lands_with_the_keys_it_always_had(paper_db, tmp_path):
 
 def test_import_bumps_only_its_settings_change_stamp(paper_db, tmp_path):
     before = store_runs.run_changes(paper_db)
-    store_runs.import_runs(write(tmp_path, GOOD.iloc[:2]), paper_db)
+    store_exchange.import_runs(write(tmp_path, GOOD.iloc[:2]), paper_db)
     after = store_runs.run_changes(paper_db)
     assert after[("Mine", "Net")][0] == 1 and ("Mine", "Net") not in before
     assert all(after[k] == v for k, v in before.items())  # the published settings' caches stay valid
 
 
 def test_export_streams_and_refuses_a_missing_folder(paper_db, tmp_path):
-    n = store_runs.export_runs(tmp_path / "blood.csv", paper_db, dataset="BloodMNIST", augmentation=["real", "closed"])
+    n = store_exchange.export_runs(tmp_path / "blood.csv", paper_db, dataset="BloodMNIST", augmentation=["real", "closed"])
     back = pd.read_csv(tmp_path / "blood.csv")
     assert n == len(back) == 25 and set(back.dataset) == {"BloodMNIST"}
     assert not list(tmp_path.glob(".*part"))  # no temporary file left behind
     with pytest.raises(store_runs.StoreError, match="does not exist"):
-        store_runs.export_runs(tmp_path / "nowhere" / "x.parquet", paper_db)
+        store_exchange.export_runs(tmp_path / "nowhere" / "x.parquet", paper_db)
     # What was exported imports again, checked like any file (the published rows become imports).
-    assert store_runs.import_runs(tmp_path / "blood.csv", paper_db) == (25, 0)
+    assert store_exchange.import_runs(tmp_path / "blood.csv", paper_db) == (25, 0)
 
 
 def test_one_setting_query_reads_only_that_setting(paper_db):
@@ -181,8 +182,8 @@ def test_one_setting_query_reads_only_that_setting(paper_db):
 def test_a_run_repeated_in_the_file_lands_once(paper_db, tmp_path):
     # The runs table has no unique index: the import's own anti-join and window keep run_key unique.
     frame = pd.concat([GOOD, GOOD.iloc[[1]]], ignore_index=True)
-    assert store_runs.import_runs(write(tmp_path, frame, "twice.parquet"), paper_db) == (3, 1)
-    assert store_runs.import_runs(write(tmp_path, GOOD.iloc[[1, 0]], "again.csv"), paper_db) == (0, 2)
+    assert store_exchange.import_runs(write(tmp_path, frame, "twice.parquet"), paper_db) == (3, 1)
+    assert store_exchange.import_runs(write(tmp_path, GOOD.iloc[[1, 0]], "again.csv"), paper_db) == (0, 2)
     stored = store_runs.query_runs(paper_db, source="import")
     assert len(stored) == 3 and stored.run_key.is_unique and stored.run_id.is_unique
 
@@ -190,7 +191,7 @@ def test_a_run_repeated_in_the_file_lands_once(paper_db, tmp_path):
 def test_interleaved_settings_are_stored_together(paper_db, tmp_path):
     # Pairs that alternate in the file are sorted on the way in, so one setting's runs share row groups.
     frame = pd.concat([GOOD.iloc[:2], GOOD.iloc[[2]], GOOD.iloc[:2].assign(seed=7)], ignore_index=True)
-    store_runs.import_runs(write(tmp_path, frame, "mixed.parquet"), paper_db)
+    store_exchange.import_runs(write(tmp_path, frame, "mixed.parquet"), paper_db)
     with connect(paper_db, read_only=True) as con:
         order = [d for (d,) in con.execute("SELECT dataset FROM runs WHERE source = 'import' ORDER BY rowid").fetchall()]
     assert order == ["CIFAR-10", "Mine", "Mine", "Mine", "Mine"]

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from store import artifacts, jobs, progress, quality
+from store import exchange as store_exchange
 from store import runs as store_runs
 from store.db import StoreError, connect, migrate
 
@@ -249,7 +250,7 @@ def test_run_queries_filter_count_and_export(paper_db, tmp_path):
     assert set(open_all.augmentation) == {"real", "open"} and len(open_all) == len(open_sd3)
     assert store_runs.setting_runs(paper_db, "ImageNet-100", "ResNet-50", "open", "DiT").augmentation.eq("real").all()
     for out, filters in ((tmp_path / "a.csv", {"n_base": 5000}), (tmp_path / "b.csv", {"dataset": "CIFAR-10"})):
-        n = store_runs.export_runs(out, paper_db, **filters)
+        n = store_exchange.export_runs(out, paper_db, **filters)
         assert n == len(store_runs.query_runs(paper_db, **filters)) == len(pd.read_csv(out)) > 0
 
 
@@ -278,7 +279,7 @@ def test_import_range_edges_and_replacing_rows(tmp_path):
         for col, value in cells.items():
             frame.loc[1, col] = value
         frame.to_csv(tmp_path / name, index=False)
-        return store_runs.import_runs(tmp_path / name, path)
+        return store_exchange.import_runs(tmp_path / name, path)
 
     with pytest.raises(StoreError, match="row 2: n_syn_added = -1 is negative"):
         attempt("a.csv", n_syn_added=-1)
@@ -314,7 +315,7 @@ def test_export_filters_go_in_as_safe_literals(tmp_path):
            "augmentation": "real", "generator": None, "n_base": 10, "n_real_added": 0, "n_syn_added": 0,
            "seed": 0, "top1": 50.0, "n_total": 100}
     store_runs.insert_runs([row], path)
-    assert store_runs.export_runs(tmp_path / "o.csv", path, dataset="O'Brien", n_base=10) == 1
+    assert store_exchange.export_runs(tmp_path / "o.csv", path, dataset="O'Brien", n_base=10) == 1
     assert pd.read_csv(tmp_path / "o.csv").dataset.item() == "O'Brien"
 
 
@@ -368,4 +369,4 @@ def test_schema_version_of_an_empty_version_table_is_zero_and_empty_amounts_are_
     frame.loc[1, "n_real_added"] = None
     frame.to_csv(tmp_path / "e.csv", index=False)
     with pytest.raises(StoreError, match="row 2: n_real_added is empty"):
-        store_runs.import_runs(tmp_path / "e.csv", path)
+        store_exchange.import_runs(tmp_path / "e.csv", path)

@@ -11,17 +11,21 @@ from typer.testing import CliRunner
 from engine.analysis.fit import analyse, one_traditional, settings
 from engine.analysis.surface import FitError
 from engine.cli import app
-from engine.classifiers.recipes import TRADITIONAL, default_recipe, traditional_of, with_traditional
-from engine.spec import SpecError, StudySpec, default_traditional, summary, validate
+from engine.catalog.classifiers import default_recipe
+from engine.catalog.vocab import TRADITIONAL
+from engine.classifiers.recipes import traditional_of, with_traditional
+from engine.catalog.datasets import default_traditional
+from engine.spec import SpecError, StudySpec, summary, validate
 from engine.execution.study import tab6_grids, tab6_rows
+from store import exchange as store_exchange
 from store import runs as store_runs
-from store.db import MIGRATIONS, connect, migrate
+from store.db import connect, migrate
+from store.migrations import MIGRATIONS
 
 runner = CliRunner()
 
 
 def test_names_and_recipes_agree():
-    assert store_runs.TRADITIONAL == TRADITIONAL
     recipe = default_recipe("resnet110", "CIFAR-10", 500, 500, 50_000)
     for name in TRADITIONAL:
         r = with_traditional(recipe, name)
@@ -81,7 +85,7 @@ def test_plan_keys_runs_by_their_traditional_augmentation():
     # The default names what digits always trained with: the same run, the same key as before the option.
     default = plan(validate({"dataset": "digits", "added": "0", "seeds": 1}), ds)[0]
     assert default.key == keys["crop"]
-    old = default_recipe("smallcnn", "digits", 50, 50, 800, flip=False).to_dict()
+    old = default_recipe("smallcnn", "digits", 50, 50, 800, traditional="crop").to_dict()
     assert default.config["recipe"] == old
 
 
@@ -129,10 +133,10 @@ def test_export_import_round_trip_and_default(tmp_path):
          "augmentation": "real", "n_base": 50, "n_real_added": 0, "n_syn_added": 0, "seed": i, "top1": 80.0 + i,
          "n_total": 800, "traditional": t} for i, t in enumerate(TRADITIONAL)], db)
     out = tmp_path / "runs.csv"
-    store_runs.export_runs(out, db)
+    store_exchange.export_runs(out, db)
     assert list(pd.read_csv(out).traditional) == list(TRADITIONAL)
     db2 = tmp_path / "b.duckdb"
-    assert store_runs.import_runs(out, db2) == (4, 0)
+    assert store_exchange.import_runs(out, db2) == (4, 0)
     back = store_runs.query_runs(db2).sort_values("top1")
     assert list(back.traditional) == list(TRADITIONAL)
     # A file without the column (every file made before it) imports with each dataset's default.
@@ -140,13 +144,13 @@ def test_export_import_round_trip_and_default(tmp_path):
     plain = pd.concat([plain, plain.assign(dataset="Mine", top1=70.0, n_total=None)])
     plain.to_csv(tmp_path / "plain.csv", index=False)
     db3 = tmp_path / "c.duckdb"
-    store_runs.import_runs(tmp_path / "plain.csv", db3)
+    store_exchange.import_runs(tmp_path / "plain.csv", db3)
     assert dict(store_runs.query_runs(db3)[["dataset", "traditional"]].values) == {"digits": "crop",
                                                                                     "Mine": "crop+flip"}
     bad = pd.read_csv(out).assign(traditional=["crop", "rotate", "none", "flip"])
     bad.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(Exception, match="row 2: traditional = 'rotate' is not one of crop\\+flip, crop, flip, none"):
-        store_runs.import_runs(tmp_path / "bad.csv", tmp_path / "d.duckdb")
+        store_exchange.import_runs(tmp_path / "bad.csv", tmp_path / "d.duckdb")
 
 
 def test_a_fit_never_pools_traditional_augmentations(paper_runs):

@@ -11,6 +11,7 @@ from app.common import (default_when_changed, features_text, fit, fmt_ci, page_w
                         surface_controls, traditional_picker)
 from engine.analysis.equivalence import eq1
 from engine.analysis.fit import MIN_DRAWS
+from engine.catalog.vocab import REAL
 
 started = time.perf_counter()
 runs, setting = page_with_setting("Budget calculator", "budget")
@@ -24,7 +25,7 @@ if not features:
 
 # Runs of this setting, each of which the user may tick out of the fit.
 mask = (runs.dataset == dataset) & (runs.classifier == classifier) & (
-    (runs.augmentation == "real") | ((runs.augmentation == augmentation) & (runs.generator.fillna("") == (generator or ""))))
+    (runs.augmentation == REAL) | ((runs.augmentation == augmentation) & (runs.generator.fillna("") == (generator or ""))))
 if source != "all":
     mask &= runs.source == source
 if traditional is not None:  # the fit reads only the runs of this traditional augmentation

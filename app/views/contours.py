@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.common import features_text, fit, page_with_setting, source_picker, surface_controls, traditional_picker
 from engine.analysis.surface import all_subsets
+from engine.catalog.vocab import REAL
 
 runs, setting = page_with_setting("Equivalence contours", "contours")
 source = source_picker(runs, setting, "contours")
@@ -44,7 +45,7 @@ fig = go.Figure(go.Contour(
                   end=float(np.ceil(np.nanmax(Z)))),
     colorbar=dict(title="fitted top-1 (%)"), name="fitted surface",
     hovertemplate="+%{x:,.0f} real, +%{y:,.0f} synthetic<br>fitted top-1 %{z:.2f}%<extra></extra>"))
-kind = np.where(points.n_real_added > 0, "real", np.where(points.n_syn_added > 0, "synthetic", "base"))
+kind = np.where(points.n_real_added > 0, REAL, np.where(points.n_syn_added > 0, "synthetic", "base"))
 fig.add_trace(go.Scatter(
     x=points.n_real_added, y=points.n_syn_added, mode="markers+text", name="measured runs (mean)",
     text=[f"{a:.1f}" for a in points.acc], textposition="top right",

@@ -12,6 +12,7 @@ from app.common import fit, store_path
 from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from store import quality as store_quality
 from store.db import StoreError
+from engine.catalog.vocab import CLOSED, REAL
 
 LABELS = {"fd": "FD, reference classifier (synthetic vs real test split)",
           "fd_real": "FD of real train images, same n (the ruler)", "fid": "FID (pytorch-fid Inception)",
@@ -19,7 +20,7 @@ LABELS = {"fd": "FD, reference classifier (synthetic vs real test split)",
           "domain_patch": "domain classifier accuracy on patches %", "diversity": "diversity of the set",
           "diversity_real": "diversity of real images, same size", "memorisation": "memorisation ratio"}
 SHOWN = 8  # images per class in the grid
-DOMAIN_COLOURS = {"real": "#1f77b4", "synthetic": "#d62728"}
+DOMAIN_COLOURS = {REAL: "#1f77b4", "synthetic": "#d62728"}
 
 st.title("Generators and synthetic sets")
 path = store_path()
@@ -152,7 +153,7 @@ c2 = []
 for r in cmp.itertuples():
     value = None
     if isinstance(r.generator, str) and isinstance(r.classifier, str):
-        analysis, _, _ = fit((r.dataset, r.classifier, "closed", r.generator), PAPER_FEATURES, DEFAULT_EPS)
+        analysis, _, _ = fit((r.dataset, r.classifier, CLOSED, r.generator), PAPER_FEATURES, DEFAULT_EPS)
         if analysis is not None and analysis.c2 is not None:
             ci = f" [{analysis.c2_ci[0]:.2f}, {analysis.c2_ci[1]:.2f}]" if analysis.c2_ci else ""
             value = f"{analysis.c2:.2f}{ci}"

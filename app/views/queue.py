@@ -7,9 +7,12 @@ import streamlit as st
 
 from app.common import default_when_changed, store_path
 from engine.analysis.cost import estimate_job_hours
-from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULT_QUALITY, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS,
-                         MAX_SEEDS, TRADITIONAL_AUGMENTATIONS, SpecError, check_data_here, check_open_set, preview,
-                         summary, validate)
+from engine.catalog.classifiers import CLASSIFIERS
+from engine.catalog.datasets import DATASETS, FORMS
+from engine.catalog.generators import GENERATORS
+from engine.catalog.vocab import AUGMENTATIONS, DEFAULT_QUALITY, OPEN, REAL, TRADITIONAL
+from engine.spec import (DEFAULTS, MAX_SEEDS, SpecError, check_data_here, check_open_set, preview, summary,
+                         validate)
 from store import jobs
 from store import progress as cluster_progress
 from store import synthetic as store_synthetic
@@ -22,11 +25,11 @@ st.caption("A job is a study grid (points × seeds) that `engine worker` execute
            "to a Ray cluster with `engine cluster --address HOST:PORT`.")
 
 c = st.columns(4)
-dataset = c[0].text_input("Dataset", DEFAULTS.dataset, key="queue_dataset", help=", ".join(DATASET_FORMS))
+dataset = c[0].text_input("Dataset", DEFAULTS.dataset, key="queue_dataset", help=", ".join(FORMS))
 classifier = c[1].selectbox("Classifier", ["(default for the dataset)", *CLASSIFIERS], key="queue_classifier")
-augmentation = c[2].radio("Augmentation", ENGINE_AUGMENTATIONS, key="queue_augmentation", horizontal=True)
+augmentation = c[2].radio("Augmentation", AUGMENTATIONS, key="queue_augmentation", horizontal=True)
 g = c[3].columns(2)
-if augmentation == "open":  # a set imported with `engine synthetic import`
+if augmentation == OPEN:  # a set imported with `engine synthetic import`
     try:
         imported = store_synthetic.open_sets(store_path())
     except StoreError:
@@ -39,9 +42,9 @@ if augmentation == "open":  # a set imported with `engine synthetic import`
 else:
     generator = g[0].selectbox("Generator (closed set)", list(GENERATORS), key="queue_generator",
                                index=list(GENERATORS).index(DEFAULTS.generator),
-                               format_func=lambda k: GENERATORS[k]["name"],
-                               help="EDM in pixel space (32×32 and below); DiT on a VAE trained on the base set")
-    preset = g[1].selectbox("Preset", GENERATORS[generator]["presets"], key=f"queue_preset_{generator}")
+                               format_func=lambda k: GENERATORS[k].name,
+                               help="; ".join(f"{g.name}: {g.about}" for g in GENERATORS.values()))
+    preset = g[1].selectbox("Preset", GENERATORS[generator].presets, key=f"queue_preset_{generator}")
 c = st.columns(4)
 # Text, not number_input: a number_input shows a rejected value (-5, or one past its max) while the
 # server keeps the last valid one, and the button would queue that. Text reaches the server as
@@ -54,15 +57,16 @@ data_root = c[3].text_input("Data path (as the workers see it)", "", key="queue_
 c = st.columns([2, 2, 1])
 recipe = c[0].text_input("Recipe overrides", "", key="queue_recipe", placeholder="e.g. iterations=300, lr=0.05")
 gen_opts = c[1].text_input("Generator options", "", key="queue_gen_opts", placeholder="e.g. train_images=60000")
-traditional = c[2].selectbox("Traditional augmentation", ["(default for the dataset)", *TRADITIONAL_AUGMENTATIONS],
+traditional = c[2].selectbox("Traditional augmentation", ["(default for the dataset)", *TRADITIONAL],
                              key="queue_traditional", help="Random crop and/or horizontal flip of the classifier's "
-                             "training images (the paper's Tab. 6); digits crops only by default, others crop + flip.")
+                             "training images (the paper's Tab. 6). Each dataset's default: " + ", ".join(
+                                 f"{d.form} {d.default_traditional}" for d in DATASETS.values()) + ".")
 full_quality = st.checkbox(
-    "Full quality metrics of the synthetic set", key="queue_full_quality", disabled=augmentation == "real",
+    "Full quality metrics of the synthetic set", key="queue_full_quality", disabled=augmentation == REAL,
     help="After the synthetic runs the worker always measures the cheap metrics (FD, diversity, memorisation: "
          "seconds). This adds FID/IS (when the Inception weights are on the worker), the real-vs-synthetic domain "
          "classifier and t-SNE: minutes on a GPU. Shown on the Generators page.")
-quality = "full" if full_quality and augmentation != "real" else DEFAULT_QUALITY
+quality = "full" if full_quality and augmentation != REAL else DEFAULT_QUALITY
 remote_data = st.checkbox(
     "Only the workers see the data path", key="queue_remote_data",
     help="Leave unticked to check here that the data path exists with its dataset's layout; tick it for a path "

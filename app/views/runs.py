@@ -11,8 +11,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.common import picker_values, ready, run_summary
+from store import exchange as store_exchange
 from store import runs as store_runs
 from store.runs import FILTER_COLUMNS, TAB9_NOTE
+from engine.catalog.vocab import CLOSED, OPEN, REAL
 
 PAGE_SIZE = 200
 # Above this many generators in one chart the curves are too many to read (a pair of a large store
@@ -73,7 +75,7 @@ if points.empty:
             "No curve to draw: pick a generator above.")
 else:
     points["scale"] = points.added / points.n_base
-    DASH = {"real": "solid", "closed": "dash", "open": "dot"}
+    DASH = {REAL: "solid", CLOSED: "dash", OPEN: "dot"}
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
     bases = sorted(points.n_base.unique())
     # Runs trained with different traditional augmentation (crop, flip; the paper's Tab. 6) are
@@ -114,7 +116,7 @@ st.dataframe(table_page(str(path), stamps.all, filters, page), hide_index=True, 
 def export_csv():
     """Run on click, on its own thread: DuckDB streams the filtered runs to a file, which is sent."""
     out = Path(tempfile.mkdtemp(prefix="equiv-runs-")) / "runs.csv"
-    store_runs.export_runs(out, path, **dict(filters))
+    store_exchange.export_runs(out, path, **dict(filters))
     handle = out.open("rb")
     out.unlink()  # the open handle keeps the data until it is sent
     out.parent.rmdir()

@@ -9,6 +9,7 @@ from app.common import fit_summary, fmt_ci, ready, run_summary, setting_options
 from engine.analysis.fit import improvement_ratio
 from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from store import runs as store_runs
+from engine.catalog.vocab import CLOSED, OPEN
 
 
 # Beyond this many (dataset, classifier) pairs the page shows those the user picks: a chart of a
@@ -119,7 +120,7 @@ table = pd.DataFrame(rows)
 fitted = table[table.get("c1", pd.Series(dtype=float)).notna()] if "c1" in table else table.iloc[0:0]
 if not fitted.empty:
     figc = make_subplots(rows=1, cols=2, subplot_titles=("c1 (base-size factor)", "c2 (growth with the real ratio)"))
-    colors = {"closed": "#d62728", "open": "#1f77b4"}
+    colors = {CLOSED: "#d62728", OPEN: "#1f77b4"}
     for aug, g in fitted.groupby("augmentation"):
         x = [f"{d} · {c}" for d, c in zip(g.dataset, g.classifier)]
         for col, name in ((1, "c1"), (2, "c2")):

@@ -8,15 +8,12 @@ estimate_job_hours(spec, db) -> dict, is what a fitted cost model with intervals
 """
 from __future__ import annotations
 
-from engine.spec import CLASSIFIERS, GENERATORS, IMAGENET_SUBSETS, StudySpec, stored_name
+from engine.catalog.classifiers import CLASSIFIERS
+from engine.catalog.datasets import stored_name
+from engine.catalog.generators import DEFAULT_GENERATOR, GENERATORS
+from engine.catalog.vocab import CLOSED, ENGINE
+from engine.spec import StudySpec
 from store.db import column_names, connect, has_table
-
-
-def _stored_dataset(dataset: str) -> str | None:
-    if dataset in IMAGENET_SUBSETS:
-        from engine.data.imagenet import SUBSETS  # torch-free; only these two names need it
-        return SUBSETS[dataset][0]
-    return stored_name(dataset)
 
 
 def _fmt_hours(hours: float) -> str:
@@ -32,10 +29,10 @@ def estimate_job_hours(spec: StudySpec, db) -> dict:
     Base runs already stored are counted as if they were trained again, and a generator as if it
     were not trained yet: the estimate errs long. Sampling synthetic images is not counted.
     """
-    classifier = CLASSIFIERS[spec.classifier][0] if spec.classifier in CLASSIFIERS else spec.classifier
-    dataset = _stored_dataset(spec.dataset)
+    classifier = CLASSIFIERS[spec.classifier].stored_name if spec.classifier in CLASSIFIERS else spec.classifier
+    dataset = stored_name(spec.dataset)
     train_images = sum(spec.n_base + a for a in spec.added) * spec.seeds
-    needs_generator = spec.augmentation == "closed" and any(a > 0 for a in spec.added)
+    needs_generator = spec.augmentation == CLOSED and any(a > 0 for a in spec.added)
     out = {"hours": None, "classifier_hours": None, "generator_hours": None, "n_runs": 0, "n_generators": 0,
            "basis": None, "devices": []}
     with connect(db, read_only=True) as con:
@@ -46,16 +43,16 @@ def estimate_job_hours(spec: StudySpec, db) -> dict:
                 "SELECT CASE WHEN dataset = ? THEN 0 ELSE 1 END AS tier, "
                 "median(wall_time_s / (n_base + n_real_added + n_syn_added)), count(*), "
                 "list(DISTINCT device ORDER BY device) FILTER (WHERE device IS NOT NULL) "
-                "FROM runs WHERE source = 'engine' AND classifier = ? AND wall_time_s > 0 "
-                "GROUP BY tier ORDER BY tier", [dataset, classifier]).fetchall()
+                "FROM runs WHERE source = ? AND classifier = ? AND wall_time_s > 0 "
+                "GROUP BY tier ORDER BY tier", [dataset, ENGINE, classifier]).fetchall()
         gens = []
         if needs_generator and has_table(con, "generators"):
             # Rows written before the kind was recorded are EDM's: DiT came later.
             gens = con.execute(
                 "SELECT CASE WHEN dataset = ? THEN 0 ELSE 1 END AS tier, median(train_time_s), count(*) "
                 "FROM generators WHERE train_time_s > 0 AND preset = ? "
-                "AND coalesce(json_extract_string(config, '$.kind'), 'edm') = ? GROUP BY tier ORDER BY tier",
-                [dataset, spec.generator_preset, spec.generator]).fetchall()
+                "AND coalesce(json_extract_string(config, '$.kind'), ?) = ? GROUP BY tier ORDER BY tier",
+                [dataset, spec.generator_preset, DEFAULT_GENERATOR, spec.generator]).fetchall()
     if not rates:
         out["text"] = f"unknown: no measured runs of this classifier ({classifier})"
         return out
@@ -64,7 +61,8 @@ def estimate_job_hours(spec: StudySpec, db) -> dict:
                basis=f"{classifier} on {dataset}" if tier == 0 else f"{classifier} on other datasets",
                classifier_hours=rate * train_images / 3600)
     hours = out["classifier_hours"]
-    gen_name = f"{GENERATORS.get(spec.generator, {'name': spec.generator})['name']}-{spec.generator_preset}"
+    gen_name = (GENERATORS[spec.generator].stored_name(spec.generator_preset) if spec.generator in GENERATORS
+                else spec.generator)
     if needs_generator:
         if gens:
             out["generator_hours"], out["n_generators"] = gens[0][1] / 3600, int(gens[0][2])

@@ -50,7 +50,7 @@ def first_crossing(betas: np.ndarray, features, eps: float, *, vary: str, fixed_
     """Smallest x in [0, bound] with Acc(...) = target, for many problems at once.
 
     Problem i evaluates the surface with coefficients betas[i] along one axis: vary="syn" gives
-    Acc(fixed_real[i], x), vary="real" gives Acc(fixed_real[i] + x, fixed_syn[i]).
+    Acc(fixed_real[i], x), vary=REAL gives Acc(fixed_real[i] + x, fixed_syn[i]).
     Returns (roots, status); status is "ok", "no_gain" (already at or above target at x = 0,
     so the question has no positive answer) or "no_crossing" (never reaches the target on the
     bracket). A crossing exactly at the bracket's end is a root.

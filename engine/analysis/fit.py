@@ -20,13 +20,11 @@ from engine.analysis.equivalence import (DROP_REASONS, ROOT_BOUND_FACTOR, beyond
 from engine.analysis.surface import (DEFAULT_EPS, PAPER_FEATURES, FitError, Surface, all_subsets,
                                      best_subset, design_matrix, fit_surface)
 from engine.analysis.options import ALL_SOURCES, MAX_N_BOOT, SOURCE_ORDER  # noqa: F401 (re-exported)
+from engine.catalog.datasets import paper_grid
+from engine.catalog.vocab import CLOSED, OPEN, PAPER, REAL, SYNTHETIC, TRADITIONAL
 
-# Default Eq. 12 grids of the paper: n_base -> ratios r = n_real_added / n_base.
-DEFAULT_GRIDS = {
-    "CIFAR-10": {500: [1, 2, 3], 5000: [1, 2, 3], 25000: [1, 2, 3]},
-    "ImageNet-100": {6500: [0.2, 0.4, 0.6, 0.8, 1, 2, 3, 4], 26000: [0.2, 0.4, 0.6, 0.8, 1, 2, 3, 4]},
-    "BloodMNIST": {1200: [1, 2, 3], 6000: [1, 2, 3]},
-}
+# Eq. 12's ratios r = n_real_added / n_base at a base the paper's grid (appendix A; the catalog's dataset
+# entries) does not cover.
 DEFAULT_RATIOS = [1, 2, 3]
 MIN_TUPLES = 3  # two parameters and at least one degree of freedom
 # Quantiles of fewer than 20 successful bootstrap draws are too coarse for a 95 % interval (its
@@ -209,7 +207,7 @@ def _surface_answer(surface: Surface, betas, n_base, amount, direction):
         vary = "syn"
     else:                             # Acc(n_base + x, 0) = Acc(n_base, amount)
         target = (betas * design_matrix(n_base, amount, surface.features, surface.eps)).sum(-1)
-        vary = "real"
+        vary = REAL
     return first_crossing(betas, surface.features, surface.eps, vary=vary, fixed_real=np.full(m, n_base),
                           fixed_syn=np.zeros(m), target=target, bound=np.full(m, ROOT_BOUND_FACTOR * n_base))
 
@@ -228,7 +226,7 @@ def surface_points(runs: pd.DataFrame | dict, n_base: int, augmentation: str, ge
     """
     cols = runs if isinstance(runs, dict) else _columns(runs)
     at = cols["n_base"] == n_base
-    real = at & (cols["augmentation"] == "real")
+    real = at & (cols["augmentation"] == REAL)
     syn = at & (cols["augmentation"] == augmentation) & same_generator(cols["generator"], generator)
     zero = (cols["n_real_added"] == 0) & (cols["n_syn_added"] == 0)
     base_only = (real | syn) & zero
@@ -405,7 +403,7 @@ def check_n_boot(n_boot: int) -> None:
 
 # When a setting's runs were trained with several traditional augmentations and none is asked for,
 # the fit takes the one with the most synthetic runs; ties go to the first of this order.
-TRADITIONAL_ORDER = ("crop+flip", "crop", "flip", "none")
+TRADITIONAL_ORDER = TRADITIONAL
 
 
 def one_traditional(sel: pd.DataFrame, augmentation: str, generator, traditional: str | None, source=None):
@@ -426,7 +424,7 @@ def one_traditional(sel: pd.DataFrame, augmentation: str, generator, traditional
         traditional = max(counts.index, key=lambda t: (counts[t], -rank.get(t, len(rank))))
     elif traditional not in counts.index:
         raise FitError(f"no {augmentation}-set runs with traditional augmentation {traditional!r} here; "
-                       f"available: {', '.join(sorted(counts.index)) or 'none'}")
+                       f"available: {', '.join(sorted(counts.index)) or 'no traditional augmentation'}")
     return sel[sel.traditional == traditional], traditional, sorted(set(counts.index) - {traditional})
 
 
@@ -442,8 +440,8 @@ def analyse(runs: pd.DataFrame, dataset: str, classifier: str, augmentation: str
 
     Three steps: a surface per base (fit_base), its Eq. 12 tuples (base_tuples), Eq. 1 on all the
     tuples (fit_eq1_step); the bootstrap draws of each step feed the next."""
-    if augmentation not in ("closed", "open"):
-        raise FitError(f"augmentation {augmentation!r}: the equivalence compares 'closed' or 'open' "
+    if augmentation not in SYNTHETIC:
+        raise FitError(f"augmentation {augmentation!r}: the equivalence compares {' or '.join(SYNTHETIC)} "
                        f"synthetic runs with real ones")
     if not eps > 0:
         raise FitError(f"eps = {eps} must be positive")
@@ -622,13 +620,13 @@ def _grid(dataset, sel, syn_runs, grid, source):
     """
     if grid is not None:
         return {int(b): list(r) for b, r in grid.items()}, "the grid given"
-    real_bases = set(sel[(sel.augmentation == "real") & (sel.n_real_added > 0)].n_base.astype(int))
+    real_bases = set(sel[(sel.augmentation == REAL) & (sel.n_real_added > 0)].n_base.astype(int))
     syn_bases = set(syn_runs[syn_runs.n_syn_added > 0].n_base.astype(int))
     measured = {b: list(DEFAULT_RATIOS) for b in sorted(real_bases & syn_bases)}
-    paper = DEFAULT_GRIDS.get(dataset)
-    if paper is None or source not in ("paper", ALL_SOURCES):
+    paper = {b: list(r) for b, r in paper_grid(dataset).items()} or None
+    if paper is None or source not in (PAPER, ALL_SOURCES):
         return measured, "the measured bases with real and synthetic runs"
-    if source == "paper":
+    if source == PAPER:
         return dict(paper), "the paper's Eq. 12 grid (appendix A)"
     return {**measured, **paper}, "the paper's Eq. 12 grid or the measured bases with real and synthetic runs"
 
@@ -727,7 +725,7 @@ def _t_test_p(gains) -> float:
 def settings(runs: pd.DataFrame) -> list[tuple]:
     """Every (dataset, classifier, augmentation, generator[, traditional]) with synthetic runs;
     traditional is there when the runs record it."""
-    syn = runs[runs.augmentation.isin(["closed", "open"])]
+    syn = runs[runs.augmentation.isin(SYNTHETIC)]
     keys = syn[["dataset", "classifier", "augmentation", "generator"]
                + (["traditional"] if "traditional" in syn else [])].drop_duplicates()
     return [tuple(None if pd.isna(v) else v for v in row) for row in keys.itertuples(index=False)]
@@ -750,7 +748,7 @@ def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source:
     """
     sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier)]
     if traditional is not None:
-        sel = one_traditional(sel, "closed", None, traditional, source)[0]  # FitError if it has no closed runs
+        sel = one_traditional(sel, CLOSED, None, traditional, source)[0]  # FitError if it has no closed runs
     if "source" not in sel:
         sel = sel.assign(source=UNNAMED_SOURCE)
     if "traditional" not in sel:
@@ -760,18 +758,18 @@ def improvement_ratio(runs: pd.DataFrame, dataset: str, classifier: str, source:
     out = []
     for (src, trad), s in sel.groupby(["source", "traditional"], dropna=False, sort=True):
         trad = None if pd.isna(trad) else trad
-        closed_gens = sorted(s[s.augmentation == "closed"].generator.dropna().unique())
-        open_gens = sorted(s[s.augmentation == "open"].generator.dropna().unique())
+        closed_gens = sorted(s[s.augmentation == CLOSED].generator.dropna().unique())
+        open_gens = sorted(s[s.augmentation == OPEN].generator.dropna().unique())
         for n_base in sorted(s.n_base.unique()):
             at = s[s.n_base == n_base]
             zero = at[(at.n_real_added == 0) & (at.n_syn_added == 0)]
-            base = zero[zero.augmentation == "real"] if (zero.augmentation == "real").any() else zero
+            base = zero[zero.augmentation == REAL] if (zero.augmentation == REAL).any() else zero
             if base.empty:
                 continue
             for gc in closed_gens:
-                closed = at[(at.augmentation == "closed") & (at.generator == gc) & (at.n_syn_added == n_base)]
+                closed = at[(at.augmentation == CLOSED) & (at.generator == gc) & (at.n_syn_added == n_base)]
                 for go in open_gens:
-                    opened = at[(at.augmentation == "open") & (at.generator == go) & (at.n_syn_added == n_base)]
+                    opened = at[(at.augmentation == OPEN) & (at.generator == go) & (at.n_syn_added == n_base)]
                     if closed.empty or opened.empty:
                         continue
                     out.append(_ir_row(src, int(n_base), base, gc, closed, go, opened, n_boot, level, rng)

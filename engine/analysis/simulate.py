@@ -17,6 +17,7 @@ import pandas as pd
 from engine.analysis.equivalence import eq1, eq1_inverse, tau_for
 from engine.analysis.fit import analyse
 from engine.analysis.surface import PAPER_FEATURES
+from engine.catalog.vocab import CLOSED, ENGINE, REAL
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,14 @@ def design(truth: Truth, seeds: int) -> pd.DataFrame:
     """The runs of one study without their accuracies: the paper's points x seeds."""
     rows = []
     for n_base in truth.grid:
-        pts = [("real", 0)] + [("real", round(r * n_base)) for r in truth.real_ratios] + \
-              [("closed", round(s * n_base)) for s in truth.syn_ratios]
+        pts = [(REAL, 0)] + [(REAL, round(r * n_base)) for r in truth.real_ratios] + \
+              [(CLOSED, round(s * n_base)) for s in truth.syn_ratios]
         for kind, added in pts:
             for seed in range(seeds):
-                rows.append((kind, n_base, added if kind == "real" else 0, added if kind != "real" else 0, seed))
+                rows.append((kind, n_base, added if kind == REAL else 0, added if kind != REAL else 0, seed))
     frame = pd.DataFrame(rows, columns=["augmentation", "n_base", "n_real_added", "n_syn_added", "seed"])
-    frame["dataset"], frame["classifier"], frame["source"] = "Sim", "Net", "engine"
-    frame["generator"] = np.where(frame.augmentation == "real", None, "G")
+    frame["dataset"], frame["classifier"], frame["source"] = "Sim", "Net", ENGINE
+    frame["generator"] = np.where(frame.augmentation == REAL, None, "G")
     frame["n_total"] = truth.n_total
     frame["run_id"] = np.arange(len(frame)).astype(str)
     frame["seed"] = frame.seed.astype("Int64")
@@ -84,7 +85,7 @@ def design(truth: Truth, seeds: int) -> pd.DataFrame:
 def run_study(truth: Truth, frame: pd.DataFrame, mean: np.ndarray, noise_sd: float, rng, n_boot: int,
               bootstrap: str = "seeds+points", features=PAPER_FEATURES) -> dict:
     runs = frame.assign(top1=mean + rng.normal(0.0, noise_sd, len(mean)))
-    a = analyse(runs, "Sim", "Net", "closed", "G", grid=truth.grid, n_boot=n_boot,
+    a = analyse(runs, "Sim", "Net", CLOSED, "G", grid=truth.grid, n_boot=n_boot,
                 seed=int(rng.integers(2 ** 31)), bootstrap=bootstrap, features=features)
     b, true_answer = truth.answer()
     ans = a.syn_for_real(b, b)
@@ -100,7 +101,7 @@ def noise_free(truth: Truth, frame: pd.DataFrame, mean: np.ndarray, features=PAP
     It differs from the true c1, c2 only because the paper's three-log surface cannot follow the
     true surface exactly (and the more, the further the Eq. 12 grid reaches beyond the measured
     synthetic amounts)."""
-    a = analyse(frame.assign(top1=mean), "Sim", "Net", "closed", "G", grid=truth.grid, n_boot=0, features=features)
+    a = analyse(frame.assign(top1=mean), "Sim", "Net", CLOSED, "G", grid=truth.grid, n_boot=0, features=features)
     b, _ = truth.answer()
     ans = a.syn_for_real(b, b)
     return {"c1": a.c1, "c2": a.c2, "answer": ans.get("eq1"), "surface_answer": ans.get("surface")}

@@ -15,6 +15,7 @@ import numpy as np
 from statsmodels.regression.linear_model import OLS
 
 from engine.analysis.labels import feature_label
+from engine.messages import InputError
 from engine.analysis.options import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES  # noqa: F401 (re-exported)
 
 LEVERAGE_ONE = 1e-8   # 1 - h_ii below this: the point has leverage 1 (to round-off)
@@ -22,7 +23,7 @@ LEVERAGE_ONE = 1e-8   # 1 - h_ii below this: the point has leverage 1 (to round-
 _MAXIMISE = {"r2", "adj_r2"}
 
 
-class FitError(ValueError):
+class FitError(InputError):
     """The runs cannot support the requested fit; the message says why in one line."""
 
 

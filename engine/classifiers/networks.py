@@ -1,11 +1,14 @@
-"""Classifiers: the CIFAR ResNet-110 of He et al., timm's ResNet-50 and ViT-B/32, a small CNN for digits."""
+"""Our classifier networks (the CIFAR ResNet-110 of He et al., a small CNN for digits) and the one way any
+classifier is built: from its catalog entry, a timm model or one of these (engine.catalog.classifiers)."""
 from __future__ import annotations
+
+import importlib
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.spec import CLASSIFIERS  # noqa: F401  (CLI name -> stored name, input size)
+from engine.catalog.classifiers import classifier as catalog_entry
 
 
 class BasicBlock(nn.Module):
@@ -74,15 +77,15 @@ class SmallCNN(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
 
 
+def cifar_resnet110(num_classes: int, in_chans: int) -> nn.Module:
+    return CifarResNet(110, num_classes, in_chans)
+
+
 def create_classifier(name: str, num_classes: int, in_chans: int) -> nn.Module:
-    if name == "resnet110":
-        return CifarResNet(110, num_classes, in_chans)
-    if name == "smallcnn":
-        return SmallCNN(num_classes, in_chans)
-    import timm
-    if name == "resnet50":
-        return timm.create_model("resnet50", pretrained=False, num_classes=num_classes, in_chans=in_chans)
-    if name == "vit-b32":
-        return timm.create_model("vit_base_patch32_224", pretrained=False, num_classes=num_classes,
-                                 in_chans=in_chans)
-    raise ValueError(f"unknown classifier {name!r}; valid: {', '.join(CLASSIFIERS)}")
+    """A freshly initialised classifier (never pretrained: the paper trains every classifier from scratch)."""
+    entry = catalog_entry(name)
+    if entry.timm:
+        import timm
+        return timm.create_model(entry.timm, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+    module, _, attr = entry.network.partition(":")
+    return getattr(importlib.import_module(module), attr)(num_classes, in_chans)

@@ -1,9 +1,12 @@
-"""Classifier training recipes: the paper's, and a fast one for the digits CNN. Torch-free, so that a
-queued job's recipe overrides are checked by the same code that applies them, before anything runs."""
+"""A classifier's training recipe, and the user's overrides of it. Torch-free, so that a queued job's
+overrides are checked by the same code that applies them, before anything runs. The recipes themselves
+(the paper's, and a fast one for the digits CNN) are the catalog's (engine.catalog.classifiers)."""
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
+
+from engine.catalog.vocab import TRADITIONAL, crops, flips, traditional_name
 
 # Caps that keep a run finite; far above anything the paper or a single GPU needs.
 MAX_LR = 10.0
@@ -35,7 +38,13 @@ class Recipe:
         return self.iterations
 
     def with_overrides(self, overrides: dict) -> "Recipe":
+        """The recipe with the user's `key=value` overrides. Training length is epochs or iterations, never
+        both: an override of one replaces the recipe's other (iterations=300 on a 480-epoch recipe trains
+        300 iterations; before, the epochs won and the override did nothing), and giving both is refused."""
         known = {f.name: f.type for f in fields(self)}
+        if "epochs" in overrides and "iterations" in overrides:
+            raise ValueError(f"recipe options epochs={overrides['epochs']} and iterations={overrides['iterations']} "
+                             f"both set the training length: give one")
         values = {}
         for key, text in overrides.items():
             if key not in known:
@@ -52,9 +61,17 @@ class Recipe:
                     values[key] = type(current)(text)
             except ValueError:
                 raise ValueError(f"recipe option {key}={text!r} is not a valid {type(current).__name__}") from None
+        if "iterations" in values:
+            values["epochs"] = 0
+        elif "epochs" in values:
+            values["iterations"] = 0
         recipe = replace(self, **values)
         recipe.check()
         return recipe
+
+    def length(self) -> str:
+        """Training length in words, as the CLI echoes it."""
+        return f"{self.epochs} epochs" if self.epochs > 0 else f"{self.iterations} iterations"
 
     def check(self) -> None:
         """Ranges that a run can finish with: a value outside them can only fail, hang or run for days."""
@@ -92,22 +109,17 @@ class Recipe:
         return d
 
 
-# Traditional augmentation (the paper's Tab. 6): random crop and/or random horizontal flip.
-# A recipe's crop_pad (0 = no crop) and flip are the truth; these names are how users and rows say it.
-TRADITIONAL = ("crop+flip", "crop", "flip", "none")
-
-
 def traditional_of(recipe: Recipe) -> str:
-    """The traditional augmentation a recipe applies, by its name in TRADITIONAL."""
-    crop, flip = recipe.crop_pad > 0, recipe.flip
-    return "crop+flip" if crop and flip else "crop" if crop else "flip" if flip else "none"
+    """The traditional augmentation (the paper's Tab. 6) a recipe applies: its crop_pad (0 = no crop) and
+    flip are the truth; the vocabulary's names are how users and rows say it."""
+    return traditional_name(recipe.crop_pad > 0, recipe.flip)
 
 
 def with_traditional(recipe: Recipe, traditional: str) -> Recipe:
     """The recipe with only the named traditional augmentation: the crop keeps the recipe's padding."""
     if traditional not in TRADITIONAL:
         raise ValueError(f"traditional augmentation {traditional!r}; valid: {', '.join(TRADITIONAL)}")
-    return replace(recipe, flip="flip" in traditional, crop_pad=recipe.crop_pad if "crop" in traditional else 0)
+    return replace(recipe, flip=flips(traditional), crop_pad=recipe.crop_pad if crops(traditional) else 0)
 
 
 def iterations_for(n_train: int) -> int:
@@ -119,23 +131,3 @@ def iterations_for(n_train: int) -> int:
     if n_train < 13_000:
         return 60_000
     return 120_000
-
-
-def default_recipe(classifier: str, dataset: str, n_train: int, n_base: int, n_total: int,
-                   flip: bool = True) -> Recipe:
-    """The paper's recipes (shared/data README), and a fast one for the digits CNN."""
-    if classifier == "resnet110":
-        frac = n_base / n_total
-        epochs = 480 if frac <= 0.01 else 320 if frac <= 0.10 else 160
-        return Recipe(lr=0.01 if dataset == "BloodMNIST" else 0.1, batch_size=128, weight_decay=1e-4,
-                      epochs=epochs, milestones=(0.5, 0.75), crop_pad=4, flip=flip, input_size=32)
-    if classifier in ("resnet50", "vit-b32"):
-        return Recipe(lr=0.1, batch_size=192, weight_decay=1e-4 if classifier == "resnet50" else 0.0,
-                      schedule="cosine", iterations=iterations_for(n_train), warmup=0.1, crop_pad=28,
-                      flip=flip, input_size=224)
-    if classifier == "smallcnn":
-        # Not from the paper (it has no 8x8 classifier): chosen so that a run takes seconds on a
-        # CPU and the full digits train split reaches ~97-98 %.
-        return Recipe(lr=0.05, batch_size=64, weight_decay=5e-4, schedule="cosine", iterations=200,
-                      crop_pad=1, flip=flip, input_size=8)
-    raise ValueError(f"no default recipe for classifier {classifier!r}")

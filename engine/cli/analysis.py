@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from engine.analysis.options import ALL_SOURCES, CRITERIA, DEFAULT_EPS, FEATURES, MAX_N_BOOT, PAPER_FEATURES, SOURCE_ORDER
+from engine.catalog.vocab import SYNTHETIC
 from engine.cli.common import Db, UserError, app, check_choice, console, err_console, guarded, to_json
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def setting_runs(db, dataset, classifier):
 
 
 def select_setting(runs, dataset, classifier, augmentation, generator):
-    check_choice("augmentation", augmentation, ["closed", "open"])
+    check_choice("augmentation", augmentation, SYNTHETIC)
     sel = runs[(runs.dataset == dataset) & (runs.classifier == classifier) & (runs.augmentation == augmentation)]
     gens = sel.generator.dropna().unique()
     if generator is None:

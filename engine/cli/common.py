@@ -1,5 +1,5 @@
 """What every command group shares: the root Typer app, the consoles, the --db option, and the
-rule that a user's mistake is one line on stderr with a non-zero exit, never a traceback.
+rule that a user's mistake is one line on stderr with a non-zero exit, and a bug keeps its traceback.
 
 Only typer and rich are imported here: `engine --help` and every command pay for the modules
 they use, not for numpy, pandas, DuckDB or the analysis (tests/test_cli_startup.py checks it)."""
@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from engine.messages import InputError  # plain Python: costs nothing at start
 
 app = typer.Typer(help="Closed-set generative vs real data augmentation: runs, fits and answers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -25,8 +26,12 @@ Db = Annotated[Optional[Path], typer.Option("--db", envvar="EQUIV_DB", show_envv
                                             help="Store path [default: data/equivalence.duckdb].")]
 
 
-class UserError(Exception):
-    """Bad input: reported as one line on stderr, exit status 2."""
+class UserError(InputError):
+    """Bad input at the command line: reported as one line on stderr, exit status 2."""
+
+
+INTERNAL_HINT = ("internal error: this is a bug in the program, not in your input; the traceback above says "
+                 "where (please report it with the command you ran)")
 
 
 def fail(message: str, code: int = 2):
@@ -37,27 +42,41 @@ def fail(message: str, code: int = 2):
 
 
 def guarded(fn):
-    """Turn the errors a user can cause into one clear line and a non-zero exit."""
+    """Turn the errors a user can cause into one clear line and exit status 2; keep a bug's traceback.
+
+    A user's errors are the engine's InputError (every validation error: spec, dataset, import, fit,
+    quality, checkpoint), the store's StoreError and the operating system's OSError (a missing,
+    unreadable or unwritable file). Anything else (a numpy or pandas error inside the analysis, say) is
+    a bug: its traceback is printed, then a one-line hint, and the exit status is 1."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (UserError, ValueError) as err:  # FitError and SpecError are ValueErrors
-            fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
-        except OSError as err:  # a missing, unreadable or unwritable file or folder
+        except InputError as err:
+            fail(_first_line(err))
+        except OSError as err:
             where = f" {err.filename}" if getattr(err, "filename", None) else ""
-            fail(f"{err.strerror}:{where}" if err.strerror else str(err).strip().splitlines()[0])
-        except Exception as err:
-            # StoreError and DuckDB's errors, looked up only once a command has touched the store
-            # (importing them here would load DuckDB for `engine --help`).
-            known = [m.StoreError for m in [sys.modules.get("store.db")] if m is not None]
-            known += [m.Error for m in [sys.modules.get("duckdb")] if m is not None]
-            if isinstance(err, tuple(known)):
-                fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+            fail(f"{err.strerror}:{where}" if err.strerror else _first_line(err))
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise
+        except Exception as err:
+            # StoreError is looked up only once a command has touched the store (importing it here would
+            # load DuckDB for `engine --help`).
+            store_db = sys.modules.get("store.db")
+            if store_db is not None and isinstance(err, store_db.StoreError):
+                fail(_first_line(err))
+            import traceback
+            traceback.print_exc()
+            err_console.print(f"[bold red]{INTERNAL_HINT}[/]", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
     return wrapper
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def check_choice(kind: str, value, valid) -> None:

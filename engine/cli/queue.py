@@ -11,7 +11,7 @@ from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json, with_store
 from engine.cli.study import DeviceOpt, QualityOpt, ThreadsOpt, grid_command
-from engine.spec import DEFAULT_QUALITY
+from engine.catalog.vocab import DEFAULT_QUALITY
 
 queue_app = typer.Typer(help="Queue studies for workers.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")

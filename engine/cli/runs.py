@@ -58,10 +58,10 @@ def runs_export(file: Annotated[Path, typer.Argument(help="Output .csv or .parqu
                 n_base: Annotated[Optional[int], typer.Option()] = None,
                 db: Db = None):
     """Write the (filtered) runs to CSV or Parquet (streamed by DuckDB)."""
-    from store import runs as store_runs
+    from store import exchange as store_exchange
     if file.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"unknown export format {file.suffix or file.name!r}: use .csv or .parquet")
-    n = store_runs.export_runs(file, db, **_filters(source, dataset, classifier, augmentation, generator, n_base))
+    n = store_exchange.export_runs(file, db, **_filters(source, dataset, classifier, augmentation, generator, n_base))
     console.print(f"{n} runs written to {file}")
 
 
@@ -73,6 +73,6 @@ def runs_import(file: Annotated[Path, typer.Argument(help="A .csv or .parquet wi
                                              "accuracy in the file lies in [0, 1].")] = None,
                 db: Db = None):
     """Add runs made elsewhere (source `import`); the whole file is checked before anything is written."""
-    from store import runs as store_runs
-    added, present = store_runs.import_runs(file, db, accuracy_scale)
+    from store import exchange as store_exchange
+    added, present = store_exchange.import_runs(file, db, accuracy_scale)
     console.print(f"{added} runs imported from {file} ({present} already present)")

@@ -8,21 +8,23 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import Db, UserError, app, console, err_console, guarded
-from engine.spec import (CLASSIFIERS, DATASET_FORMS, DEFAULT_QUALITY, DEFAULTS, ENGINE_AUGMENTATIONS, GENERATORS,
-                         MAX_SEEDS, RECIPE_FIELDS, TRADITIONAL_AUGMENTATIONS, SpecError, default_classifier,
-                         default_traditional, validate)
+from engine.catalog.classifiers import CLASSIFIERS
+from engine.catalog.datasets import DATASETS, DEFAULT_DATASET, FORMS, default_classifier, stored_name
+from engine.catalog.generators import GENERATORS
+from engine.catalog.vocab import AUGMENTATIONS, CLOSED, DEFAULT_QUALITY, TRADITIONAL
+from engine.spec import DEFAULTS, MAX_SEEDS, RECIPE_FIELDS, SpecError, validate
 
 
 D = DEFAULTS
 # The options that describe a study grid, shared by `engine run` and `engine queue add`; their
 # defaults are StudySpec's, and engine.spec.validate() is the one place that checks them.
-DatasetOpt = Annotated[str, typer.Option("--dataset", help=f"{', '.join(DATASET_FORMS)}.")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", help=f"{', '.join(FORMS)}.")]
 NBaseOpt = Annotated[int, typer.Option("--n-base", help="Size of the real base set.")]
-AugmentationOpt = Annotated[str, typer.Option("--augmentation", help=" or ".join(ENGINE_AUGMENTATIONS) + ".")]
+AugmentationOpt = Annotated[str, typer.Option("--augmentation", help=" or ".join(AUGMENTATIONS) + ".")]
 AddedOpt = Annotated[str, typer.Option("--added", help="Images to add, e.g. 0,N,2N,3N (N = n_base) or 0,50,100.")]
 ClassifierOpt = Annotated[Optional[str], typer.Option(
-    "--classifier", help=f"{', '.join(CLASSIFIERS)} (default: {default_classifier('digits')} for digits, "
-                         f"else {default_classifier('cifar10')}).")]
+    "--classifier", help=f"{', '.join(CLASSIFIERS)} (default: the dataset's: "
+                         + ", ".join(f"{d.default_classifier} for {d.form}" for d in DATASETS.values()) + ").")]
 SeedsOpt = Annotated[int, typer.Option("--seeds", help=f"Seeds per point (0..S-1), at most {MAX_SEEDS}.")]
 SubsetSeedOpt = Annotated[int, typer.Option("--subset-seed", help="Seed that picks the base set and the real additions.")]
 RecipeOpt = Annotated[Optional[list[str]], typer.Option(
@@ -34,19 +36,19 @@ GeneratorKindOpt = Annotated[str, typer.Option(
     "--generator", help="Closed-set generator: edm (pixel space, 32x32 and below) or dit (VAE + DiT, e.g. 224x224); "
                         "with --augmentation open, the NAME of a set from `engine synthetic import`.")]
 PresetOpt = Annotated[Optional[str], typer.Option(
-    "--generator-preset", help="; ".join(f"{g['name']}: {', '.join(g['presets'])}" for g in GENERATORS.values())
+    "--generator-preset", help="; ".join(f"{g.name}: {', '.join(g.presets)}" for g in GENERATORS.values())
                               + " (default: the first).")]
 GeneratorOpt = Annotated[Optional[list[str]], typer.Option(
     "--generator-option", help="Generator option key=value, repeatable. " + "; ".join(
-        f"{g['name']}: {', '.join(g['options'])}" for g in GENERATORS.values()) + ".")]
+        f"{g.name}: {', '.join(g.options)}" for g in GENERATORS.values()) + ".")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(
     "--threads", min=1, max=1024,
     help="CPU threads for torch (default: this process's share of the usable cores among the host's busy workers).")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda:K.")]
 TraditionalOpt = Annotated[Optional[str], typer.Option(
     "--traditional", help=f"Traditional augmentation of the classifier's training images: "
-                          f"{', '.join(TRADITIONAL_AUGMENTATIONS)} (default: {default_traditional('digits')} for "
-                          f"digits, whose flips change the label, else {default_traditional('cifar10')}).")]
+                          f"{', '.join(TRADITIONAL)} (default: the dataset's: "
+                          + ", ".join(f"{d.default_traditional} for {d.form}" for d in DATASETS.values()) + ").")]
 
 
 # (name, option, default) of every study-grid option, in --help order. `grid_command` gives them to a
@@ -129,18 +131,12 @@ def use_threads(requested: int | None, device: str) -> int:
 def run_grid_cli(fields, db, device="auto", force=False, compile_=False, download=False, threads=None,
                  quality=DEFAULT_QUALITY):
     """engine.execution.local.run_grid with the CLI's error handling: one line for bad input, 130 on Ctrl-C."""
-    from engine.data.loaders import DatasetError
-    from engine.generators.checkpoints import CheckpointError
-    from engine.generators.guard import ClosedSetViolation
     from engine.execution.local import Runtime, run_grid
-    from engine.data.subsets import SubsetError
     try:
         spec = validate(fields)  # before anything is loaded, trained or stored
         runtime = Runtime(device=device, compile=compile_, force=force, download=download, quality=quality)
         use_threads(threads, device)
         return run_grid(spec, db, err_console, runtime)
-    except (DatasetError, SpecError, SubsetError, CheckpointError, ClosedSetViolation) as err:
-        raise UserError(str(err)) from None
     except KeyboardInterrupt:
         err_console.print("interrupted: every finished run is stored; the run in progress was discarded")
         raise typer.Exit(130)
@@ -150,7 +146,7 @@ study_app = typer.Typer(help="Built-in end-to-end studies.", no_args_is_help=Tru
 app.add_typer(study_app, name="study")
 
 
-@study_app.command("digits")
+@study_app.command(DEFAULT_DATASET)
 @guarded
 def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] = "20,50,100,200",
                  seeds: Annotated[int, typer.Option(help="Seeds per point.")] = 3,
@@ -179,9 +175,11 @@ def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] 
         raise UserError(f"--bases {bases!r} names no base size")
     plan = tab6_grids(base_sizes) if traditional_baseline else \
         [(n_base, aug, added, None) for n_base, aug, added in study_grids(base_sizes)]
-    grids = [{"dataset": "digits", "classifier": "smallcnn", "n_base": n_base, "augmentation": aug, "added": added,
-              "seeds": seeds, "generator": generator, "generator_preset": "tiny", "recipe": list(recipe or []),
-              "generator_options": list(generator_option or []) if aug == "closed" else [], "traditional": trad}
+    grids = [{"dataset": DEFAULT_DATASET, "classifier": default_classifier(DEFAULT_DATASET), "n_base": n_base,
+              "augmentation": aug, "added": added, "seeds": seeds, "generator": generator,
+              "generator_preset": GENERATORS[generator].presets[0] if generator in GENERATORS else None,
+              "recipe": list(recipe or []), "generator_options": list(generator_option or []) if aug == CLOSED else [],
+              "traditional": trad}
              for n_base, aug, added, trad in plan]
     from engine.execution.local import Runtime
     try:  # every grid (and the quality level) is checked before the first one trains
@@ -207,7 +205,7 @@ def print_tab6(db, run_keys: list[str]) -> None:
     """The Tab. 6 comparison from exactly the runs its grids planned."""
     from engine.execution.study import tab6_rows
     from store import runs as store_runs
-    runs = store_runs.query_runs(db, dataset="digits")
+    runs = store_runs.query_runs(db, dataset=stored_name(DEFAULT_DATASET))
     runs = runs[runs.run_key.isin(run_keys)]
     table = Table("n_base", "traditional", "generative", "top-1 (mean ± sd)", "gain over none (paired)", "seeds",
                   title="Traditional vs generative augmentation on digits (the paper's Tab. 6)")
@@ -224,9 +222,11 @@ def print_study_report(db) -> None:
     from engine.execution.study import gains_table
     from store.artifacts import list_generators
     runs = load_runs(db)
-    gens = sorted(set(runs[(runs.dataset == "digits") & (runs.augmentation == "closed")].generator.dropna()))
+    dataset = stored_name(DEFAULT_DATASET)
+    classifier = CLASSIFIERS[default_classifier(DEFAULT_DATASET)].stored_name
+    gens = sorted(set(runs[(runs.dataset == dataset) & (runs.augmentation == CLOSED)].generator.dropna()))
     for gen in gens:
-        a = analyse(runs, "digits", "SmallCNN", "closed", gen, n_boot=200)
+        a = analyse(runs, dataset, classifier, CLOSED, gen, n_boot=200)
         print_analysis(a)
         table = Table("n_base", "kind", "added", "base acc", "acc", "paired gain (mean ± sd)", "pairs",
                       title=f"Gains over the base run, paired by seed ({gen})")
@@ -242,7 +242,7 @@ def print_study_report(db) -> None:
                                    f"p = {t['p_value']:.3f}, {t['seeds']} seeds)") if t.get("tested") else t.get("reason", ""))
         console.print(noise)
     g = list_generators(db)
-    g = g[g.dataset == "digits"]
+    g = g[g.dataset == dataset]
     if len(g):
         mem = Table("n_base", "preset", "train images", "train s", "samples→base (median L2)",
                     "held-out→base", "ratio", title="Memorisation check of each generator")
@@ -255,7 +255,7 @@ def print_study_report(db) -> None:
     from engine.cli.quality import quality_table
     from store import quality as store_quality
     sets = store_quality.list_sets(db)
-    sets = sets[sets.dataset == "digits"] if len(sets) else sets
+    sets = sets[sets.dataset == dataset] if len(sets) else sets
     if len(sets):
         console.print(quality_table(sets, store_quality.query_quality(db),
                                     "Quality of each digits synthetic set (engine quality SET --json for all rows)"))

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from engine.cli.common import Db, app, console, guarded, to_json
-from engine.spec import DATASET_FORMS
+from engine.catalog.datasets import FORMS as DATASET_FORMS
+from engine.catalog.vocab import CLOSED
 
 synthetic_app = typer.Typer(help="Synthetic image sets: import your own (open set), list, remove.",
                             no_args_is_help=True)
@@ -70,7 +71,7 @@ def synthetic_list(as_json: Annotated[bool, typer.Option("--json")] = False, db:
             per_class = str(counts[0]) if len(set(counts)) == 1 else f"{min(counts)}-{max(counts)}"
         else:
             per_class = "" if pd.isna(r.per_class) else str(int(r.per_class))
-        table.add_row(r.kind or "closed", r.name or "", r.dataset or "", "" if pd.isna(r.n_base) else str(int(r.n_base)),
+        table.add_row(r.kind or CLOSED, r.name or "", r.dataset or "", "" if pd.isna(r.n_base) else str(int(r.n_base)),
                       f"{int(r.n_images):,}", per_class, str(int(r.runs)), r.synthetic_set_id,
                       r.source_path if isinstance(r.source_path, str) else "")
     console.print(table)

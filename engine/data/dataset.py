@@ -8,16 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.messages import clip_values
+from engine.messages import InputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset that cannot be loaded as asked; the message names the bad value (clipped when long)."""
-
-    def __init__(self, message: str):
-        super().__init__(clip_values(message))
 
 
 @dataclass

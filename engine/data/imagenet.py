@@ -22,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.catalog import datasets as catalog
 from engine.data.dataset import Dataset, DatasetError, image_files
 
-# name -> (stored name, class-list file, the paper's n_total). ImageNet-100's real train split holds
-# 126,689 images; the paper rounds it to 130,000 (100 x 1,300) in tau = 10 / n_total. ImageNet-10 is
-# "10 classes ... each class contains 1,300 images" (appendix E): 13,000.
-SUBSETS = {"imagenet100": ("ImageNet-100", "imagenet100.txt", 130_000),
-           "imagenet10": ("ImageNet-10", "imagenet10.txt", 13_000)}
+# The subsets are the catalog's entries whose loader lives here (their stored names and the paper's
+# n_total are there); each has its class list in classes/<form>.txt.
+SUBSETS = tuple(k.form for k in catalog.DATASETS.values() if k.loader.startswith(__name__ + ":"))
 # The paper's n_total is used when the folder holds most of the full split, so that engine runs share
 # tau with the published ones; a smaller folder (a sample, a test) uses its own count.
 PAPER_SHARE = 0.9
@@ -40,7 +39,7 @@ CHUNK = 1024
 
 def class_list(name: str) -> list[tuple[str, str]]:
     """(wnid, ImageNet class name) of a subset, in its file's order."""
-    text = resources.files("engine.data").joinpath("classes", SUBSETS[name][1]).read_text()
+    text = resources.files("engine.data").joinpath("classes", f"{name}.txt").read_text()
     rows = [line.split("\t", 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
     return [(w.strip(), n.strip()) for w, n in rows]
 
@@ -148,7 +147,7 @@ def load_imagenet_subset(name: str, root: str | os.PathLike, size: int, console=
     """ImageNet-100 or ImageNet-10 at size x size from an ImageNet folder, through the uint8 cache."""
     if name not in SUBSETS:
         raise DatasetError(f"unknown ImageNet subset {name!r}; valid: {', '.join(SUBSETS)}")
-    stored, _, paper_total = SUBSETS[name]
+    stored, paper_total = catalog.DATASETS[name].stored_name, catalog.DATASETS[name].n_total
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"no ImageNet folder at {root} (give --data-root: a folder holding train/ and val/)")
@@ -170,5 +169,12 @@ def load_imagenet_subset(name: str, root: str | os.PathLike, size: int, console=
     names = {w: n.split(",")[0] for w, n in classes}   # ImageNet's first name of each class
     # details are part of each run's identity: what the data are, never where they or the cache lie.
     return Dataset(stored, name, x_tr, y_tr, x_te, y_te, [names[w] for w in wnids], n_total,
-                   {"root": str(root), "size": size, "classes": SUBSETS[name][1],
+                   {"root": str(root), "size": size, "classes": f"{name}.txt",
                     "n_train_images": n_files, "n_test_images": len(x_te)})
+
+
+
+def load_subset(arg=None, data_root=None, size=None, download=False, *, form: str) -> Dataset:
+    """The loader the catalog's ImageNet entries name: subset `form` at `size` (default 224, ResNet-50's and
+    ViT-B/32's input; validate() gives the classifier's) from its data root, through the uint8 cache."""
+    return load_imagenet_subset(form, data_root or catalog.DATASETS[form].default_root, size or 224)

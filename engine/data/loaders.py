@@ -1,8 +1,10 @@
-"""Datasets: a registry of loaders that read local files only (no download unless asked).
+"""The loaders the catalog's dataset entries name: local files only (no download unless asked).
 
-Every loader returns uint8 images as (N, H, W, C) arrays with integer labels, the full train and
-test splits, class names, and n_total (the size of the full train split, the paper's n_total).
-Stored dataset names match the published runs where the data are the same (CIFAR-10, BloodMNIST).
+Every loader is `(argument, data_root, size, download)` and returns uint8 images as (N, H, W, C) arrays
+with integer labels, the full train and test splits, class names, and n_total (the paper's where it
+measured the dataset, else the train split's size). Names, default roots and n_total come from the
+catalog (engine.catalog.datasets), so that stored names match the published runs where the data are
+the same.
 """
 from __future__ import annotations
 
@@ -13,14 +15,14 @@ import numpy as np
 
 from engine.data.dataset import (IMAGE_SUFFIXES, Dataset, DatasetError, image_files, memory_bytes,  # noqa: F401 (the loaders' API)
                             npz_headers)
-from engine.spec import DATASET_FORMS, medmnist_stored_name
+from engine.catalog import datasets as catalog
 
-# The paper rounds BloodMNIST's 11,959 training images to 12,000 in tau = 10 / n_total; engine
-# runs use the paper's value so that they share tau with the published runs they sit beside.
-PAPER_N_TOTAL = {"CIFAR-10": 50_000, "BloodMNIST": 12_000}
 DIGITS_TRAIN, DIGITS_TEST, DIGITS_SPLIT_SEED = 800, 997, 0
-BLOODMNIST_CLASSES = ["basophil", "eosinophil", "erythroblast", "immature granulocytes", "lymphocyte",
-                      "monocyte", "neutrophil", "platelet"]
+
+
+def _entry(loader: str) -> catalog.DatasetKind:
+    """The catalog entry that names this loader: its stored name, form and n_total."""
+    return next(k for k in catalog.DATASETS.values() if k.loader.endswith(":" + loader))
 def _check(name, x, y, classes):
     if x.ndim != 4 or x.dtype != np.uint8:
         raise DatasetError(f"{name}: images must be uint8 (N, H, W, C), got {x.dtype} {x.shape}")
@@ -43,7 +45,7 @@ def _resize(x: np.ndarray, size: int | None) -> np.ndarray:
     return out
 
 
-def load_digits_dataset() -> Dataset:
+def load_digits_dataset(arg=None, data_root=None, size=None, download=False, form=None) -> Dataset:
     """scikit-learn's bundled 8x8 digits, split once (stratified, seed 0): 800 train, 997 test."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -53,7 +55,8 @@ def load_digits_dataset() -> Dataset:
     labels = bunch.target.astype(np.int64)
     tr_x, te_x, tr_y, te_y = train_test_split(images, labels, train_size=DIGITS_TRAIN, test_size=DIGITS_TEST,
                                               stratify=labels, random_state=DIGITS_SPLIT_SEED)
-    return Dataset("digits", "digits", tr_x, tr_y, te_x, te_y, [str(i) for i in range(10)], DIGITS_TRAIN,
+    kind = _entry("load_digits_dataset")
+    return Dataset(kind.stored_name, kind.form, tr_x, tr_y, te_x, te_y, [str(i) for i in range(10)], DIGITS_TRAIN,
                    {"split_seed": DIGITS_SPLIT_SEED})
 
 
@@ -84,10 +87,16 @@ def _cifar10_binary(folder: Path) -> Dataset:
     classes = [c.strip() for c in meta.read_text().splitlines() if c.strip()] if meta.is_file() else []
     if len(classes) != 10:
         classes = [str(i) for i in range(10)]
-    _check("CIFAR-10", x_tr, y_tr, classes)
-    _check("CIFAR-10", x_te, y_te, classes)
-    return Dataset("CIFAR-10", "cifar10", x_tr, y_tr, x_te, y_te, classes,
-                   PAPER_N_TOTAL["CIFAR-10"] if len(x_tr) == 50_000 else len(x_tr), {"root": str(folder.parent)})
+    return _cifar10(x_tr, y_tr, x_te, y_te, classes, folder.parent)
+
+
+def _cifar10(x_tr, y_tr, x_te, y_te, classes, root) -> Dataset:
+    kind = _entry("load_cifar10")
+    _check(kind.stored_name, x_tr, y_tr, classes)
+    _check(kind.stored_name, x_te, y_te, classes)
+    # The paper's n_total when the folder holds the whole split, so that tau matches the published runs'.
+    return Dataset(kind.stored_name, kind.form, x_tr, y_tr, x_te, y_te, list(classes),
+                   kind.n_total if len(x_tr) == kind.train_size else len(x_tr), {"root": str(root)})
 
 
 def _md5(path: Path) -> str:
@@ -96,7 +105,8 @@ def _md5(path: Path) -> str:
         return hashlib.file_digest(f, "md5").hexdigest()
 
 
-def load_cifar10(root: str | os.PathLike, download: bool = False) -> Dataset:
+def load_cifar10(arg=None, data_root: str | os.PathLike | None = None, size=None, download: bool = False,
+                 form=None) -> Dataset:
     """CIFAR-10 from its binary version (read directly), or from the official Python version.
 
     The Python version is a set of pickles, and unpickling runs whatever code a file names: it is
@@ -104,7 +114,7 @@ def load_cifar10(root: str | os.PathLike, download: bool = False) -> Dataset:
     put in its place is refused, never executed.
     """
     from torchvision.datasets import CIFAR10
-    root = Path(root)
+    root = Path(data_root or _entry("load_cifar10").default_root)
     if (root / CIFAR_BIN).is_dir():
         return _cifar10_binary(root / CIFAR_BIN)
     if not download and not (root / CIFAR_PY).is_dir():
@@ -124,21 +134,14 @@ def load_cifar10(root: str | os.PathLike, download: bool = False) -> Dataset:
         raise DatasetError(f"cannot read CIFAR-10 under {root}: {str(err).splitlines()[0]}") from err
     x_tr, y_tr = np.asarray(train.data, np.uint8), np.asarray(train.targets, np.int64)
     x_te, y_te = np.asarray(test.data, np.uint8), np.asarray(test.targets, np.int64)
-    _check("CIFAR-10", x_tr, y_tr, train.classes)
-    return Dataset("CIFAR-10", "cifar10", x_tr, y_tr, x_te, y_te, list(train.classes),
-                   PAPER_N_TOTAL["CIFAR-10"] if len(x_tr) == 50_000 else len(x_tr), {"root": str(root)})
+    return _cifar10(x_tr, y_tr, x_te, y_te, train.classes, root)
 
 
-def medmnist_name(flag: str) -> str:
-    flag = flag.lower()
-    if not flag.endswith("mnist") or len(flag) <= 5:
-        raise DatasetError(f"medmnist flag {flag!r} should look like 'bloodmnist'")
-    return medmnist_stored_name(flag)
-
-
-def load_medmnist(flag: str, path: str | os.PathLike, size: int | None = None) -> Dataset:
+def load_medmnist(flag: str, data_root: str | os.PathLike | None = None, size: int | None = None,
+                  download: bool = False, form=None) -> Dataset:
     """A MedMNIST .npz (train/val/test images and labels), read directly with numpy."""
-    path = Path(path)
+    kind = _entry("load_medmnist")
+    path = Path(data_root or kind.default_root.format(arg=flag))
     if path.is_dir():
         candidates = sorted(path.glob(f"{flag}*.npz"))
         if not candidates:
@@ -173,14 +176,17 @@ def load_medmnist(flag: str, path: str | os.PathLike, size: int | None = None) -
     if y_tr.shape[1] != 1:
         raise DatasetError(f"{path}: multi-label MedMNIST sets are not supported (labels {y_tr.shape})")
     y_tr, y_te = y_tr[:, 0].astype(np.int64), y_te[:, 0].astype(np.int64)
-    name = medmnist_name(flag)
+    name = catalog.medmnist_stored_name(flag)
     k = int(max(y_tr.max(), y_te.max())) + 1
-    classes = BLOODMNIST_CLASSES if name == "BloodMNIST" and k == 8 else [str(i) for i in range(k)]
+    named = catalog.medmnist_classes(flag)
+    classes = list(named) if named and len(named) == k else [str(i) for i in range(k)]
     native = x_tr.shape[1]
     x_tr, x_te = _resize(x_tr, size), _resize(x_te, size)
     _check(name, x_tr, y_tr, classes)
-    n_total = PAPER_N_TOTAL.get(name, len(x_tr))
-    return Dataset(name, f"medmnist:{flag}", x_tr, y_tr, x_te, y_te, classes, n_total,
+    # The paper rounds BloodMNIST's 11,959 training images to 12,000 in tau = 10 / n_total; engine runs use
+    # the paper's value so that they share tau with the published runs they sit beside.
+    n_total = catalog.paper_n_total(name) or len(x_tr)
+    return Dataset(name, f"{kind.family}:{flag}", x_tr, y_tr, x_te, y_te, classes, n_total,
                    {"file": str(path), "native_size": native, "size": x_tr.shape[1]})
 
 
@@ -218,7 +224,8 @@ def _to_array(files, images, grey: bool, size: int | None) -> np.ndarray:
     return np.stack(arrays)
 
 
-def load_folder(path: str | os.PathLike, size: int | None = None) -> Dataset:
+def load_folder(path: str | os.PathLike, data_root=None, size: int | None = None, download: bool = False,
+                form=None) -> Dataset:
     """The user's images as train/<class>/... and test/<class>/... (class = folder name)."""
     root = Path(path)
     for split in ("train", "test"):
@@ -237,25 +244,18 @@ def load_folder(path: str | os.PathLike, size: int | None = None) -> Dataset:
     x_tr, x_te = x_all[:len(train_items)], x_all[len(train_items):]
     y_tr = np.asarray([y for _, y in train_items], np.int64)
     y_te = np.asarray([y for _, y in test_items], np.int64)
-    name = f"folder:{root.resolve().name}"
-    return Dataset(name, f"folder:{root}", x_tr, y_tr, x_te, y_te, classes, len(x_tr), {"root": str(root)})
+    name = catalog.folder_stored_name(root)
+    return Dataset(name, f"{catalog.FOLDER_FAMILY}:{root}", x_tr, y_tr, x_te, y_te, classes, len(x_tr),
+                   {"root": str(root)})
 
 
 def load_dataset(spec: str, data_root: str | None = None, size: int | None = None,
                  download: bool = False) -> Dataset:
-    """Load a dataset by its CLI name: digits, cifar10, medmnist:<flag>, folder:<path>, imagenet100,
-    imagenet10 (the last two from an ImageNet folder, decoded once into a cache at `size`, default 224)."""
-    if spec == "digits":
-        return load_digits_dataset()
-    if spec == "cifar10":
-        return load_cifar10(data_root or "data/cifar10", download)
-    if spec.startswith("medmnist:"):
-        flag = spec.split(":", 1)[1]
-        medmnist_name(flag)
-        return load_medmnist(flag, data_root or f"data/medmnist/{flag}.npz", size)
-    if spec.startswith("folder:"):
-        return load_folder(spec.split(":", 1)[1], size)
-    if spec in ("imagenet100", "imagenet10"):
-        from engine.data.imagenet import load_imagenet_subset
-        return load_imagenet_subset(spec, data_root or "data/imagenet", size or 224)
-    raise DatasetError(f"unknown dataset {spec!r}; valid: {', '.join(DATASET_FORMS)}")
+    """Load a dataset by its CLI name (engine.catalog.datasets.FORMS) with the loader its entry names."""
+    import importlib
+    try:
+        kind, arg = catalog.split(spec)
+    except catalog.UnknownDataset as err:
+        raise DatasetError(str(err)) from None
+    module, _, function = kind.loader.partition(":")
+    return getattr(importlib.import_module(module), function)(arg, data_root, size, download, form=kind.form)

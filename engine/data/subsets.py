@@ -5,8 +5,10 @@ import hashlib
 
 import numpy as np
 
+from engine.messages import InputError
 
-class SubsetError(ValueError):
+
+class SubsetError(InputError):
     pass
 
 

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import ray
 
-from engine.spec import DEFAULT_QUALITY
+from engine.catalog import datasets
+from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY, OPEN
 from engine.execution.worker import Heartbeat, deferred_interrupt, terminate_as_interrupt
 from store import artifacts, jobs, progress
 from store import runs as store_runs
@@ -63,16 +64,17 @@ class Options:
 
 
 def node_data_root(dataset: str, job_root: str | None, cluster_root: str | None) -> str | None:
-    """Where the nodes read a job's data: absolute paths as given, others under cluster_root."""
+    """Where the nodes read a job's data: absolute paths as given, others under cluster_root, and a job
+    without a data root at its dataset's default place (the catalog's, relative to data/) under it."""
     if cluster_root is None or (job_root and os.path.isabs(job_root)):
         return job_root
     if job_root:
         return os.path.join(cluster_root, job_root)
-    if dataset == "cifar10":
-        return os.path.join(cluster_root, "cifar10")
-    if dataset.startswith("medmnist:"):
-        return os.path.join(cluster_root, "medmnist", dataset.split(":", 1)[1] + ".npz")
-    return None
+    default = datasets.default_root(dataset)
+    if default is None:
+        return None
+    parts = Path(default).parts
+    return os.path.join(cluster_root, *(parts[1:] if parts[0] == "data" else parts))
 
 
 # ------------------------------------------------------------------------------ on the nodes
@@ -118,7 +120,7 @@ def plan_task(fields: dict, open_set_row: dict | None = None):
     spec, ds, synthetic = build_spec(fields, None, Runtime(device="cpu"), open_set_row)
     info = {"spec": spec, "planned": plan(spec, ds, synthetic.run_identity if synthetic else None),
             "image_shape": ds.train_x.shape[1:], "generator": None}
-    if synthetic is not None and spec.augmentation == "closed":
+    if synthetic is not None and spec.augmentation == CLOSED:
         info["generator"] = {"generator_id": synthetic.generator_id, "synthetic_set_id": synthetic.synthetic_set_id,
                              "name": synthetic.name, "dataset": ds.name, "n_base": spec.n_base,
                              "indices_hash": synthetic.base_hash, "config": synthetic.config.to_dict(),
@@ -262,7 +264,7 @@ class JobRun:
             raise ClusterError(f"the cluster dispatcher trains EDM generators only; run {fields['generator']} "
                                f"jobs with `engine worker`")
         open_row = None
-        if fields.get("augmentation") == "open":
+        if fields.get("augmentation") == OPEN:
             # The nodes cannot see the store or its files: the imported set is looked up and checked
             # here, and its images travel to the tasks through the object store.
             from engine.spec import check_open_set, validate

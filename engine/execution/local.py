@@ -1,25 +1,24 @@
-"""`engine run`: plan the (point, seed) runs of a study grid, train what is missing, store each row.
+"""`engine run` here: train what a grid's plan (engine.execution.plan) has not stored yet, store each row.
 
-A run's identity is its full config (data, subset, recipe, generator, seed) hashed into run_key;
-a stored run_key is skipped unless forced, so reruns and re-queued jobs never duplicate rows.
-Each row is written in its own transaction only after its classifier is evaluated: an
-interrupted study leaves complete rows and nothing half-written.
+Each row is written in its own transaction only after its classifier is evaluated: an interrupted study
+leaves complete rows and nothing half-written. The worker and the Ray cluster run the same code.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
 
 import numpy as np
 
-from engine.data.loaders import Dataset
+from engine.catalog.classifiers import CLASSIFIERS, default_recipe
+from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY, ENGINE, OPEN
+from engine.data.dataset import Dataset
+from engine.data.subsets import indices_hash
 from engine.device.runtime import device_name, resolve_device, versions
-from engine.spec import (CLASSIFIERS, DEFAULT_QUALITY, SpecError, StudySpec, check_against_data, check_open_set,
-                         check_quality, default_traditional, validate)
-from engine.data.subsets import base_indices, indices_hash, real_additions
+from engine.execution.plan import PlannedRun, base_and_additions, identity, plan, run_key  # noqa: F401 (its API)
+from engine.spec import SpecError, StudySpec, check_against_data, check_open_set, check_quality, validate
 from store import runs as store_runs
 
 
@@ -30,47 +29,22 @@ class Runtime:
     compile: bool = False
     force: bool = False
     download: bool = False
-    quality: str = DEFAULT_QUALITY   # of the synthetic set after synthetic runs (engine.spec.QUALITY_LEVELS)
+    quality: str = DEFAULT_QUALITY   # of the synthetic set after synthetic runs (engine.catalog.vocab.QUALITY_LEVELS)
 
     def __post_init__(self):
         check_quality(self.quality)
 
 
-def run_key(config: dict) -> str:
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":"))
-    return "engine:" + hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-@dataclass
-class PlannedRun:
-    config: dict
-    key: str
-    n_real_added: int
-    n_syn_added: int
-    seed: int
-    augmentation: str
-    traditional: str = "crop+flip"   # of the run's recipe (engine.classifiers.recipes.traditional_of)
-
-
-def identity(spec: StudySpec, ds: Dataset, recipe: dict, n_real_added: int, n_syn_added: int, seed: int,
-             augmentation: str, generator_id: str | None) -> dict:
-    """Everything that decides a run's result: two runs with equal identity are the same run."""
-    return {"dataset": ds.name, "dataset_details": {k: v for k, v in ds.details.items() if k not in ("root", "file")},
-            "classifier": spec.classifier, "recipe": recipe, "n_base": spec.n_base, "subset_seed": spec.subset_seed,
-            "augmentation": augmentation, "n_real_added": n_real_added, "n_syn_added": n_syn_added,
-            "generator_id": generator_id, "seed": seed}
-
-
 def store_row(planned: PlannedRun, spec: StudySpec, ds: Dataset, result, device, train_indices, extra: dict) -> dict:
     import torch
-    stored_classifier = CLASSIFIERS[spec.classifier][0]
+    stored_classifier = CLASSIFIERS[spec.classifier].stored_name
     # Bitwise reproducibility holds only for the same machine and thread count: record it.
     threads = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
     config = dict(planned.config, wall_time_s=result.train_seconds, device=device_name(device),
                   versions=versions(), threads=threads, steps=result.steps, final_loss=result.final_loss,
                   images_per_second=result.images_per_second, **extra.get("config", {}))
     return {
-        "run_id": str(uuid.uuid4()), "run_key": planned.key, "source": "engine", "dataset": ds.name,
+        "run_id": str(uuid.uuid4()), "run_key": planned.key, "source": ENGINE, "dataset": ds.name,
         "classifier": stored_classifier, "augmentation": planned.augmentation,
         "generator": extra.get("generator"), "n_base": spec.n_base, "n_real_added": planned.n_real_added,
         "n_syn_added": planned.n_syn_added, "seed": planned.seed, "top1": result.top1, "top5": result.top5,
@@ -79,34 +53,6 @@ def store_row(planned: PlannedRun, spec: StudySpec, ds: Dataset, result, device,
         "indices_hash": indices_hash(train_indices), "generator_id": extra.get("generator_id"),
         "synthetic_set_id": extra.get("synthetic_set_id"), "traditional": planned.traditional,
     }
-
-
-def base_and_additions(ds: Dataset, spec: StudySpec, n_real_added: int):
-    base = base_indices(ds.train_y, spec.n_base, spec.subset_seed)
-    added = real_additions(ds.train_y, base, n_real_added, spec.subset_seed) if n_real_added else np.empty(0, int)
-    return base, added
-
-
-def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[PlannedRun]:
-    from engine.classifiers.recipes import default_recipe, traditional_of, with_traditional
-    traditional = spec.traditional or default_traditional(ds.name)
-    planned = []
-    for amount in spec.added:
-        is_base = amount == 0
-        augmentation = "real" if is_base else spec.augmentation
-        n_real_added = amount if augmentation == "real" else 0
-        n_syn_added = amount if augmentation in ("closed", "open") else 0
-        n_train = spec.n_base + amount
-        # The recipe holds the traditional augmentation (crop_pad, flip), so it is part of each run's
-        # identity; the default one gives the same recipe, and so the same run keys, as before it had a name.
-        recipe = with_traditional(default_recipe(spec.classifier, ds.name, n_train, spec.n_base, ds.n_total),
-                                  traditional).with_overrides(spec.recipe)
-        applied, recipe = traditional_of(recipe), recipe.to_dict()
-        for seed in range(spec.seeds):
-            config = identity(spec, ds, recipe, n_real_added, n_syn_added, seed, augmentation,
-                              generator_id if augmentation != "real" else None)
-            planned.append(PlannedRun(config, run_key(config), n_real_added, n_syn_added, seed, augmentation, applied))
-    return planned
 
 
 class Stopped(Exception):
@@ -250,7 +196,6 @@ def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime(), ope
     (StudySpec, Dataset, SyntheticSource or None). `open_set_row`: an open-set job's imported set as
     read from the store elsewhere (on a cluster node, which has no store)."""
     from engine.data.loaders import load_dataset
-    from engine.classifiers.recipes import default_recipe
     spec = validate(raw)
     check_open_set(spec, db, open_set_row)  # the imported set exists and holds enough images: before the data load
     ds = load_dataset(spec.dataset, spec.data_root, spec.size, runtime.download)
@@ -260,10 +205,10 @@ def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime(), ope
     except ValueError as err:
         raise SpecError(str(err)) from None
     synthetic = None
-    if spec.augmentation == "closed":
+    if spec.augmentation == CLOSED:
         from engine.generators.closed_set import SyntheticSource
         synthetic = SyntheticSource(spec, ds, db, device=runtime.device)
-    elif spec.augmentation == "open":  # an imported set: checked against these data before anything trains
+    elif spec.augmentation == OPEN:  # an imported set: checked against these data before anything trains
         from engine.generators.open_set import OpenSetSource
         synthetic = OpenSetSource(spec, ds, db, open_set_row)
     return spec, ds, synthetic

@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from engine.device import threads as thread_policy
-from engine.spec import DEFAULT_QUALITY, SpecError, check_quality, data_paths, validate
+from engine.catalog.vocab import DEFAULT_QUALITY
+from engine.spec import SpecError, check_quality, data_paths, validate
 from store import jobs
 from store.db import StoreError
 
@@ -217,7 +218,7 @@ class Worker:
             return "failed", [], f"SpecError: {err}"
         outside = outside_roots(spec, self.data_roots)
         if outside is not None:
-            roots = ", ".join(str(r) for r in self.data_roots) or "none"
+            roots = ", ".join(str(r) for r in self.data_roots) or "no folder"
             return "failed", [], (f"data path {outside} is outside this worker's --data-root ({roots}); "
                                   f"start the worker with --data-root covering it")
         started, limit_s = self.clock(), self._limit_s(job)

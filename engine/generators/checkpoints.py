@@ -7,8 +7,10 @@ from pathlib import Path
 
 import torch
 
+from engine.messages import InputError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(InputError):
     """A checkpoint exists but cannot be read; it is reported, never silently trained over."""
 
 

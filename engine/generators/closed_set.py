@@ -8,6 +8,7 @@ when a larger amount is needed (earlier images never change).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import time
@@ -19,26 +20,24 @@ from engine.data.loaders import Dataset
 from engine.generators.edm_train import load_ema, sample_balanced, train_generator
 from engine.generators.guard import ClosedSetView
 from engine.generators.presets import config_from_options
-from engine.spec import GENERATORS
+from engine.catalog.generators import DEFAULT_GENERATOR, GENERATORS
 from engine.device.runtime import resolve_device
 from engine.data.subsets import base_indices, indices_hash
 from store import artifacts
 
 
-def generator_name(preset: str, kind: str = "edm") -> str:
+def generator_name(preset: str, kind: str = DEFAULT_GENERATOR) -> str:
     """Stored generator name: kind and preset (EDM-tiny, DiT-XL/2), so presets never share one surface."""
-    return f"{GENERATORS[kind]['name']}-{preset}"
+    return GENERATORS[kind].stored_name(preset)
 
 
 class EDMKind:
     """EDM for SyntheticSource: pixel-space, no autoencoder."""
 
-    prefix = "edm"
-
-    def __init__(self, preset: str, options: dict, num_classes: int, resolution: int, channels: int):
+    def __init__(self, preset: str, options: dict, ds: Dataset, artifacts_root=None):
         # the one path from option text to a training config (engine.spec validated it the same way)
         self.config, _ = config_from_options(preset, dict(options))
-        self.num_classes, self.resolution, self.channels = num_classes, resolution, channels
+        self.num_classes, self.resolution, self.channels = ds.num_classes, ds.size, ds.channels
 
     def identity(self, base_ident: dict) -> tuple[None, str]:
         c = self.config
@@ -60,15 +59,13 @@ class EDMKind:
 
 class SyntheticSource:
     def __init__(self, spec, ds: Dataset, db=None, device: str = "auto"):
-        kind = getattr(spec, "generator", "edm") or "edm"
+        kind = getattr(spec, "generator", None) or DEFAULT_GENERATOR
         opts = dict(spec.generator_options)
         self.sample_seed = int(opts.pop("sample_seed", 0))
         root = artifacts.artifacts_dir(db)
-        if kind == "dit":
-            from engine.generators.dit_train import DiTKind
-            self.kind = DiTKind(spec.generator_preset, opts, ds.num_classes, root)
-        else:
-            self.kind = EDMKind(spec.generator_preset, opts, ds.num_classes, ds.size, ds.channels)
+        self.kind_key = kind
+        module, _, cls = GENERATORS[kind].trainer.partition(":")
+        self.kind = getattr(importlib.import_module(module), cls)(spec.generator_preset, opts, ds, root)
         self.config = self.kind.config
         self.spec, self.ds, self.db, self.device = spec, ds, db, device
         self.base = base_indices(ds.train_y, spec.n_base, spec.subset_seed)
@@ -103,7 +100,7 @@ class SyntheticSource:
                # a DiT's training time includes its VAE's: both are the cost of this generator
                "train_time_s": stats["train_seconds_total"], "final_loss": stats["final_loss"],
                "loss_curve": stats.get("loss_curve"),
-               "config": {**self.config.to_dict(), "kind": self.kind.prefix, "name": self.name,
+               "config": {**self.config.to_dict(), "kind": self.kind_key, "name": self.name,
                           "images_per_second": stats["images_per_second"], **extra}}
         artifacts.upsert_generator(row, self.db)
         return artifacts.get_generator(self.generator_id, self.db)
@@ -147,7 +144,7 @@ class SyntheticSource:
                  "synthetic_set_id": self.synthetic_set_id,
                  "config": {"generator_preset": self.config.preset, "generator_train_time_s": gen_row["train_time_s"],
                             "sampling_s_per_image": sampling_s, "generator_config": self.config.to_dict(),
-                            **({"generator_kind": "dit", "sampling": self.kind.sampling, "vae_id": self.vae_id}
+                            **({"generator_kind": self.kind_key, "sampling": self.kind.sampling, "vae_id": self.vae_id}
                                if self.vae_id else {})}}
         return have_x[:n_images], have_y[:n_images], extra
 

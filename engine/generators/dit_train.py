@@ -151,9 +151,8 @@ def _hash(obj) -> str:
 class DiTKind:
     """What closed_set.SyntheticSource needs from a DiT: ids, training (VAE first), sampling."""
 
-    prefix, family = "dit", "DiT"
-
-    def __init__(self, preset: str, options: dict, num_classes: int, artifacts_root: Path):
+    def __init__(self, preset: str, options: dict, ds, artifacts_root: Path):
+        num_classes = ds.num_classes
         opts = dict(options)
         self.sampling = {k: type(v)(opts.pop(k, v)) for k, v in SAMPLING_DEFAULTS.items()}
         if self.sampling["sampler"] not in SAMPLERS:

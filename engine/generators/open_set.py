@@ -20,7 +20,8 @@ import numpy as np
 
 from engine.data.loaders import IMAGE_SUFFIXES, Dataset, image_pixels
 from engine.data.dataset import check_regular, memory_bytes, npz_headers
-from engine.messages import clip_values
+from engine.catalog.vocab import OPEN
+from engine.messages import InputError
 from engine.spec import MAX_SYN_ADDED, max_balanced
 
 # A set larger than one job may ever draw only costs memory and disk.
@@ -29,11 +30,8 @@ MAX_IMAGES = MAX_SYN_ADDED
 UNCONVERTIBLE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
-class ImportFailed(ValueError):
+class ImportFailed(InputError):
     """An import that cannot be made; the message names the first bad file or class (clipped when long)."""
-
-    def __init__(self, message: str):
-        super().__init__(clip_values(message))
 
 
 @dataclass
@@ -229,7 +227,8 @@ def import_set(name: str, dataset: str, source: str | os.PathLike, db=None, data
     from datetime import datetime, timezone
 
     from engine.data.loaders import load_dataset
-    from engine.spec import GENERATORS, SET_NAME, check_dataset, paths_and_size
+    from engine.catalog.generators import GENERATORS
+    from engine.spec import SET_NAME, check_dataset, paths_and_size
     from store import artifacts
     from store import synthetic as store_synthetic
     if not SET_NAME.fullmatch(name) or name.lower() in GENERATORS:
@@ -249,7 +248,7 @@ def import_set(name: str, dataset: str, source: str | os.PathLike, db=None, data
     path = artifacts.artifacts_dir(db) / "synthetic" / f"{imported.set_id}.npz"
     row = {"synthetic_set_id": imported.set_id, "generator_id": imported.set_id, "n_images": int(len(imported.labels)),
            "per_class": int(min(imported.class_counts.values())), "seed": 0, "path": str(path),
-           "kind": "open", "name": name, "dataset_name": ds.name, "image_size": ds.size, "channels": ds.channels,
+           "kind": OPEN, "name": name, "dataset_name": ds.name, "image_size": ds.size, "channels": ds.channels,
            "content_hash": imported.content_hash, "class_counts": imported.class_counts,
            "source_path": str(Path(source).resolve()),
            "imported_at": datetime.now(timezone.utc).replace(tzinfo=None)}
@@ -321,6 +320,6 @@ def open_set_images(row: dict, n_images: int):
     with np.load(path, allow_pickle=False) as npz:
         x, y = npz["images"][:n_images], npz["labels"][:n_images].astype(np.int64)
     extra = {"generator": row["name"], "generator_id": None, "synthetic_set_id": row["synthetic_set_id"],
-             "config": {"synthetic_set": {"kind": "open", "name": row["name"], "content_hash": row["content_hash"],
+             "config": {"synthetic_set": {"kind": OPEN, "name": row["name"], "content_hash": row["content_hash"],
                                           "source_path": row["source_path"]}}}
     return x, y, extra

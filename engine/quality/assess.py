@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.data.loaders import Dataset, load_dataset
+from engine.catalog.datasets import cli_name
+from engine.catalog.vocab import OPEN
+from engine.messages import InputError
 from engine.quality import fid as fidlib
 from engine.quality.diversity import balanced_sample, diversity_with_interval
 from store import artifacts
@@ -27,7 +30,7 @@ FULL = CHEAP + ("fid", "domain", "tsne")
 METRICS = FULL
 
 
-class QualityError(ValueError):
+class QualityError(InputError):
     """A set or option the quality metrics cannot work with; the message names it."""
 
 
@@ -42,14 +45,11 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 
 
 def dataset_spec(stored_name: str) -> str:
-    """The CLI name that loads a stored dataset name (digits, CIFAR-10, BloodMNIST, folder:x)."""
-    if stored_name == "digits":
-        return "digits"
-    if stored_name == "CIFAR-10":
-        return "cifar10"
-    if stored_name.endswith("MNIST"):
-        return f"medmnist:{stored_name.lower()}"
-    raise QualityError(f"cannot tell how to load dataset {stored_name!r}: pass --dataset (and --data-root)")
+    """The CLI name that loads a stored dataset name (the catalog's; a folder's path is not stored)."""
+    name = cli_name(stored_name)
+    if name is None:
+        raise QualityError(f"cannot tell how to load dataset {stored_name!r}: pass --dataset (and --data-root)")
+    return name
 
 
 def load_set(row: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -177,12 +177,12 @@ def after_run(synthetic_set_id: str, level: str, db=None, ds: Dataset | None = N
         return []
     set_row = rows.iloc[0].to_dict()
     todo = stale_metrics(set_row, FULL if level == "full" else CHEAP, db)
-    if set_row.get("kind") == "open":  # an imported set has no base set to have memorised
+    if set_row.get("kind") == OPEN:  # an imported set has no base set to have memorised
         todo = tuple(m for m in todo if m != "memorisation")
     if ds is None:
         ds = load_dataset(dataset_spec(set_row["dataset"]))
-    from engine.quality.features import ReferenceClassifier
-    if level == "cheap" and ds.name != "digits" and not ReferenceClassifier.is_cached(ds, reference_dir(db)):
+    from engine.quality.features import ReferenceClassifier, cheap_to_train
+    if level == "cheap" and not cheap_to_train(ds) and not ReferenceClassifier.is_cached(ds, reference_dir(db)):
         # Training the reference classifier costs seconds on digits, hours on CIFAR-10: never implicitly.
         skipped = [m for m in todo if m in ("fd", "diversity")]
         todo = tuple(m for m in todo if m not in skipped)
@@ -201,7 +201,7 @@ def _memorisation(set_row, ds, syn_x, syn_y, db, log) -> list[dict]:
     from engine.data.subsets import base_indices, indices_hash
     gen_id, n_base = set_row.get("generator_id"), set_row.get("n_base")
     seed = store_quality.subset_seed_of(gen_id, db) if gen_id else None
-    if set_row.get("kind") == "open":
+    if set_row.get("kind") == OPEN:
         log(f"memorisation skipped for {set_row['synthetic_set_id']}: an imported (open-set) set has no base set")
         return []
     if n_base is None or seed is None:
@@ -254,10 +254,10 @@ def _fid(ds, syn_x, device, db, weights, log) -> list[dict]:
 
 def _domain_and_tsne(ds, syn_x, syn_y, metrics, ref, device, seed, log) -> list[dict]:
     from engine.quality.domain import PATCH_MIN_SIZE, domain_features, train_domain_classifier
-    from engine.quality.features import classifier_for
+    from engine.quality.features import classifier_for, domain_classifier_for
     from engine.quality.tsne import embed
     rows = []
-    classifier = "smallcnn" if ds.name == "digits" else "resnet110"
+    classifier = domain_classifier_for(ds)
     modes = ["image"] + (["patch"] if ds.size >= PATCH_MIN_SIZE else [])
     for mode in modes:
         res = train_domain_classifier(ds.train_x, ds.train_y, syn_x, syn_y, classifier, ds.name, device,

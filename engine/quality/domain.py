@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from scipy.stats import binomtest
 
-from engine.classifiers.train import default_recipe, train_classifier
+from engine.catalog.classifiers import default_recipe
+from engine.classifiers.train import train_classifier
 from engine.quality.features import penultimate
 
 PATCH_MIN_SIZE = 64  # images at least this large also get the patch test
@@ -65,8 +66,8 @@ def train_domain_classifier(real: np.ndarray, real_y: np.ndarray, syn: np.ndarra
 
     def t(a):
         return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).contiguous().to(device)
-    recipe = default_recipe(classifier, dataset, len(train), len(train), len(train), flip=dataset != "digits")
-    if recipe.input_size > x.shape[1] and classifier == "resnet110":
+    recipe = default_recipe(classifier, dataset, len(train), len(train), len(train))
+    if recipe.input_size > x.shape[1]:  # never upsample small images (MedMNIST's 28 px) to the network's size
         recipe = recipe.with_overrides({"input_size": str(x.shape[1])})
     result = train_classifier(classifier, t(x[train]), torch.from_numpy(domain[train]).to(device),
                               t(x[held]), torch.from_numpy(domain[held]).to(device), 2, recipe, seed, device)

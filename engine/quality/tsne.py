@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.catalog.vocab import REAL
+
 MAX_PER_DOMAIN = 500  # t-SNE is quadratic-ish; a few hundred points per domain show the picture
 
 
@@ -19,6 +21,6 @@ def embed(real: np.ndarray, syn: np.ndarray, real_y: np.ndarray, syn_y: np.ndarr
     perplexity = float(min(30, max(2, (len(feats) - 1) // 3)))
     xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feats)
     return {"x": xy[:, 0].round(3).tolist(), "y": xy[:, 1].round(3).tolist(),
-            "domain": ["real"] * len(r) + ["synthetic"] * len(s),
+            "domain": [REAL] * len(r) + ["synthetic"] * len(s),
             "class": [int(v) for v in np.concatenate([real_y[r], syn_y[s]])],
             "perplexity": perplexity}

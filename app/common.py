@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine.analysis.fit import ALL_SOURCES, analyse, one_traditional, settings, sources_of
+from engine.analysis.fit import ALL_SOURCES, analyse
+from engine.analysis.select import one_traditional, settings, sources_of
 from engine.analysis.labels import FEATURE_LABELS, format_interval
 from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
 from store import runs as store_runs

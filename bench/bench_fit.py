@@ -10,7 +10,8 @@ import time
 
 import pandas as pd
 
-from engine.analysis.fit import analyse, settings
+from engine.analysis.fit import analyse
+from engine.analysis.select import settings
 from store.runs import paper_rows
 
 

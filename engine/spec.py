@@ -19,7 +19,7 @@ from engine.catalog import datasets as dataset_catalog
 from engine.catalog.generators import DEFAULT_GENERATOR, GENERATORS
 from engine.catalog.vocab import (AUGMENTATIONS, CLOSED, DEFAULT_QUALITY, OPEN, QUALITY_LEVELS, REAL, SYNTHETIC,
                                   TRADITIONAL)
-from engine.classifiers.recipes import Recipe, traditional_of
+from engine.classifiers.recipes import TRADITIONAL_FIELDS, Recipe, traditional_of
 from engine.data import paths as data_paths_module
 from engine.messages import InputError
 
@@ -272,7 +272,7 @@ def _traditional(raw, dataset: str, classifier: str, n_base: int, n_train, recip
         raise SpecError(str(err)) from None
     applied = traditional_of(final)
     if traditional is not None and applied != traditional:
-        raise SpecError(f"recipe option(s) {', '.join(k for k in recipe if k in ('flip', 'crop_pad'))} make the "
+        raise SpecError(f"recipe option(s) {', '.join(k for k in recipe if k in TRADITIONAL_FIELDS)} make the "
                         f"traditional augmentation {applied!r}, not the {traditional!r} asked for: drop them")
     return applied
 
@@ -280,7 +280,7 @@ def _traditional(raw, dataset: str, classifier: str, n_base: int, n_train, recip
 def _open_set_name(raw) -> str:
     name = _text(raw, "generator", None)
     if not name or name.lower() in GENERATORS:
-        raise SpecError("augmentation 'open' needs --generator NAME: a synthetic set imported with "
+        raise SpecError(f"augmentation {OPEN!r} needs --generator NAME: a synthetic set imported with "
                         "`engine synthetic import NAME ...` (`engine synthetic list` shows them)")
     if not SET_NAME.fullmatch(name):
         raise SpecError(f"synthetic set name {name!r} must be 1-64 letters, digits, '.', '_', '+' or '-', "

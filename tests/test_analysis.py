@@ -5,7 +5,8 @@ from scipy.optimize import brentq, curve_fit
 
 from engine.analysis.equivalence import (eq1, eq1_inverse, equivalence_tuples, first_crossing, fit_eq1,
                                          fit_eq1_batch, tau_for)
-from engine.analysis.fit import analyse, surface_points
+from engine.analysis.fit import analyse
+from engine.analysis.select import surface_points
 from engine.analysis.surface import (FEATURES, PAPER_FEATURES, FitError, all_subsets, best_subset,
                                      design_matrix, fit_surface)
 from tests.conftest import make_runs
@@ -215,7 +216,7 @@ def _seed_shifted_runs():
 def test_seed_bootstrap_keeps_pairs_and_is_reproducible(bootstrap):
     runs = _seed_shifted_runs()
     a = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=100, seed=7, bootstrap=bootstrap)
-    assert a.boot["method"] == bootstrap.replace("resample", "seeds")
+    assert a.draws.method == bootstrap.replace("resample", "seeds")
     for fit in a.bases.values():
         fitted = np.isfinite(fit.boot_betas).all(axis=1)  # a points resample can leave a draw unfittable
         assert fitted.mean() > 0.8
@@ -226,7 +227,7 @@ def test_seed_bootstrap_keeps_pairs_and_is_reproducible(bootstrap):
         assert draws[:, -1].std() > 0.1
     # ... so every draw solves Eq. 12 to the same tuples and fits the same c1, c2 (but the few draws
     # that lost a base's tuples to an unfittable points resample).
-    same = np.isclose(a.boot["c1"], a.c1, rtol=1e-6) & np.isclose(a.boot["c2"], a.c2, rtol=1e-6)
+    same = np.isclose(a.draws.c1, a.c1, rtol=1e-6) & np.isclose(a.draws.c2, a.c2, rtol=1e-6)
     assert same.mean() >= (0.9 if bootstrap.endswith("+points") else 1.0)
     b = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=100, seed=7, bootstrap=bootstrap)
     for n_base, fit in a.bases.items():

@@ -249,7 +249,8 @@ def test_ir_without_open_set_runs_exits_1_and_says_what_it_needs(paper_db):
 # --------------------------------------------------------------------------------- engine report
 
 def test_report_fits_every_setting_reading_one_dataset_and_classifier_at_a_time(paper_db, paper_runs, monkeypatch):
-    from engine.analysis.fit import analyse, settings
+    from engine.analysis.fit import analyse
+    from engine.analysis.select import settings
     cifar = paper_runs[paper_runs.dataset == "CIFAR-10"]
     other = cifar.assign(traditional="none", top1=cifar.top1 - 4 + 0.02 * cifar.n_real_added ** 0.5,
                          run_id=cifar.run_id + "-none", run_key=cifar.run_key + "-none")

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.analysis.fit import analyse, settings
+from engine.analysis.fit import analyse
+from engine.analysis.select import settings
 from engine.analysis.paper import check_equation, paper_check
 from engine.analysis.surface import DEFAULT_EPS
 

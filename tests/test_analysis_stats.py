@@ -18,8 +18,10 @@ import pytest
 import statsmodels.api as sm
 
 from engine.analysis.equivalence import eq1, equivalence_tuples, fit_eq1
-from engine.analysis.fit import (IR_COLUMNS, BaseFit, analyse, bound_statement, improvement_ratio, settings,
-                                surface_points)
+from engine.analysis.fit import BaseFit, analyse
+from engine.analysis.ir import IR_COLUMNS, improvement_ratio
+from engine.analysis.gains import bound_statement
+from engine.analysis.select import settings, surface_points
 from engine.analysis.simulate import TRUTHS, Truth, coverage, design, noise_free, run_study
 from engine.analysis.surface import (FEATURES, PAPER_FEATURES, FitError, all_subsets, best_subset, design_matrix,
                                      fit_surface)
@@ -454,17 +456,17 @@ def test_answers_on_a_base_solve_its_surface(fitted):
 
 def test_intervals_have_the_asked_level_around_the_answer(fitted):
     a = fitted
-    assert a.boot["n_boot"] == 200 and a.boot["method"] == "residuals" and 180 <= a.boot["n_ok"] <= 200
+    assert a.draws.n_boot == 200 and a.draws.method == "residuals" and 180 <= a.draws.n_ok <= 200
     assert a.level == 0.95
     for lo_hi, point in [(a.c1_ci, a.c1), (a.c2_ci, a.c2)]:
         assert lo_hi[0] < point < lo_hi[1]
-    ok = np.isfinite(a.boot["c1"])
-    np.testing.assert_allclose(a.c1_ci, np.quantile(a.boot["c1"][ok], [0.025, 0.975]))
-    np.testing.assert_allclose(a.c2_ci, np.quantile(a.boot["c2"][ok], [0.025, 0.975]))
+    ok = a.draws.ok
+    np.testing.assert_allclose(a.c1_ci, np.quantile(a.draws.c1[ok], [0.025, 0.975]))
+    np.testing.assert_allclose(a.c2_ci, np.quantile(a.draws.c2[ok], [0.025, 0.975]))
     ans = a.syn_for_real(1000, 2000)
     assert ans["eq1_ci"][0] < ans["eq1"] < ans["eq1_ci"][1]
     assert ans["surface_ci"][0] < ans["surface"] < ans["surface_ci"][1]
-    draws = eq1_here(1000, 2000, a.boot["c1"][ok], a.boot["c2"][ok], a.tau)
+    draws = eq1_here(1000, 2000, a.draws.c1[ok], a.draws.c2[ok], a.tau)
     np.testing.assert_allclose(ans["eq1_ci"], np.quantile(draws, [0.025, 0.975]), rtol=1e-9)
 
 
@@ -480,7 +482,7 @@ def test_a_lower_level_gives_a_narrower_interval():
 
 def test_no_bootstrap_no_intervals():
     a = analyse(toy_runs(noise=0.3), "Toy", "Net", "closed", "EDM", n_boot=0)
-    assert a.c1 is not None and a.c1_ci is None and a.c2_ci is None and a.boot == {}
+    assert a.c1 is not None and a.c1_ci is None and a.c2_ci is None and a.draws is None
     ans = a.syn_for_real(1000, 1000)
     assert "eq1_ci" not in ans and "surface_ci" not in ans and "eq1" in ans
 
@@ -529,7 +531,7 @@ def test_to_dict_is_json_and_carries_every_fitted_value(fitted):
         assert s["beta"] == fit.surface.beta.tolist() and s["formula"] == fit.surface.formula()
         assert s["stats"] == fit.surface.stats and s["n_points"] == fit.surface.n_points == 8
         assert s["error"] is None and s["noise_check"] == fit.noise
-    assert d["bootstrap"] == {"n_boot": 200, "n_ok": a.boot["n_ok"], "method": "residuals"}
+    assert d["bootstrap"] == {"n_boot": 200, "n_ok": a.draws.n_ok, "method": "residuals"}
 
 
 def test_to_dict_of_a_failed_base_and_fit():
@@ -744,13 +746,13 @@ def test_default_bootstrap_is_200_draws_from_seed_0():
     runs = toy_runs(noise=0.3)
     a = analyse(runs, "Toy", "Net", "closed", "EDM")
     b = analyse(runs, "Toy", "Net", "closed", "EDM", n_boot=200, seed=0)
-    assert a.boot["n_boot"] == 200 and a.c1_ci == b.c1_ci
+    assert a.draws.n_boot == 200 and a.c1_ci == b.c1_ci
     assert a.c1_ci != analyse(runs, "Toy", "Net", "closed", "EDM", seed=1).c1_ci
 
 
 def test_twenty_draws_are_enough_for_an_interval():
     a = analyse(toy_runs(noise=0.3), "Toy", "Net", "closed", "EDM", n_boot=20, seed=1, bootstrap="seeds")
-    assert a.boot["n_ok"] == 20 and a.c1_ci is not None and a.c2_ci is not None
+    assert a.draws.n_ok == 20 and a.c1_ci is not None and a.c2_ci is not None
     ans = a.syn_for_real(1000, 1000)
     assert "eq1_ci" in ans and "surface_ci" in ans
     assert not any("bootstrap draws" in w for w in ans["warnings"] + a.warnings)
@@ -1052,9 +1054,9 @@ def test_has_answer_and_to_dict_name_what_a_user_reads():
 def test_eq1_interval_of_an_answer_uses_only_the_draws_that_fitted():
     pts = toy_points(1000) + toy_points(5000)
     a = analyse(make_runs(pts, n_total=20_000), "Toy", "Net", "closed", "EDM", n_boot=60, seed=2)
-    c1b, c2b = a.boot["c1"].copy(), a.boot["c2"].copy()
+    c1b, c2b = a.draws.c1.copy(), a.draws.c2.copy()
     c1b[:5] = c2b[:5] = np.nan  # five draws that kept too few tuples for Eq. 1
-    a.boot.update(c1=c1b, c2=c2b)
+    a.draws.c1, a.draws.c2 = c1b, c2b
     ans = a.syn_for_real(1000, 2000)
     ok = np.isfinite(c1b)
     draws = 1000 * c1b[ok] ** (a.tau * 1000) * (c2b[ok] ** 2 - 1)

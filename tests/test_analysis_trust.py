@@ -4,7 +4,9 @@ import pandas as pd
 import pytest
 
 from engine.analysis.equivalence import fit_eq1
-from engine.analysis.fit import analyse, improvement_ratio, surface_points
+from engine.analysis.fit import analyse
+from engine.analysis.ir import improvement_ratio
+from engine.analysis.select import surface_points
 from engine.analysis.surface import FitError
 from tests.conftest import make_runs
 from tests.test_analysis import toy_points, true_acc

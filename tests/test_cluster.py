@@ -177,6 +177,43 @@ def test_open_set_job_runs_on_the_cluster_as_engine_run_runs_it(ray_head, tmp_pa
     assert failed["status"] == "failed" and "no imported synthetic set named 'gone'" in failed["error"]
 
 
+def test_dit_job_runs_on_the_cluster_and_stores_what_engine_run_stores(ray_head, tmp_path):
+    """A DiT job (refused before): its generator and VAE train on a node, the files and the full generator
+    row (kind, name, loss curve, VAE fields) come back through the writer a local run uses, and
+    `engine run` of the same grid finds every run and the generator stored."""
+    from store import artifacts
+    db = fresh_store(tmp_path)
+    options = ["train_images=256", "vae_train_images=128", "sampling_steps=4"]
+    raw = {"n_base": 20, "added": "0,N", "seeds": 1, "augmentation": "closed", "generator": "dit",
+           "generator_preset": "tiny", "generator_options": options, "recipe": "iterations=10"}
+    job_id = jobs.submit(validate(raw).to_dict(), db, quality="off")
+    proc = dispatcher(ray_head, db, "--once")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    job = jobs.get(job_id, db)
+    assert job["status"] == "done", job["error"]
+    rows = engine_rows(db)
+    assert sorted(rows.augmentation) == ["closed", "real"]
+    generators = artifacts.list_generators(db)
+    assert len(generators) == 1
+    gen = generators.iloc[0]
+    config = json.loads(gen.config)
+    assert config["kind"] == "dit" and config["name"] == "DiT-tiny" and config["vae"]["vae_id"].startswith("vae-")
+    assert "heldout_reconstruction" in config["vae"] and json.loads(gen.loss_curve)
+    assert Path(gen.checkpoint).is_file() and Path(gen.checkpoint).is_relative_to(artifacts.artifacts_dir(db))
+    assert (artifacts.artifacts_dir(db) / "vaes" / config["vae"]["vae_id"]).is_dir()
+    assert json.loads(gen.memorisation)["n_samples"] == 20
+    closed = rows[rows.augmentation == "closed"].iloc[0]
+    assert closed.generator == "DiT-tiny" and json.loads(closed.config)["generator_kind"] == "dit"
+    res = CliRunner().invoke(app, ["run", "--db", str(db), "--dataset", "digits", "--n-base", "20", "--added", "0,N",
+                                   "--seeds", "1", "--augmentation", "closed", "--generator", "dit",
+                                   "--generator-preset", "tiny", "--recipe", "iterations=10", "--quality", "off",
+                                   *[a for o in options for a in ("--generator-option", o)]])
+    assert res.exit_code == 0, res.output
+    assert "0 runs written, 2 already stored" in " ".join(res.output.split())
+    assert len(artifacts.list_generators(db)) == 1
+
+
 def test_cluster_rejects_bad_options(tmp_path):
     result = CliRunner().invoke(app, ["cluster", "--address", "local", "--heartbeat", "5", "--stale-after", "5",
                                       "--db", str(tmp_path / "s.duckdb")])

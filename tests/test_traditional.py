@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from engine.analysis.fit import analyse, one_traditional, settings
+from engine.analysis.fit import analyse
+from engine.analysis.select import one_traditional, settings
 from engine.analysis.surface import FitError
 from engine.cli import app
 from engine.catalog.classifiers import default_recipe
@@ -216,7 +217,7 @@ def test_tab6_grid_and_table():
 
 
 def test_improvement_ratio_never_pools_traditional_augmentations():
-    from engine.analysis.fit import improvement_ratio
+    from engine.analysis.ir import improvement_ratio
     rows = []
     for t, shift in (("crop+flip", 0.0), ("none", -10.0)):
         for aug, gen, syn in (("real", None, 0), ("closed", "EDM", 100), ("open", "SD", 100)):

@@ -10,8 +10,9 @@ import streamlit as st
 from app.common import (default_when_changed, features_text, fit, fmt_ci, page_with_setting, source_picker,
                         surface_controls, traditional_picker)
 from engine.analysis.equivalence import eq1
-from engine.analysis.fit import MIN_DRAWS
-from engine.catalog.vocab import REAL
+from engine.analysis.bootstrap import MIN_DRAWS
+from engine.analysis.select import fit_runs
+from engine.analysis.surface import FitError
 
 started = time.perf_counter()
 runs, setting = page_with_setting("Budget calculator", "budget")
@@ -23,14 +24,15 @@ if not features:
     st.warning("Choose at least one surface feature.")
     st.stop()
 
-# Runs of this setting, each of which the user may tick out of the fit.
-mask = (runs.dataset == dataset) & (runs.classifier == classifier) & (
-    (runs.augmentation == REAL) | ((runs.augmentation == augmentation) & (runs.generator.fillna("") == (generator or ""))))
-if source != "all":
-    mask &= runs.source == source
-if traditional is not None:  # the fit reads only the runs of this traditional augmentation
-    mask &= runs.traditional == traditional
-setting_runs = runs[mask]
+# The runs the fit reads (the fit's own selection: source, traditional augmentation), each of which the
+# user may tick out of it.
+try:
+    setting_runs = fit_runs(runs, dataset, classifier, augmentation, generator, traditional, source)
+except FitError as err:
+    st.error(f"No fit: {err}")
+    st.stop()
+
+
 def run_label(r) -> str:
     added = f"+{r.n_real_added:,} real" if r.n_real_added else (f"+{r.n_syn_added:,} synthetic" if r.n_syn_added else "base only")
     seed = "" if pd.isna(r.seed) else f", seed {r.seed}"
@@ -110,7 +112,7 @@ def question_panel(analysis, setting_key):
         return
     if n_base not in measured:
         st.warning(f"n_base {n_base:,} is not measured in this setting (its bases: "
-                   f"{', '.join(f'{b:,}' for b in measured) or 'none'}).")
+                   f"{', '.join(f'{b:,}' for b in measured) or 'no base'}).")
 
     if analysis.c1 is None:
         st.error(f"No equivalence can be estimated for this setting: {analysis.eq1_error}")
@@ -156,7 +158,8 @@ bases = sorted({t["n_base"] for t in analysis.tuples}) or sorted(b for b, f in a
 # Outside the fragment: it depends on the fit only, so a new question does not redraw it.
 fig = go.Figure()
 palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-draws_ok = analysis.boot.get("c1") is not None and np.isfinite(analysis.boot["c1"]).sum() >= MIN_DRAWS
+draws = analysis.draws
+draws_ok = draws is not None and draws.n_ok >= MIN_DRAWS
 for i, b in enumerate(bases):
     color = palette[i % len(palette)]
     ts = [t for t in analysis.tuples if t["n_base"] == b]
@@ -164,8 +167,7 @@ for i, b in enumerate(bases):
     r = np.linspace(0, r_max, 60)
     if analysis.c1 is not None:
         if draws_ok:
-            ok = np.isfinite(analysis.boot["c1"])
-            band = eq1(b, r[None, :] * b, analysis.boot["c1"][ok, None], analysis.boot["c2"][ok, None], analysis.tau) / b
+            band = eq1(b, r[None, :] * b, draws.c1[draws.ok, None], draws.c2[draws.ok, None], analysis.tau) / b
             lo, hi = np.quantile(band, [(1 - analysis.level) / 2, 1 - (1 - analysis.level) / 2], axis=0)
             fig.add_trace(go.Scatter(x=np.r_[r, r[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", opacity=0.15,
                                      line=dict(width=0), fillcolor=color, name=f"{pct} band, n_base {b:,}",
@@ -195,7 +197,7 @@ st.caption(f"Fitted on {analysis.source} runs"
 st.caption(f"Tuples solved on each base's surface ({features_text(analysis.features)}, eps = {eps:g}) from "
            f"{len(setting_runs) - len(excluded)} runs; open diamonds extrapolate beyond the measured runs. "
            f"Curves: Eq. 1 with τ = 10/{analysis.n_total:,}; shaded: {pct} bootstrap band "
-           f"({analysis.boot.get('method', 'none')}, {analysis.boot.get('n_ok', 0)} draws). "
+           f"({draws.method if draws else 'no draws'}, {draws.n_ok if draws else 0} draws). "
            f"{n_dropped} tuple(s) dropped.")
 if analysis.dropped:
     with st.expander(f"Dropped tuples ({len(analysis.dropped)})"):

@@ -6,7 +6,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app.common import fit_summary, fmt_ci, ready, run_summary, setting_options
-from engine.analysis.fit import improvement_ratio
+from engine.analysis.ir import improvement_ratio
 from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from store import runs as store_runs
 from engine.catalog.vocab import CLOSED, OPEN

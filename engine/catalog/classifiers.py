@@ -6,10 +6,9 @@ name; the recipe families below are the paper's (appendix B) and a fast one for 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
-from engine.catalog import datasets
 from engine.catalog.vocab import crops, flips
 from engine.classifiers.recipes import Recipe, iterations_for
 from engine.messages import InputError
@@ -51,16 +50,18 @@ class Classifier:
                        ) -> Recipe:
         """The recipe of a run: the family's fields, then the dataset's adjustments (`overrides`, from
         its catalog entry), with crop padding of an eighth of the input (4 px at 32, 28 at 224, 1 at 8)."""
-        fields = {"crop_pad": max(1, self.input_size // 8), "flip": True, **self.recipe(dataset, n_train, n_base, n_total),
-                  **(overrides or {}), "input_size": self.input_size}
-        return Recipe(**fields)
+        usual = dict(crop_pad=max(1, self.input_size // 8), flip=True)
+        fields = {**usual, **self.recipe(dataset, n_train, n_base, n_total), **(overrides or {})}
+        return Recipe(**fields, input_size=self.input_size)
 
 
+# The names the dataset entries give as their default classifier.
+RESNET110, RESNET50, VIT_B32, SMALLCNN = "resnet110", "resnet50", "vit-b32", "smallcnn"
 CLASSIFIERS = {c.name: c for c in (
-    Classifier("resnet110", "ResNet-110", 32, cifar_recipe, network="engine.classifiers.networks:cifar_resnet110"),
-    Classifier("resnet50", "ResNet-50", 224, imagenet_recipe, timm="resnet50"),
-    Classifier("vit-b32", "ViT-B/32", 224, vit_recipe, timm="vit_base_patch32_224"),
-    Classifier("smallcnn", "SmallCNN", 8, digits_recipe, network="engine.classifiers.networks:SmallCNN"),
+    Classifier(RESNET110, "ResNet-110", 32, cifar_recipe, network="engine.classifiers.networks:cifar_resnet110"),
+    Classifier(RESNET50, "ResNet-50", 224, imagenet_recipe, timm="resnet50"),
+    Classifier(VIT_B32, "ViT-B/32", 224, vit_recipe, timm="vit_base_patch32_224"),
+    Classifier(SMALLCNN, "SmallCNN", 8, digits_recipe, network="engine.classifiers.networks:SmallCNN"),
 )}
 
 
@@ -79,8 +80,8 @@ def default_recipe(name: str, dataset: str, n_train: int, n_base: int, n_total: 
                    traditional: str | None = None) -> Recipe:
     """The recipe a run of classifier `name` on `dataset` (stored name) trains with: its family's, the
     dataset's adjustments, and the traditional augmentation (default: the dataset's)."""
+    from engine.catalog import datasets  # the dataset entries name their default classifier from here
     recipe = classifier(name).default_recipe(dataset, n_train, n_base, n_total,
                                              datasets.recipe_overrides(dataset, name))
     traditional = traditional or datasets.default_traditional(dataset)
-    return Recipe(**{**recipe.__dict__, "flip": flips(traditional),
-                     "crop_pad": recipe.crop_pad if crops(traditional) else 0})
+    return replace(recipe, flip=flips(traditional), crop_pad=recipe.crop_pad if crops(traditional) else 0)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.catalog.classifiers import RESNET50, RESNET110, SMALLCNN
 from engine.catalog.vocab import CROP, DEFAULT_TRADITIONAL
 from engine.messages import InputError
 
@@ -46,28 +47,28 @@ class DatasetKind:
 
 
 DATASETS = {d.form: d for d in (
-    DatasetKind("digits", "digits", "engine.data.loaders:load_digits_dataset", "smallcnn",
+    DatasetKind("digits", "digits", "engine.data.loaders:load_digits_dataset", SMALLCNN,
                 # A flipped 2 or 7 is not a digit: digits crops only.
                 default_traditional=CROP, takes_root=False, takes_size=False, train_size=800,
                 about="scikit-learn's bundled 8x8 digits, 800 train / 997 test (built in)"),
-    DatasetKind("cifar10", "CIFAR-10", "engine.data.loaders:load_cifar10", "resnet110",
+    DatasetKind("cifar10", "CIFAR-10", "engine.data.loaders:load_cifar10", RESNET110,
                 default_root="data/cifar10", takes_size=False, n_total=50_000, train_size=50_000,
                 needs_any=("cifar-10-batches-bin", "cifar-10-batches-py"),
                 paper_grid={500: _R123, 5000: _R123, 25000: _R123},
                 about="CIFAR-10's binary or official Python version in a folder"),
-    DatasetKind("imagenet100", "ImageNet-100", "engine.data.imagenet:load_subset", "resnet50",
+    DatasetKind("imagenet100", "ImageNet-100", "engine.data.imagenet:load_subset", RESNET50,
                 # The real train split holds 126,689 images; the paper rounds it to 130,000 (100 x 1,300).
                 default_root="data/imagenet", n_total=130_000, needs_all=("train", "val"), size_from_classifier=True,
                 paper_grid={6500: _IMAGENET_RATIOS, 26000: _IMAGENET_RATIOS},
                 about="the paper's 100 ImageNet classes, from an ImageNet folder (train/, val/)"),
-    DatasetKind("imagenet10", "ImageNet-10", "engine.data.imagenet:load_subset", "resnet50",
+    DatasetKind("imagenet10", "ImageNet-10", "engine.data.imagenet:load_subset", RESNET50,
                 # "10 classes ... each class contains 1,300 images" (appendix E).
                 default_root="data/imagenet", n_total=13_000, needs_all=("train", "val"), size_from_classifier=True,
                 about="the paper's 10 ImageNet classes (appendix E), from an ImageNet folder"),
-    DatasetKind("medmnist:<flag>", None, "engine.data.loaders:load_medmnist", "resnet110",
+    DatasetKind("medmnist:<flag>", None, "engine.data.loaders:load_medmnist", RESNET110,
                 default_root="data/medmnist/{arg}.npz", root_is_file=True,
                 about="a MedMNIST .npz (train/val/test images and labels), e.g. medmnist:bloodmnist"),
-    DatasetKind("folder:<path>", None, "engine.data.loaders:load_folder", "resnet110", takes_root=False,
+    DatasetKind("folder:<path>", None, "engine.data.loaders:load_folder", RESNET110, takes_root=False,
                 about="your images as PATH/train/<class>/* and PATH/test/<class>/*"),
 )}
 
@@ -80,7 +81,7 @@ MEDMNIST = {
     "bloodmnist": dict(stored_name="BloodMNIST", n_total=12_000, train_size=11_959,
                        classes=("basophil", "eosinophil", "erythroblast", "immature granulocytes", "lymphocyte",
                                 "monocyte", "neutrophil", "platelet"),
-                       paper_grid={1200: _R123, 6000: _R123}, recipe_overrides={"resnet110": {"lr": 0.01}}),
+                       paper_grid={1200: _R123, 6000: _R123}, recipe_overrides={RESNET110: {"lr": 0.01}}),
 }
 FORMS = tuple(DATASETS)
 DEFAULT_DATASET = "digits"   # the built-in one: runs anywhere, nothing to download

@@ -109,6 +109,11 @@ class Recipe:
         return d
 
 
+# The recipe fields that make its traditional augmentation (a field is named like the augmentation
+# it switches: the catalog's test knows this module spells `flip` as a field name).
+TRADITIONAL_FIELDS = ("crop_pad", "flip")
+
+
 def traditional_of(recipe: Recipe) -> str:
     """The traditional augmentation (the paper's Tab. 6) a recipe applies: its crop_pad (0 = no crop) and
     flip are the truth; the vocabulary's names are how users and rows say it."""

@@ -119,8 +119,8 @@ def print_analysis(a: Analysis) -> None:
         pct = f"{a.level:.0%}"
         console.print(f"Eq. 1: n_syn/n_base = c1^(tau·n_base)·(c2^(n_real/n_base) − 1), tau = {a.tau:.3g}")
         console.print(f"  c1 = {a.c1:.4g} {pct} CI {_fmt_ci(a.c1_ci)}   c2 = {a.c2:.4g} {pct} CI {_fmt_ci(a.c2_ci)}"
-                      f"   RMSE {a.eq1_rmse:.3g} (bootstrap: {a.boot.get('method', 'none')}, "
-                      f"{a.boot.get('n_ok', 0)}/{a.boot.get('n_boot', 0)} draws)", highlight=False)
+                      f"   RMSE {a.eq1_rmse:.3g} (bootstrap: {a.draws.method if a.draws else 'no draws'}, "
+                      f"{a.draws.n_ok if a.draws else 0}/{a.draws.n_boot if a.draws else 0} draws)", highlight=False)
     else:
         console.print(f"[yellow]{a.eq1_error}[/]", highlight=False)
         if a.unidentified:
@@ -174,7 +174,8 @@ def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = D
            source: SourceOpt = None,
            db: Db = None):
     """Print the fitted equivalence of every setting in the store; exit 1 when no setting has one."""
-    from engine.analysis.fit import analyse, settings
+    from engine.analysis.fit import analyse
+    from engine.analysis.select import settings
     from engine.analysis.surface import FitError
     from store import runs as store_runs
     check_options(eps, n_boot, source)
@@ -290,7 +291,7 @@ def improvement_ratio(
     """IR(n_base) (Eq. 7): the closed-set gain over the open-set gain at 1:1, from measured runs; exit 1 without one."""
     import numpy as np
 
-    from engine.analysis.fit import improvement_ratio as ir_table
+    from engine.analysis.ir import improvement_ratio as ir_table
     from store import runs as store_runs
     if not 1 <= n_boot <= MAX_N_BOOT:
         raise UserError(f"--n-boot {n_boot} must be between 1 and {MAX_N_BOOT:,}")

@@ -160,7 +160,7 @@ def load_medmnist(flag: str, data_root: str | os.PathLike | None = None, size: i
     needed = ["train_images", "train_labels", "test_images", "test_labels"]
     missing = [k for k in needed if k not in npz.files]
     if missing:
-        raise DatasetError(f"{path} lacks key(s) {', '.join(missing)} (has {', '.join(npz.files) or 'none'})")
+        raise DatasetError(f"{path} lacks key(s) {', '.join(missing)} (has {', '.join(npz.files) or 'no array'})")
 
     def images(key):
         x = np.asarray(npz[key])

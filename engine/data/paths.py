@@ -39,7 +39,7 @@ def _medmnist_train_size(path: Path) -> int:
         raise DataPathError(f"{clip(path)} is not a readable MedMNIST .npz ({type(err).__name__})") from None
     missing = [k for k in MEDMNIST_KEYS if k not in files]
     if missing:
-        raise DataPathError(f"{clip(path)} lacks key(s) {', '.join(missing)} (has {', '.join(files) or 'none'})")
+        raise DataPathError(f"{clip(path)} lacks key(s) {', '.join(missing)} (has {', '.join(files) or 'no array'})")
     shape, _ = npz_headers(path, ["train_labels"], DataPathError)["train_labels"]
     if not shape:
         raise DataPathError(f"{clip(path)}: train_labels is a single number, not one label per image")

@@ -28,6 +28,7 @@ import shutil
 import socket
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +37,15 @@ import ray
 
 from engine.catalog import datasets
 from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY, OPEN
+from engine.execution import artifacts
+from engine.execution.plan import PlannedRun
 from engine.execution.worker import Heartbeat, deferred_interrupt, terminate_as_interrupt
-from store import artifacts, jobs, progress
+from store import jobs, progress
 from store import runs as store_runs
 
 SHIP_MAX_BYTES = 64 * 2**20  # data sets up to this size travel through the object store
 MEMORISATION_SAMPLES = 1000
+GENERATOR_TASK = "generator"   # the board's and the progress rows' name of a job's generator task
 
 
 class ClusterError(RuntimeError):
@@ -121,54 +125,37 @@ def plan_task(fields: dict, open_set_row: dict | None = None):
     info = {"spec": spec, "planned": plan(spec, ds, synthetic.run_identity if synthetic else None),
             "image_shape": ds.train_x.shape[1:], "generator": None}
     if synthetic is not None and spec.augmentation == CLOSED:
-        info["generator"] = {"generator_id": synthetic.generator_id, "synthetic_set_id": synthetic.synthetic_set_id,
-                             "name": synthetic.name, "dataset": ds.name, "n_base": spec.n_base,
-                             "indices_hash": synthetic.base_hash, "config": synthetic.config.to_dict(),
-                             "nproc": synthetic.config.nproc, "sample_seed": synthetic.sample_seed,
-                             "num_classes": ds.num_classes}
+        info["generator"] = synthetic.ids()
     size = sum(a.nbytes for a in (ds.train_x, ds.train_y, ds.test_x, ds.test_y))
     return info, (ds if size <= SHIP_MAX_BYTES else None)
 
 
 @ray.remote
-def synthetic_task(spec, shipped, have: int, need: int, weights: bytes | None, prefix, board):
-    """Train the job's generator (or load its stored weights) and sample images have..need."""
-    import time as _time
-
-    from engine.generators.closed_set import SyntheticSource, memorisation
-    from engine.generators.edm_train import load_ema, sample_balanced, train_generator
-    from engine.generators.guard import ClosedSetView
+def synthetic_task(spec, shipped, have: int, need: int, files: dict | None, prefix, board):
+    """Train the job's generator (any kind; or load its stored files) and sample images have..need, in a
+    folder of this node's own; returns what the dispatcher stores with the local run's writer."""
+    from engine.execution.artifacts import read_files
+    from engine.generators.closed_set import SyntheticSource
     from engine.device.runtime import resolve_device
-    _announce(board, "generator")
+    _announce(board, GENERATOR_TASK)
     ds = _dataset(spec, shipped)
-    source = SyntheticSource(spec, ds)  # its id, config and base set; it is not asked to touch the store
     device = resolve_device("auto")
     # Node-local, so that a retry of this task on the same node resumes from the checkpoint.
-    out = Path(tempfile.gettempdir()) / "equivalence-ray" / source.generator_id
-    stats = None
-    if weights is None:
-        view = ClosedSetView(ds.train_x, ds.train_y, source.base)
-        stats = train_generator(view, ds.num_classes, source.config, out, device)
-        weights = (out / "ema.safetensors").read_bytes()
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "ema.safetensors").write_bytes(weights)
-    net = load_ema(out, ds.size, ds.channels, ds.num_classes, source.config.preset, device)
-    new_x, new_y, sampling_s = np.empty((0, *ds.train_x.shape[1:]), np.uint8), np.empty(0, np.int64), None
-    if need > have:
-        start = _time.perf_counter()
-        new_x, new_y = sample_balanced(net, ds.num_classes, have, need, source.sample_seed, device)
-        sampling_s = (_time.perf_counter() - start) / len(new_x)
-    mem = None
-    if prefix is not None:  # the generator has no memorisation check yet: as SyntheticSource.prepare does it
-        heldout = np.setdiff1d(np.arange(len(ds.train_y)), source.base)
-        reference = ds.train_x[heldout] if len(heldout) else ds.test_x
-        pick = np.random.default_rng(0).choice(len(reference), size=min(1000, len(reference)), replace=False)
-        samples = np.concatenate([prefix, new_x])[:MEMORISATION_SAMPLES]
-        mem = memorisation(samples, ds.train_x[source.base], reference[pick])
-    shutil.rmtree(out, ignore_errors=True)
-    return {"weights": weights if stats else None, "stats": stats, "images": new_x, "labels": new_y,
-            "sampling_s": sampling_s, "memorisation": mem}
+    folder = Path(tempfile.gettempdir()) / "equivalence-ray" / f"job-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        source = SyntheticSource(spec, ds, folder)
+        for rel, data in (files or {}).items():  # the stored generator, to sample more from
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+        row = None if source.trained() else source.train(device)
+        new_x, new_y, sampling_s = np.empty((0, *ds.train_x.shape[1:]), np.uint8), np.empty(0, np.int64), None
+        if need > have:
+            new_x, new_y, sampling_s = source.sample(have, need, device)
+        mem = source.memorisation_of(np.concatenate([prefix, new_x])) if prefix is not None else None
+        return {"row": row, "files": read_files(folder, source.file_dirs()) if row else None, "images": new_x,
+                "labels": new_y, "sampling_s": sampling_s, "memorisation": mem}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @ray.remote(num_cpus=1)
@@ -214,6 +201,16 @@ def _error(err: Exception) -> Exception:
     return err
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A task of a job in flight: a classifier run, or the job's generator (run None)."""
+    run: PlannedRun | None = None
+
+    @property
+    def key(self) -> str:
+        return self.run.key if self.run is not None else GENERATOR_TASK
+
+
 class JobRun:
     """One claimed job on the cluster: submit its tasks, store their results, report progress."""
 
@@ -221,8 +218,11 @@ class JobRun:
         self.job, self.db, self.beat, self.options, self.log = job, db, beat, options, log
         self.gpus = ray.cluster_resources().get("GPU", 0)
         self.board = Board.remote()
-        self.pending = {}  # ObjectRef -> PlannedRun (or "generator")
-        self.planned, self.done, self.last_report = [], 0, None
+        self.pending: dict[ray.ObjectRef, Pending] = {}
+        self.planned: list[PlannedRun] = []
+        self.spec = None
+        self.done, self.last_report = 0, None
+        self.have = (None, None)   # the generator's stored images, extended by its task's new ones
 
     def wait(self, refs, timeout=1.0):
         ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
@@ -242,16 +242,13 @@ class JobRun:
         resources = {"num_gpus": self.options.gpus_per_run} if self.options.gpus_per_run else {}
         for p in runs:
             ref = train_task.options(max_retries=self.options.retries, **resources).remote(spec, data, p, syn, self.board)
-            self.pending[ref] = p
+            self.pending[ref] = Pending(p)
 
     def report(self):
         from engine.execution.local import run_label
         where = ray.get(self.board.snapshot.remote()) if self.pending else {}
-        running = []
-        for p in self.pending.values():
-            key = "generator" if p == "generator" else p.key
-            running.append({"run": "generator" if p == "generator" else run_label(self.spec, p), "key": key,
-                            "where": where.get(key)})
+        running = [{"run": run_label(self.spec, p.run) if p.run else GENERATOR_TASK, "key": p.key,
+                    "where": where.get(p.key)} for p in self.pending.values()]
         state = (len(self.planned), self.done, running)
         if state != self.last_report:
             progress.report(self.job["job_id"], len(self.planned), self.done, running, self.db)
@@ -260,9 +257,6 @@ class JobRun:
 
     def run(self) -> list[str]:
         fields = dict(self.job["spec"])
-        if fields.get("augmentation") == "closed" and (fields.get("generator") or "edm") != "edm":
-            raise ClusterError(f"the cluster dispatcher trains EDM generators only; run {fields['generator']} "
-                               f"jobs with `engine worker`")
         open_row = None
         if fields.get("augmentation") == OPEN:
             # The nodes cannot see the store or its files: the imported set is looked up and checked
@@ -293,15 +287,15 @@ class JobRun:
             syn = open_set_images(open_row, max(p.n_syn_added for p in synthetic))
             self.submit_runs(self.spec, data, synthetic, ray.put(syn))
         elif synthetic:
-            syn = self.stored_synthetic(info, max(p.n_syn_added for p in synthetic), data)
+            syn = self.stored_synthetic(info["generator"], max(p.n_syn_added for p in synthetic), data)
             if syn is not None:
                 self.submit_runs(self.spec, data, synthetic, ray.put(syn))
         self.report()
         while self.pending:
             for ref in self.wait(list(self.pending)):
                 p = self.pending.pop(ref)
-                if p == "generator":
-                    syn = self.store_synthetic(info, self.get(ref))
+                if p.run is None:
+                    syn = self.store_synthetic(info["generator"], self.get(ref))
                     self.submit_runs(self.spec, data, synthetic, ray.put(syn))
                 else:
                     store_runs.insert_runs([self.get(ref)], self.db)
@@ -315,73 +309,39 @@ class JobRun:
         ray.kill(self.board)
 
     # --------------------------------------------------------------------- synthetic images
-    def _paths(self, gen):
-        root = artifacts.artifacts_dir(self.db)
-        return (root / "generators" / gen["generator_id"] / "ema.safetensors",
-                root / "synthetic" / f"{gen['synthetic_set_id']}.npz")
-
-    def stored_synthetic(self, info, need: int, data):
-        """The stored synthetic set if it holds `need` images, else None after submitting the
-        generator task that trains (or reloads) the generator and samples what is missing."""
-        gen = info["generator"]
-        ema, npz = self._paths(gen)
-        row = artifacts.get_generator(gen["generator_id"], self.db)
-        weights = ema.read_bytes() if row is not None and ema.exists() else None
-        have_x = np.empty((0, *info["image_shape"]), np.uint8)
-        have_y = np.empty(0, np.int64)
-        if artifacts.get_synthetic_set(gen["synthetic_set_id"], self.db) is not None and npz.exists():
-            with np.load(npz) as f:
-                have_x, have_y = f["images"], f["labels"]
+    def stored_synthetic(self, ids: dict, need: int, data):
+        """The stored synthetic set if it holds `need` images, else None after submitting the generator
+        task that trains (or reloads) the generator and samples what is missing."""
+        gen_row = artifacts.stored_generator(ids, self.db)
+        have_x, have_y, set_row = artifacts.stored_samples(ids, self.db)
         self.have = (have_x, have_y)
-        if weights is not None and len(have_x) >= need and row.get("memorisation") is not None:
-            return have_x[:need], have_y[:need], self.extra(gen, row)
-        prefix = have_x[:MEMORISATION_SAMPLES] if row is None or row.get("memorisation") is None else None
-        nproc = gen["nproc"]
-        resources = {"num_gpus": nproc} if self.gpus else {"num_cpus": nproc}
+        if gen_row is not None and len(have_x) >= need and gen_row.get("memorisation") is not None:
+            return have_x[:need], have_y[:need], artifacts.run_fields(ids, gen_row, set_row["sampling_s_per_image"])
+        files = artifacts.read_files(artifacts.root(self.db), [Path(d) for d in ids["file_dirs"]]) \
+            if gen_row is not None else None
+        # the generator has no memorisation check yet: its first images are checked as a local run checks them
+        prefix = have_x[:MEMORISATION_SAMPLES] if gen_row is None or gen_row.get("memorisation") is None else None
+        resources = {"num_gpus": ids["nproc"]} if self.gpus else {"num_cpus": ids["nproc"]}
         task = synthetic_task.options(max_retries=self.options.retries, **resources)
-        self.pending[task.remote(self.spec, data, len(have_x), need, weights, prefix, self.board)] = "generator"
+        self.pending[task.remote(self.spec, data, len(have_x), need, files, prefix, self.board)] = Pending()
         return None
 
-    def store_synthetic(self, info, result):
-        gen = info["generator"]
-        ema, npz = self._paths(gen)
-        if result["stats"] is not None:
-            stats = result["stats"]
-            ema.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ema.with_name(ema.name + ".tmp")
-            tmp.write_bytes(result["weights"])
-            os.replace(tmp, ema)
-            config = gen["config"]
-            artifacts.upsert_generator({
-                "generator_id": gen["generator_id"], "dataset": gen["dataset"], "n_base": gen["n_base"],
-                "indices_hash": gen["indices_hash"], "preset": config["preset"], "seed": config["seed"],
-                "train_images": config["train_images"], "checkpoint": str(ema),
-                "train_time_s": stats["train_seconds"], "final_loss": stats["final_loss"],
-                "config": {**config, "images_per_second": stats["images_per_second"],
-                           "resolution": stats["resolution"], "channels": stats["channels"]}}, self.db)
+    def store_synthetic(self, ids: dict, result: dict):
+        """What a generator task computed, stored with the local run's writer; the images its runs take."""
+        if result["row"] is not None:
+            artifacts.write_files(result["files"], self.db)
+            artifacts.record_generator(result["row"], self.db)
         have_x, have_y = self.have
         images, labels = np.concatenate([have_x, result["images"]]), np.concatenate([have_y, result["labels"]])
+        sampling_s = result["sampling_s"]
         if len(result["images"]):
-            npz.parent.mkdir(parents=True, exist_ok=True)
-            tmp = npz.with_name(npz.name + ".tmp.npz")
-            np.savez(tmp, images=images, labels=labels)
-            os.replace(tmp, npz)
-            artifacts.upsert_synthetic_set({
-                "synthetic_set_id": gen["synthetic_set_id"], "generator_id": gen["generator_id"],
-                "n_images": int(len(images)), "per_class": int(len(images) // gen["num_classes"]),
-                "seed": gen["sample_seed"], "path": str(npz), "sampling_s_per_image": result["sampling_s"]}, self.db)
+            artifacts.record_samples(ids, images, labels, sampling_s, self.db)
+        else:
+            sampling_s = artifacts.stored_samples(ids, self.db)[2]["sampling_s_per_image"]
         if result["memorisation"] is not None:
-            artifacts.set_memorisation(gen["generator_id"], result["memorisation"], self.db)
-        return images, labels, self.extra(gen, artifacts.get_generator(gen["generator_id"], self.db))
-
-    def extra(self, gen, row) -> dict:
-        """The generator fields of a closed-set row, as SyntheticSource.prepare gives them."""
-        sset = artifacts.get_synthetic_set(gen["synthetic_set_id"], self.db)
-        return {"generator": gen["name"], "generator_id": gen["generator_id"],
-                "synthetic_set_id": gen["synthetic_set_id"],
-                "config": {"generator_preset": gen["config"]["preset"], "generator_train_time_s": row["train_time_s"],
-                           "sampling_s_per_image": sset["sampling_s_per_image"] if sset else None,
-                           "generator_config": gen["config"]}}
+            artifacts.record_memorisation(ids["generator_id"], result["memorisation"], self.db)
+        gen_row = artifacts.stored_generator(ids, self.db)
+        return images, labels, artifacts.run_fields(ids, gen_row, sampling_s)
 
 
 def dispatch(db=None, once: bool = False, poll_s: float = 5.0, heartbeat_s: float = 10.0,

@@ -104,9 +104,9 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
             should_stop=None, on_stored=None, around_training=None) -> dict:
     """Train and store every planned run that is not stored yet. Returns counts.
 
-    `synthetic` supplies closed-set images: an object with .generator_id and .run_identity (what
-    runs are keyed by), both known before training, and .prepare(max_images) -> (images uint8 NHWC,
-    labels, extra row fields).
+    `synthetic` supplies the synthetic images: a closed-set SyntheticSource (its generator trained and
+    sampled here, stored by engine.execution.artifacts) or an imported OpenSetSource, each with
+    .run_identity (what runs are keyed by) known before anything trains.
     `should_stop(done, planned)` is asked before each run and while a generator trains; a reason
     (text) stops the study there with Stopped(reason, summary): every run finished so far is
     stored, nothing else is.
@@ -153,7 +153,7 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
                 progress.update(gen_task, completed=nimg, total=total, info=f"loss {loss:.3f}")
                 stop_here(summary["skipped"])
 
-            syn_x, syn_y, syn_extra = synthetic.prepare(max_syn, on_train)
+            syn_x, syn_y, syn_extra = prepare_images(synthetic, max_syn, db, device, on_train)
             progress.update(gen_task, info=f"{max_syn} synthetic images ready")
             syn = (torch.from_numpy(syn_x).permute(0, 3, 1, 2).contiguous().to(device),
                    torch.from_numpy(syn_y).to(device), syn_extra)
@@ -191,6 +191,16 @@ def run_grid(raw: dict | StudySpec, db=None, console=None, runtime: Runtime = Ru
     return summary, spec, ds
 
 
+def prepare_images(synthetic, n_images: int, db, device, on_train=None):
+    """(images uint8 NHWC, labels, the fields of their runs) for the largest synthetic amount: a closed
+    set's generator trained and sampled as needed and stored; an imported set's images read."""
+    from engine.generators.closed_set import SyntheticSource
+    if isinstance(synthetic, SyntheticSource):
+        from engine.execution import artifacts
+        return artifacts.prepare_closed_set(synthetic, n_images, db, device, on_train)
+    return synthetic.prepare(n_images)
+
+
 def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime(), open_set_row: dict | None = None):
     """A study grid validated, then checked against its loaded data set, before anything trains:
     (StudySpec, Dataset, SyntheticSource or None). `open_set_row`: an open-set job's imported set as
@@ -206,8 +216,9 @@ def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime(), ope
         raise SpecError(str(err)) from None
     synthetic = None
     if spec.augmentation == CLOSED:
+        from engine.execution import artifacts
         from engine.generators.closed_set import SyntheticSource
-        synthetic = SyntheticSource(spec, ds, db, device=runtime.device)
+        synthetic = SyntheticSource(spec, ds, artifacts.root(db), device=runtime.device)
     elif spec.augmentation == OPEN:  # an imported set: checked against these data before anything trains
         from engine.generators.open_set import OpenSetSource
         synthetic = OpenSetSource(spec, ds, db, open_set_row)

@@ -10,20 +10,18 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine.data.loaders import Dataset
+from engine.data.dataset import Dataset
 from engine.generators.edm_train import load_ema, sample_balanced, train_generator
 from engine.generators.guard import ClosedSetView
 from engine.generators.presets import config_from_options
 from engine.catalog.generators import DEFAULT_GENERATOR, GENERATORS
-from engine.device.runtime import resolve_device
 from engine.data.subsets import base_indices, indices_hash
-from store import artifacts
 
 
 def generator_name(preset: str, kind: str = DEFAULT_GENERATOR) -> str:
@@ -58,16 +56,20 @@ class EDMKind:
 
 
 class SyntheticSource:
-    def __init__(self, spec, ds: Dataset, db=None, device: str = "auto"):
+    """One base set's generator and its synthetic set: their ids (known before anything trains), and what
+    computes them (training, sampling, the memorisation check). Touches no store: the local run and the
+    Ray cluster store what it computes with one writer (engine.execution.artifacts). `root` is where its
+    files live: the store's artifacts folder here, a node's own folder on a cluster."""
+
+    def __init__(self, spec, ds: Dataset, root: Path, device: str = "auto"):
         kind = getattr(spec, "generator", None) or DEFAULT_GENERATOR
         opts = dict(spec.generator_options)
         self.sample_seed = int(opts.pop("sample_seed", 0))
-        root = artifacts.artifacts_dir(db)
-        self.kind_key = kind
+        self.kind_key, self.root = kind, Path(root)
         module, _, cls = GENERATORS[kind].trainer.partition(":")
-        self.kind = getattr(importlib.import_module(module), cls)(spec.generator_preset, opts, ds, root)
+        self.kind = getattr(importlib.import_module(module), cls)(spec.generator_preset, opts, ds, self.root)
         self.config = self.kind.config
-        self.spec, self.ds, self.db, self.device = spec, ds, db, device
+        self.spec, self.ds, self.device = spec, ds, device
         self.base = base_indices(ds.train_y, spec.n_base, spec.subset_seed)
         self.base_hash = indices_hash(self.base)
         self.vae_id, self.generator_id = self.kind.identity(
@@ -78,75 +80,76 @@ class SyntheticSource:
         # and sample seed change the images, so they are part of it; EDM keeps the generator id
         # its stored runs were keyed with.
         self.run_identity = self.synthetic_set_id if tag else self.generator_id
-        self.dir = root / "generators" / self.generator_id
+        self.dir = self.root / "generators" / self.generator_id
         self.name = generator_name(self.config.preset, kind)
 
+    # ----------------------------------------------------------------------------- files
+    def file_dirs(self) -> list[Path]:
+        """The folders holding this generator's files, relative to root: its weights (and a DiT's VAE)."""
+        dirs = [self.dir.relative_to(self.root)]
+        vae_dir = getattr(self.kind, "vae_dir", None)
+        return dirs + ([Path(vae_dir).relative_to(self.root)] if vae_dir is not None else [])
+
+    def trained(self) -> bool:
+        return (self.dir / "ema.safetensors").exists()
+
     # ----------------------------------------------------------------------------- training
-    def ensure_generator(self, device, on_progress=None) -> dict:
-        row = artifacts.get_generator(self.generator_id, self.db)
-        if row is not None and (self.dir / "ema.safetensors").exists():
-            return row
+    def train(self, device, on_progress=None) -> dict:
+        """Train on the base set only (the closed-set guard sees to it); the generator's store row, with
+        its checkpoint relative to root."""
         view = ClosedSetView(self.ds.train_x, self.ds.train_y, self.base)
         stats = self.kind.train(view, self.dir, device, on_progress)
         extra = {k: stats[k] for k in ("resolution", "channels", "latent_size", "latent_channels", "vae", "loss_curve")
                  if k in stats}
         if self.vae_id is not None:  # the autoencoder's error on real images it never saw
-            heldout = np.setdiff1d(np.arange(len(self.ds.train_y)), self.base)
-            reference = self.ds.train_x[heldout] if len(heldout) else self.ds.test_x
-            extra["vae"]["heldout_reconstruction"] = self.kind.reconstruction_error(reference[:2000], device)
-        row = {"generator_id": self.generator_id, "dataset": self.ds.name, "n_base": self.spec.n_base,
-               "indices_hash": self.base_hash, "preset": self.config.preset, "seed": self.config.seed,
-               "train_images": self.config.train_images, "checkpoint": str(self.dir / "ema.safetensors"),
-               # a DiT's training time includes its VAE's: both are the cost of this generator
-               "train_time_s": stats["train_seconds_total"], "final_loss": stats["final_loss"],
-               "loss_curve": stats.get("loss_curve"),
-               "config": {**self.config.to_dict(), "kind": self.kind_key, "name": self.name,
-                          "images_per_second": stats["images_per_second"], **extra}}
-        artifacts.upsert_generator(row, self.db)
-        return artifacts.get_generator(self.generator_id, self.db)
+            extra["vae"]["heldout_reconstruction"] = self.kind.reconstruction_error(self.heldout()[:2000], device)
+        return {"generator_id": self.generator_id, "dataset": self.ds.name, "n_base": self.spec.n_base,
+                "indices_hash": self.base_hash, "preset": self.config.preset, "seed": self.config.seed,
+                "train_images": self.config.train_images,
+                "checkpoint": str((self.dir / "ema.safetensors").relative_to(self.root)),
+                # a DiT's training time includes its VAE's: both are the cost of this generator
+                "train_time_s": stats["train_seconds_total"], "final_loss": stats["final_loss"],
+                "loss_curve": stats.get("loss_curve"),
+                "config": {**self.config.to_dict(), "kind": self.kind_key, "name": self.name,
+                           "images_per_second": stats["images_per_second"], **extra}}
 
     # ----------------------------------------------------------------------------- sampling
-    def prepare(self, n_images: int, on_train=None):
-        """At least n_images class-balanced synthetic images: (uint8 NHWC, labels, extra row fields)."""
-        device = resolve_device(self.device)
-        gen_row = self.ensure_generator(device, on_train)
-        path = artifacts.artifacts_dir(self.db) / "synthetic" / f"{self.synthetic_set_id}.npz"
-        have_x = np.empty((0,) + self.ds.train_x.shape[1:], np.uint8)
-        have_y = np.empty(0, np.int64)
-        row = artifacts.get_synthetic_set(self.synthetic_set_id, self.db)
-        sampling_s = row["sampling_s_per_image"] if row else None
-        if row is not None and path.exists():
-            with np.load(path) as npz:
-                have_x, have_y = npz["images"], npz["labels"]
-        if len(have_x) < n_images:
-            start = time.perf_counter()
-            new_x, new_y = self.kind.sample(self.dir, len(have_x), n_images, self.sample_seed, device)
-            sampling_s = (time.perf_counter() - start) / len(new_x)
-            have_x, have_y = np.concatenate([have_x, new_x]), np.concatenate([have_y, new_y])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp.npz")
-            np.savez(tmp, images=have_x, labels=have_y)
-            os.replace(tmp, path)
-            artifacts.upsert_synthetic_set({"synthetic_set_id": self.synthetic_set_id,
-                                            "generator_id": self.generator_id, "n_images": int(len(have_x)),
-                                            "per_class": int(len(have_x) // self.ds.num_classes),
-                                            "seed": self.sample_seed, "path": str(path),
-                                            "sampling_s_per_image": sampling_s}, self.db)
-        if gen_row.get("memorisation") is None:
-            heldout = np.setdiff1d(np.arange(len(self.ds.train_y)), self.base)
-            reference = self.ds.train_x[heldout] if len(heldout) else self.ds.test_x
-            rng = np.random.default_rng(0)
-            pick = rng.choice(len(reference), size=min(1000, len(reference)), replace=False)
-            mem = memorisation(have_x[:1000], self.ds.train_x[self.base], reference[pick])
-            artifacts.set_memorisation(self.generator_id, mem, self.db)
-            gen_row["memorisation"] = json.dumps(mem)
-        extra = {"generator": self.name, "generator_id": self.generator_id,
-                 "synthetic_set_id": self.synthetic_set_id,
-                 "config": {"generator_preset": self.config.preset, "generator_train_time_s": gen_row["train_time_s"],
-                            "sampling_s_per_image": sampling_s, "generator_config": self.config.to_dict(),
-                            **({"generator_kind": self.kind_key, "sampling": self.kind.sampling, "vae_id": self.vae_id}
-                               if self.vae_id else {})}}
-        return have_x[:n_images], have_y[:n_images], extra
+    def sample(self, start: int, stop: int, device) -> tuple[np.ndarray, np.ndarray, float]:
+        """Images start..stop of the set's stream (class-balanced, the same whatever was sampled before),
+        and the seconds each took."""
+        began = time.perf_counter()
+        x, y = self.kind.sample(self.dir, start, stop, self.sample_seed, device)
+        return x, y, (time.perf_counter() - began) / max(len(x), 1)
+
+    def heldout(self) -> np.ndarray:
+        """Real images the generator never saw: the train split outside the base (else the test split)."""
+        heldout = np.setdiff1d(np.arange(len(self.ds.train_y)), self.base)
+        return self.ds.train_x[heldout] if len(heldout) else self.ds.test_x
+
+    def memorisation_of(self, samples: np.ndarray) -> dict:
+        reference = self.heldout()
+        pick = np.random.default_rng(0).choice(len(reference), size=min(MEMORISATION_SAMPLES, len(reference)),
+                                               replace=False)
+        return memorisation(samples[:MEMORISATION_SAMPLES], self.ds.train_x[self.base], reference[pick])
+
+    def ids(self) -> dict:
+        """What the store's writer needs to know of this source, plain enough to ship from a node."""
+        return {"generator_id": self.generator_id, "synthetic_set_id": self.synthetic_set_id,
+                "num_classes": self.ds.num_classes, "sample_seed": self.sample_seed,
+                "file_dirs": [str(d) for d in self.file_dirs()], "image_shape": tuple(self.ds.train_x.shape[1:]),
+                "nproc": getattr(self.config, "nproc", 1), "run_fields": self.run_fields({"train_time_s": None}, None)}
+
+    def run_fields(self, generator_row: dict, sampling_s: float | None) -> dict:
+        """The generator fields of this set's runs."""
+        return {"generator": self.name, "generator_id": self.generator_id, "synthetic_set_id": self.synthetic_set_id,
+                "config": {"generator_preset": self.config.preset,
+                           "generator_train_time_s": generator_row["train_time_s"],
+                           "sampling_s_per_image": sampling_s, "generator_config": self.config.to_dict(),
+                           **({"generator_kind": self.kind_key, "sampling": self.kind.sampling, "vae_id": self.vae_id}
+                              if self.vae_id else {})}}
+
+
+MEMORISATION_SAMPLES = 1000
 
 
 def memorisation(samples_u8: np.ndarray, base_u8: np.ndarray, heldout_u8: np.ndarray) -> dict:

@@ -128,12 +128,28 @@ def use_threads(requested: int | None, device: str) -> int:
     return thread_policy.apply(thread_policy.choose(requested, resolve_device(device).type, busy + 1))
 
 
+def say_training_length(spec) -> None:
+    """Echo how long each run trains when the user overrides it: iterations= on an epoch-based recipe (or
+    epochs= on an iteration-based one) replaces the recipe's length, never sits beside it unused."""
+    given = [k for k in ("iterations", "epochs") if k in spec.recipe]
+    if not given:
+        return
+    from engine.catalog.classifiers import default_recipe
+    base = default_recipe(spec.classifier, spec.dataset, spec.n_base, spec.n_base, spec.n_base, spec.traditional)
+    final = base.with_overrides(spec.recipe)
+    replaced = "epochs" if base.epochs > 0 and final.epochs == 0 else "iterations" if base.epochs == 0 < final.epochs \
+        else None
+    err_console.print(f"training length: {final.length()} per run"
+                      + (f" (--recipe {given[0]} replaces the recipe's {replaced})" if replaced else ""), highlight=False)
+
+
 def run_grid_cli(fields, db, device="auto", force=False, compile_=False, download=False, threads=None,
                  quality=DEFAULT_QUALITY):
     """engine.execution.local.run_grid with the CLI's error handling: one line for bad input, 130 on Ctrl-C."""
     from engine.execution.local import Runtime, run_grid
     try:
         spec = validate(fields)  # before anything is loaded, trained or stored
+        say_training_length(spec)
         runtime = Runtime(device=device, compile=compile_, force=force, download=download, quality=quality)
         use_threads(threads, device)
         return run_grid(spec, db, err_console, runtime)

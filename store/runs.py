@@ -47,10 +47,16 @@ _NAMESPACE = uuid.UUID("5b0e4c1e-8d0f-4f7a-9a57-2f3c6f3d9b11")
 
 
 def init_store(path=None) -> int:
-    """Create or migrate the store and load the published runs; returns rows added."""
+    """Create or migrate the store and load the published runs and tables; returns runs added."""
+    return init_counts(path)["runs"]
+
+
+def init_counts(path=None) -> dict[str, int]:
+    """init_store, saying what it added: published runs, and published table values (Tab. 2-8, 20, 21)."""
+    from store.paper_tables import load_paper_tables
     with connect(path) as con:
         migrate(con)
-    return load_paper_runs(path)
+    return {"runs": load_paper_runs(path), "paper_tables": load_paper_tables(path)}
 
 
 def paper_rows(tab9: str = "total") -> list[dict]:

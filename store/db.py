@@ -466,6 +466,10 @@ MIGRATIONS.append([  # 12: runs without ART indexes; imports write a million row
     "DROP TABLE runs",
     "ALTER TABLE runs_v12 RENAME TO runs",
 ])
+MIGRATIONS.append([  # 13: how a generated open-set set was made (engine synthetic generate): pipeline and CLIP
+    # folder hashes, prompt protocol, sampling settings, filter; NULL for imported sets and closed-set ones.
+    "ALTER TABLE synthetic_sets ADD COLUMN provenance JSON",
+])
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -117,12 +117,32 @@ def test_engine_run_and_quality_take_the_generated_set(simple_set, tmp_path, mon
     assert res.exit_code == 0 and "FID/IS skipped: no pt_inception" in " ".join(res.output.split()), res.output
 
 
+def test_the_generators_page_shows_the_generated_set(simple_set, monkeypatch):
+    from pathlib import Path
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("EQUIV_DB", str(simple_set))
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=60)
+    at.switch_page("views/generators.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    set_id = store_synthetic.open_set("sd-simple", simple_set)["synthetic_set_id"]
+    assert any(set_id in option for option in at.selectbox(key="gen_set").options)
+    assert len(at.get("image")) >= 10   # a row of samples per class
+
+
 def test_captions_protocol_with_a_caption_model(models, tmp_path, monkeypatch):
     monkeypatch.setattr(text_to_image.CaptionModel, "MAX_NEW_TOKENS", 8)  # 90 tries of a random model's noise
     db = fresh_store(tmp_path)
-    code, out, res = generate(db, "sd-captions", "--pipeline", models["sd"], "--per-class", 5, "--images-per-caption", 2,
-                              "--caption-model", models["captions"], *FAST)
+    args = ["--pipeline", models["sd"], "--per-class", 5, "--images-per-caption", 2, "--caption-model",
+            models["captions"], *FAST]
+    code, out, res = generate(db, "sd-captions", *args, "--keep-work")
     assert code == 0 and "generated 50 images; no CLIP filter" in out and "stored 50 as sd-captions" in out, res.output
+    work = next(text_to_image.work_root(db).iterdir())
+    assert (work / "manifest.json").exists() and len(list(work.glob("chunk-*.npz"))) == 7   # 50 in chunks of 8
+    code, out, _ = generate(db, "sd-captions", *args)   # the same again: nothing made, the work folder goes
+    assert code == 0 and "already generated" in out and not work.exists()
+    code, out, _ = generate(db, "sd-captions", *args, "--clip", models["clip"])
+    assert code == 2 and "already holds other images" in out   # another CLIP is another set
     made = store_synthetic.open_set("sd-captions", db)["provenance"]
     assert made["protocol"] == "captions" and made["images_per_caption"] == 2 and made["filter"]["dropped"] == 0
     assert made["template"] == ["c -> caption", "c, bg -> caption", "c, rel -> caption"]
@@ -166,6 +186,7 @@ def test_a_killed_run_resumes_without_duplicates_and_makes_the_same_set(models, 
     records = json.load(open(row["provenance"]["records"]["path"]))
     keys = [(im["label"], im["caption"], im["image"]) for im in records["images"]]
     assert len(keys) == len(set(keys)) == 30
+    assert not any(text_to_image.work_root(db).iterdir())
 
 
 @pytest.mark.slow
@@ -293,6 +314,40 @@ def test_bad_names_and_datasets_are_one_line(simple_set, models, name, dataset, 
 
 
 # ----------------------------------------------------------------------------- pure parts
+
+def test_tab7_defaults_follow_the_pipeline_and_the_resolution_its_configs(tmp_path):
+    """SD3: CFG 2.0 (Tab. 7), 28 steps (ours); SD 1.x/2: 7.5 (Tab. 7), 50 (ours); the side is the
+    denoiser's sample_size times the VAE's downsampling, read without loading a weight."""
+    def folder(cls, denoiser, sample, blocks):
+        root = tmp_path / cls
+        for sub, config in ((denoiser, {"sample_size": sample}), ("vae", {"block_out_channels": [1] * blocks})):
+            (root / sub).mkdir(parents=True)
+            (root / sub / "config.json").write_text(json.dumps(config))
+        (root / "model_index.json").write_text(json.dumps({"_class_name": cls, denoiser: ["diffusers", "X"],
+                                                           "vae": ["diffusers", "AutoencoderKL"]}))
+        return root
+    sd3 = text_to_image.check_request("a", "digits", folder("StableDiffusion3Pipeline", "transformer", 128, 4),
+                                      per_class=1)
+    assert (sd3.guidance, sd3.steps, sd3.resolution, sd3.protocol, sd3.filter_fraction) == (2.0, 28, 1024, "captions", 0)
+    sd2 = text_to_image.check_request("a", "digits", folder("StableDiffusionPipeline", "unet", 96, 4), per_class=1,
+                                      clip=None, protocol="simple")
+    assert (sd2.guidance, sd2.steps, sd2.resolution, sd2.images_per_caption) == (7.5, 50, 768, None)
+
+
+def test_the_folder_hash_follows_links_and_sees_every_file(tmp_path):
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "blobs" / "w").write_bytes(b"weights")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "unet").symlink_to(tmp_path / "blobs")   # a linked folder, as caches and copies make
+    (model / ".cache").mkdir()
+    (model / ".cache" / "x").write_text("ignored")
+    first = text_to_image.folder_sha256(model, "--pipeline")
+    (model / ".cache" / "x").write_text("still ignored")
+    assert text_to_image.folder_sha256(model, "--pipeline") == first
+    (tmp_path / "blobs" / "w").write_bytes(b"other weights")
+    assert text_to_image.folder_sha256(model, "--pipeline") != first
+
 
 def test_caption_plan_cycles_the_three_families_and_is_deterministic():
     plan = plan_captions(["cat", "brown_bear"], "captions", 11, 5, seed=3)

@@ -203,12 +203,22 @@ def check_request(name: str, dataset: str, pipeline, *, protocol: str = "caption
 
 def folder_sha256(folder: Path, option: str) -> str:
     """Every file of a model folder (hidden ones aside), by relative path and content: a changed
-    weight, config or tokenizer file is another model."""
+    weight, config or tokenizer file is another model. Symlinks are followed (a Hugging Face cache
+    snapshot links each file to a blob), each real folder once."""
     from engine.dataset import check_regular
+    files, seen = [], set()
+    for top, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        files += [Path(top) / n for n in names if not n.startswith(".")]
+    if not files:
+        raise GenerateFailed(f"{option} {folder} holds no files")
     h = hashlib.sha256()
-    files = sorted(p for p in folder.rglob("*") if not any(part.startswith(".") for part in p.relative_to(folder).parts)
-                   and not p.is_dir())
-    for path in files:
+    for path in sorted(files, key=lambda p: p.relative_to(folder).as_posix()):
         check_regular(path, GenerateFailed)
         digest = hashlib.sha256()
         try:
@@ -218,8 +228,6 @@ def folder_sha256(folder: Path, option: str) -> str:
         except OSError as err:
             raise GenerateFailed(f"{option} {folder}: cannot read {path.relative_to(folder)} ({err.strerror})") from None
         h.update(f"{path.relative_to(folder).as_posix()}\0{digest.hexdigest()}\n".encode())
-    if not files:
-        raise GenerateFailed(f"{option} {folder} holds no files")
     return h.hexdigest()
 
 
@@ -361,6 +369,18 @@ class WorkFolder:
             self._write(path, json.dumps(self.manifest, indent=1).encode())
         return self
 
+    def remove(self):
+        """The whole folder, unless another process holds it."""
+        if not self.root.exists():
+            return
+        if self._lock is None:
+            try:
+                self.open()
+            except GenerateFailed:
+                return
+        self.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
     def close(self):
         if self._lock is not None:
             self._lock.close()
@@ -434,27 +454,20 @@ def generate_set(name: str, dataset: str, pipeline, **kwargs) -> tuple[str, dict
 def _generate(req: Request, *, db=None, data_root=None, size=None, device: str = "auto", dtype: str = "auto",
               keep_work: bool = False, log: Callable[[str], None] = print,
               progress: Optional[Callable[[int, int], None]] = None) -> tuple[str, dict]:
-    from engine.data import image_pixels, load_dataset
+    from engine.data import load_dataset
     from engine.generators import prompts as P
-    from engine.generators.clip_filter import SCOPE, SCORE, dropped_per_class, keep_mask
-    from engine.generators.open_set import assemble, store_set
-    import torch
-    from PIL import Image
-
-    from engine.runtime import device_name, resolve_device, versions
+    from engine.runtime import resolve_device
     from engine.spec import paths_and_size
-    from store import artifacts
     from store import synthetic as store_synthetic
 
-    name = req.name
     data_root, size, _ = paths_and_size(req.dataset, data_root, size)
     ds = load_dataset(req.dataset, data_root, size)
     if req.per_class * ds.num_classes > MAX_IMAGES:
         raise GenerateFailed(f"--per-class {req.per_class:,} x {ds.num_classes} classes is more than {MAX_IMAGES:,} "
                              f"images, the most a set may hold")
-    existing = store_synthetic.open_set(name, db)
-    if existing is None and store_synthetic.open_runs_elsewhere(name, "", db):
-        raise GenerateFailed(f"stored runs use an earlier set named {name!r}: choose another name, so that their "
+    existing = store_synthetic.open_set(req.name, db)
+    if existing is None and store_synthetic.open_runs_elsewhere(req.name, "", db):
+        raise GenerateFailed(f"stored runs use an earlier set named {req.name!r}: choose another name, so that their "
                              f"results are never pooled with these images")
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
@@ -468,17 +481,21 @@ def _generate(req: Request, *, db=None, data_root=None, size=None, device: str =
                 "steps": req.steps, "guidance": req.guidance, "resolution": req.resolution,
                 "dtype": str(torch_dtype).removeprefix("torch."), "seed": req.seed}
     work_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    work = WorkFolder(work_root(db) / work_id, work_id, {"identity": identity})
     if existing is not None:
         made = existing.get("provenance") or {}
-        if made.get("work_id") == work_id and (made.get("filter") or {}).get("fraction") == req.filter_fraction:
-            return "present", existing
-        raise GenerateFailed(f"a synthetic set named {name!r} already holds other images: choose another name, or "
-                             f"`engine synthetic remove {name}` first")
+        if made.get("work_id") != work_id:
+            raise GenerateFailed(f"a synthetic set named {req.name!r} already holds other images: choose another "
+                                 f"name, or `engine synthetic remove {req.name}` first")
+        if made["filter"]["fraction"] != req.filter_fraction:
+            raise GenerateFailed(f"synthetic set {req.name!r} holds these images filtered with --filter-fraction "
+                                 f"{made['filter']['fraction']}: choose another name for another cut")
+        if not keep_work:  # a run killed after storing its set left its work behind
+            work.remove()
+        return "present", existing
 
     jobs = P.plan_jobs(ds.num_classes, req.protocol, req.per_class, req.images_per_caption or 1, req.seed)
-    phrases = [P.class_phrase(c) for c in ds.classes]
-    work = WorkFolder(work_root(db) / work_id, work_id, {"identity": identity})
-    pipe = scorer = None
+    models = None
     if not (work.root / "manifest.json").exists():
         if req.caption_model:
             log(f"writing captions with {req.caption_model}")
@@ -488,96 +505,121 @@ def _generate(req: Request, *, db=None, data_root=None, size=None, device: str =
         del writer  # its memory is the pipeline's now
         work.manifest["captions"] = [[asdict(c) for c in per] for per in plan]
         # Loaded before the work folder is made: a folder that does not load leaves nothing behind.
-        pipe, scorer = load_pipeline(req.pipeline, dev, torch_dtype), _scorer(req, phrases, dev, torch_dtype)
+        models = _models(req, ds, dev, torch_dtype)
     work.open()  # a resumed run takes the captions from the manifest: they are never written twice
     try:
-        captions = work.manifest["captions"]
         done = work.done()
-        todo = [k for k in range(0, len(jobs), req.batch_size)
-                if any(j not in done for j in range(k, min(k + req.batch_size, len(jobs))))]
-        if todo and pipe is None:
-            pipe, scorer = load_pipeline(req.pipeline, dev, torch_dtype), _scorer(req, phrases, dev, torch_dtype)
         if done:
             log(f"resuming: {len(done):,} of {len(jobs):,} images already made in {work.root}")
-        if progress:
+        if len(done) < len(jobs):
+            _make_images(work, jobs, done, req, ds, models or _models(req, ds, dev, torch_dtype), dev, progress)
+        elif progress:
             progress(len(done), len(jobs))
-        written = 0
-        for start in todo:
-            batch = [j for j in range(start, min(start + req.batch_size, len(jobs))) if j not in done]
-            begin = time.perf_counter()
-            # The noise of each image comes from its own CPU generator: the same on any device and
-            # in any batch.
-            generators = [torch.Generator("cpu").manual_seed(jobs[j].seed) for j in batch]
-            with torch.no_grad():
-                out = pipe(prompt=[captions[jobs[j].label][jobs[j].caption]["text"] for j in batch],
-                           num_inference_steps=req.steps, guidance_scale=req.guidance, height=req.resolution,
-                           width=req.resolution, generator=generators, output_type="np")
-            full = (np.clip(np.asarray(out.images, np.float32), 0, 1) * 255).round().astype(np.uint8)
-            labels = np.asarray([jobs[j].label for j in batch], np.int64)
-            scores, top = scorer(full, labels) if scorer else (np.full(len(batch), np.nan), np.full(len(batch), -1))
-            # The path imported images take to the dataset's channels and resolution.
-            small = np.stack([image_pixels(Image.fromarray(a), ds.channels == 1, ds.size) for a in full])
-            work.write_chunk(batch, small, scores, top, time.perf_counter() - begin, device_name(dev))
-            done.update(batch)
-            written += 1
-            if progress:
-                progress(len(done), len(jobs))
-            if AFTER_CHUNK is not None:
-                AFTER_CHUNK(written)
-
-        made = work.gather(len(jobs))
-        labels = np.asarray([j.label for j in jobs], np.int64)
-        keep = keep_mask(labels, made["score"], req.filter_fraction)
-        kept = np.flatnonzero(keep)
-        imported = assemble(list(made["images"][kept]), labels[kept].tolist(), ds)
-        positions = _stored_positions(imported, made["images"], labels, kept)
-        records_path = artifacts.artifacts_dir(db) / "synthetic" / f"{imported.set_id}.generation.json"
-        records = {"prompts": {ds.classes[c]: per for c, per in enumerate(captions)},
-                   "images": [{"class": ds.classes[job.label], "label": job.label, "caption": job.caption,
-                               "image": job.image, "seed": job.seed,
-                               "score": None if np.isnan(made["score"][k]) else float(made["score"][k]),
-                               "clip_top": None if made["clip_top"][k] < 0 else ds.classes[int(made["clip_top"][k])],
-                               "kept": bool(keep[k]), "position": positions.get(k)} for k, job in enumerate(jobs)]}
-        data = json.dumps(records, indent=0).encode()
-        dropped = int((~keep).sum())
-        per_class_scores = {}
-        if req.clip:
-            for c, cls in enumerate(ds.classes):
-                s = made["score"][labels == c]
-                kept_s = made["score"][(labels == c) & keep]
-                per_class_scores[cls] = {"mean": float(s.mean()), "lowest_kept": float(kept_s.min()) if len(kept_s) else None}
-        provenance = {
-            "kind": "text-to-image", "work_id": work_id,
-            "pipeline": {"path": str(req.pipeline), "sha256": identity["pipeline_sha256"], "class": req.pipeline_class},
-            "clip": {"path": str(req.clip), "sha256": identity["clip_sha256"]} if req.clip else None,
-            "caption_model": ({"path": str(req.caption_model), "sha256": identity["caption_model_sha256"]}
-                              if req.caption_model else None),
-            "protocol": req.protocol,
-            "template": P.SIMPLE_TEMPLATE if req.protocol == "simple" else [P.FAMILY_LABELS[f] for f in P.FAMILIES],
-            "per_class": req.per_class, "images_per_caption": req.images_per_caption, "steps": req.steps,
-            "guidance": req.guidance, "resolution": req.resolution, "dtype": identity["dtype"], "seed": req.seed,
-            "batch_size": req.batch_size, "generated": len(jobs), "kept": int(len(kept)),
-            "filter": {"fraction": req.filter_fraction, "scope": SCOPE, "score": SCORE if req.clip else None,
-                       "dropped": dropped, "dropped_per_class": dropped_per_class(req.per_class, req.filter_fraction),
-                       "scores": per_class_scores},
-            "devices": made["devices"], "seconds": made["seconds"],
-            "records": {"path": str(records_path), "sha256": hashlib.sha256(data).hexdigest()},
-            "versions": versions(),
-        }
-        extra = {"seed": req.seed, "sampling_s_per_image": made["seconds"] / len(jobs), "provenance": provenance}
-        state, row = store_set(name, ds, imported, str(req.pipeline), db, extra, {records_path: data})
+        state, row = _store(work, jobs, req, ds, db)
+        if not keep_work:
+            work.remove()
     finally:
         work.close()
-    if not keep_work:
-        shutil.rmtree(work.root, ignore_errors=True)
     return state, row
 
 
-def _scorer(req: Request, phrases, dev, dtype):
+def _models(req: Request, ds, dev, dtype):
+    from engine.generators.prompts import class_phrase
+    pipe = load_pipeline(req.pipeline, dev, dtype)
     if req.clip is None:
-        return None
+        return pipe, None
     from engine.generators.clip_filter import ClipScorer
-    return _load("the CLIP model", req.clip, lambda: ClipScorer(req.clip, phrases, dev, dtype))
+    phrases = [class_phrase(c) for c in ds.classes]
+    return pipe, _load("the CLIP model", req.clip, lambda: ClipScorer(req.clip, phrases, dev, dtype))
+
+
+def _make_images(work: WorkFolder, jobs, done: set, req: Request, ds, models, dev, progress) -> None:
+    """Every chunk not yet in the work folder: chunk k holds the jobs [k*B, (k+1)*B) not already made."""
+    import torch
+    from PIL import Image
+
+    from engine.data import image_pixels
+    from engine.runtime import device_name
+    pipe, scorer = models
+    captions = work.manifest["captions"]
+    n, size = len(jobs), req.batch_size
+    if progress:
+        progress(len(done), n)
+    written = 0
+    for start in range(0, n, size):
+        batch = [j for j in range(start, min(start + size, n)) if j not in done]
+        if not batch:
+            continue
+        begin = time.perf_counter()
+        # Each image's noise comes from its own CPU generator: the same on any device, in any batch.
+        generators = [torch.Generator("cpu").manual_seed(jobs[j].seed) for j in batch]
+        with torch.no_grad():
+            out = pipe(prompt=[captions[jobs[j].label][jobs[j].caption]["text"] for j in batch],
+                       num_inference_steps=req.steps, guidance_scale=req.guidance, height=req.resolution,
+                       width=req.resolution, generator=generators, output_type="np")
+        full = (np.clip(np.asarray(out.images, np.float32), 0, 1) * 255).round().astype(np.uint8)
+        labels = np.asarray([jobs[j].label for j in batch], np.int64)
+        # CLIP sees the image as generated, before it is resized to the dataset's resolution.
+        scores, top = scorer(full, labels) if scorer else (np.full(len(batch), np.nan), np.full(len(batch), -1))
+        # The path imported images take to the dataset's channels and resolution.
+        small = np.stack([image_pixels(Image.fromarray(a), ds.channels == 1, ds.size) for a in full])
+        work.write_chunk(batch, small, scores, top, time.perf_counter() - begin, device_name(dev))
+        done.update(batch)
+        written += 1
+        if progress:
+            progress(len(done), n)
+        if AFTER_CHUNK is not None:
+            AFTER_CHUNK(written)
+
+
+def _store(work: WorkFolder, jobs, req: Request, ds, db) -> tuple[str, dict]:
+    """Filter the finished images, hash and store them as an imported set is stored, with the
+    provenance in the row and every image's prompt, seed and score in a records file beside it."""
+    from engine.generators import prompts as P
+    from engine.generators.clip_filter import SCOPE, SCORE, dropped_per_class, keep_mask
+    from engine.generators.open_set import assemble, store_set
+    from engine.runtime import versions
+    from store import artifacts
+    made = work.gather(len(jobs))
+    captions, identity = work.manifest["captions"], work.manifest["identity"]
+    labels = np.asarray([j.label for j in jobs], np.int64)
+    keep = keep_mask(labels, made["score"], req.filter_fraction)
+    kept = np.flatnonzero(keep)
+    imported = assemble(list(made["images"][kept]), labels[kept].tolist(), ds)
+    positions = _stored_positions(imported, made["images"], labels, kept)
+    records_path = artifacts.artifacts_dir(db) / "synthetic" / f"{imported.set_id}.generation.json"
+    score = [None if np.isnan(v) else float(v) for v in made["score"]]
+    records = {"prompts": {ds.classes[c]: per for c, per in enumerate(captions)},
+               "images": [{"class": ds.classes[job.label], "label": job.label, "caption": job.caption,
+                           "image": job.image, "seed": job.seed, "score": score[k],
+                           "clip_top": None if made["clip_top"][k] < 0 else ds.classes[int(made["clip_top"][k])],
+                           "kept": bool(keep[k]), "position": positions.get(k)} for k, job in enumerate(jobs)]}
+    data = json.dumps(records, indent=0).encode()
+    by_class = {}
+    if req.clip:
+        for c, cls in enumerate(ds.classes):
+            mine, kept_mine = made["score"][labels == c], made["score"][(labels == c) & keep]
+            by_class[cls] = {"mean": float(mine.mean()), "lowest_kept": float(kept_mine.min()) if len(kept_mine) else None}
+    provenance = {
+        "kind": "text-to-image", "work_id": work.work_id,
+        "pipeline": {"path": str(req.pipeline), "sha256": identity["pipeline_sha256"], "class": req.pipeline_class},
+        "clip": {"path": str(req.clip), "sha256": identity["clip_sha256"]} if req.clip else None,
+        "caption_model": ({"path": str(req.caption_model), "sha256": identity["caption_model_sha256"]}
+                          if req.caption_model else None),
+        "protocol": req.protocol,
+        "template": P.SIMPLE_TEMPLATE if req.protocol == "simple" else [P.FAMILY_LABELS[f] for f in P.FAMILIES],
+        "per_class": req.per_class, "images_per_caption": req.images_per_caption, "steps": req.steps,
+        "guidance": req.guidance, "resolution": req.resolution, "dtype": identity["dtype"], "seed": req.seed,
+        "batch_size": req.batch_size, "generated": len(jobs), "kept": int(len(kept)),
+        "filter": {"fraction": req.filter_fraction, "scope": SCOPE, "score": SCORE if req.clip else None,
+                   "dropped": int((~keep).sum()), "dropped_per_class": dropped_per_class(req.per_class, req.filter_fraction),
+                   "scores": by_class},
+        "devices": made["devices"], "seconds": made["seconds"],
+        "records": {"path": str(records_path), "sha256": hashlib.sha256(data).hexdigest()},
+        "versions": versions(),
+    }
+    extra = {"seed": req.seed, "sampling_s_per_image": made["seconds"] / len(jobs), "provenance": provenance}
+    return store_set(req.name, ds, imported, str(req.pipeline), db, extra, {records_path: data})
 
 
 def _stored_positions(imported, images: np.ndarray, labels: np.ndarray, kept: np.ndarray) -> dict[int, int]:

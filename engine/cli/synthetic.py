@@ -152,10 +152,10 @@ def synthetic_list(as_json: Annotated[bool, typer.Option("--json")] = False, db:
 
 @synthetic_app.command("remove")
 @guarded
-def synthetic_remove(name: Annotated[str, typer.Argument(help="An imported set's name.")],
+def synthetic_remove(name: Annotated[str, typer.Argument(help="An imported or generated set's name.")],
                      force: Annotated[bool, typer.Option(help="Remove it even though runs use it (they stay).")] = False,
                      db: Db = None):
-    """Remove an imported set and its images file; refused while runs use it unless --force."""
+    """Remove an imported or generated set and its files; refused while runs use it unless --force."""
     from engine.generators.open_set import remove_set
     row, n_runs = remove_set(name, db, force)
     console.print(f"removed synthetic set {name} ({row['synthetic_set_id']})"

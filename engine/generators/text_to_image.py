@@ -553,10 +553,14 @@ def _make_images(work: WorkFolder, jobs, done: set, req: Request, ds, models, de
         begin = time.perf_counter()
         # Each image's noise comes from its own CPU generator: the same on any device, in any batch.
         generators = [torch.Generator("cpu").manual_seed(jobs[j].seed) for j in batch]
-        with torch.no_grad():
-            out = pipe(prompt=[captions[jobs[j].label][jobs[j].caption]["text"] for j in batch],
-                       num_inference_steps=req.steps, guidance_scale=req.guidance, height=req.resolution,
-                       width=req.resolution, generator=generators, output_type="np")
+        try:
+            with torch.no_grad():
+                out = pipe(prompt=[captions[jobs[j].label][jobs[j].caption]["text"] for j in batch],
+                           num_inference_steps=req.steps, guidance_scale=req.guidance, height=req.resolution,
+                           width=req.resolution, generator=generators, output_type="np")
+        except torch.cuda.OutOfMemoryError:
+            raise GenerateFailed(f"out of GPU memory at --batch-size {size}: run again with a smaller one (the "
+                                 f"{len(done):,} images made so far are kept)") from None
         full = (np.clip(np.asarray(out.images, np.float32), 0, 1) * 255).round().astype(np.uint8)
         labels = np.asarray([jobs[j].label for j in batch], np.int64)
         # CLIP sees the image as generated, before it is resized to the dataset's resolution.

@@ -17,7 +17,7 @@ from engine.generators.clip_filter import dropped_per_class, keep_mask
 from engine.generators.prompts import FAMILIES, SIMPLE_TEMPLATE, mentions, plan_captions, plan_jobs
 from store import synthetic as store_synthetic
 from tests.processes import fresh_store
-from tests.tiny_models import build_caption_model, build_clip, build_sd_pipeline
+from tests.tiny_models import build_caption_model, build_clip, build_sd3_pipeline, build_sd_pipeline
 
 runner = CliRunner()
 # One torch thread: on a small shared machine two threads per process spin against each other.
@@ -115,19 +115,18 @@ def test_engine_run_and_quality_take_the_generated_set(simple_set, tmp_path, mon
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # FID/IS need the local Inception file, as for any set
     res = runner.invoke(app, ["quality", "sd-simple", "--metrics", "fid", "--db", str(db)])
     assert res.exit_code == 0 and "FID/IS skipped: no pt_inception" in " ".join(res.output.split()), res.output
-
-
-def test_the_generators_page_shows_the_generated_set(simple_set, monkeypatch):
+    # The Generators page: the set, its samples, and its point on quality against gain.
     from pathlib import Path
     from streamlit.testing.v1 import AppTest
-    monkeypatch.setenv("EQUIV_DB", str(simple_set))
+    monkeypatch.setenv("EQUIV_DB", str(db))
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=60)
     at.switch_page("views/generators.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    set_id = store_synthetic.open_set("sd-simple", simple_set)["synthetic_set_id"]
     assert any(set_id in option for option in at.selectbox(key="gen_set").options)
     assert len(at.get("image")) >= 10   # a row of samples per class
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert any(trace.get("text") == ["sd-simple (open set)"] for c in charts for trace in c["data"])
 
 
 def test_captions_protocol_with_a_caption_model(models, tmp_path, monkeypatch):
@@ -187,6 +186,17 @@ def test_a_killed_run_resumes_without_duplicates_and_makes_the_same_set(models, 
     keys = [(im["label"], im["caption"], im["image"]) for im in records["images"]]
     assert len(keys) == len(set(keys)) == 30
     assert not any(text_to_image.work_root(db).iterdir())
+
+
+def test_an_sd3_pipeline_through_the_auto_pipeline_with_tab7s_guidance(tmp_path):
+    sd3 = build_sd3_pipeline(tmp_path / "sd3")
+    db = fresh_store(tmp_path)
+    code, out, res = generate(db, "sd3", "--pipeline", sd3, "--per-class", 2, "--images-per-caption", 1, "--steps", 2,
+                              "--threads", 1)
+    assert code == 0 and "stored 20 as sd3" in out, res.output
+    made = store_synthetic.open_set("sd3", db)["provenance"]
+    assert made["pipeline"]["class"] == "StableDiffusion3Pipeline"
+    assert (made["guidance"], made["resolution"]) == (2.0, 16)   # Tab. 7's SD3 CFG; the pipeline's own side
 
 
 @pytest.mark.slow

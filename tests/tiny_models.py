@@ -86,3 +86,45 @@ def build_caption_model(out: Path, seed: int = 0) -> Path:
                                bos_token_id=len(vocab) - 1, eos_token_id=len(vocab) - 1)).save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
     return out
+
+
+def t5_tokenizer():
+    """A T5 tokenizer (unigram over printable ASCII) made in memory with the tokenizers library."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import T5TokenizerFast
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)] + [(c, -2.0) for c in ASCII]
+    model = Tokenizer(models.Unigram(vocab, unk_id=2))
+    model.pre_tokenizer = pre_tokenizers.Metaspace()
+    model.decoder = decoders.Metaspace()
+    return T5TokenizerFast(tokenizer_object=model, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                           extra_ids=0), len(vocab)
+
+
+def build_sd3_pipeline(out: Path, seed: int = 0) -> Path:
+    """A StableDiffusion3Pipeline (two CLIP text encoders, a T5, an MMDiT) of a few thousand weights;
+    its own default side is 16 px (sample_size 8 x a VAE of two blocks)."""
+    import torch
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+    torch.manual_seed(seed)
+    tokenizer = clip_tokenizer(out.parent / f"{out.name}-tokenizer", 32)
+    t5_tok, t5_vocab = t5_tokenizer()
+
+    def clip_text():
+        return CLIPTextModelWithProjection(CLIPTextConfig(
+            vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+            max_position_embeddings=32, projection_dim=16, bos_token_id=0, eos_token_id=1, pad_token_id=1))
+    # The two CLIP encoders' 16 + 16 features meet T5's 32 in the joint attention.
+    transformer = SD3Transformer2DModel(sample_size=8, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8,
+                                        num_attention_heads=2, caption_projection_dim=16, joint_attention_dim=32,
+                                        pooled_projection_dim=32, out_channels=4)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8),
+                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                        layers_per_block=1, norm_num_groups=4, sample_size=16, shift_factor=0.0609,
+                        scaling_factor=1.5035, use_quant_conv=False, use_post_quant_conv=False)
+    t5 = T5EncoderModel(T5Config(vocab_size=t5_vocab, d_model=32, d_kv=8, d_ff=32, num_layers=1, num_heads=2))
+    pipe = StableDiffusion3Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae,
+                                    text_encoder=clip_text(), tokenizer=tokenizer, text_encoder_2=clip_text(),
+                                    tokenizer_2=tokenizer, text_encoder_3=t5, tokenizer_3=t5_tok)
+    pipe.save_pretrained(str(out))
+    return out

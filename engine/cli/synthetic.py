@@ -59,16 +59,16 @@ def synthetic_generate(
                                               "(\"High-quality photo of a {class}.\", appendix G.1).")] = "captions",
         images_per_caption: Annotated[int, typer.Option(help="Images per caption (captions protocol; the paper: 5).")] = 5,
         caption_model: Annotated[Optional[Path], typer.Option(
-            help="A local text-generation model folder that writes the captions [default: templates with the "
-                 "bundled vocabularies].")] = None,
-        steps: Annotated[Optional[int], typer.Option(help="Sampling steps [default: 28 for SD3, 50 otherwise].")] = None,
-        guidance: Annotated[Optional[float], typer.Option(help="CFG scale [default: Tab. 7: 2.0 for SD3, 7.5 otherwise].")] = None,
-        resolution: Annotated[Optional[int], typer.Option(help="Side of the generated images [default: the "
-                                                          "pipeline's]; then resized to the dataset's.")] = None,
+            help="A local text-generation model folder that writes the captions (default: templates with the "
+                 "bundled vocabularies).")] = None,
+        steps: Annotated[Optional[int], typer.Option(help="Sampling steps (default: 28 for SD3, 50 otherwise).")] = None,
+        guidance: Annotated[Optional[float], typer.Option(help="CFG scale (default: Tab. 7: 2.0 for SD3, 7.5 otherwise).")] = None,
+        resolution: Annotated[Optional[int], typer.Option(help="Side of the generated images (default: the "
+                                                          "pipeline's); then resized to the dataset's.")] = None,
         clip: Annotated[Optional[Path], typer.Option("--clip", help="A local CLIP model folder: score each image "
                                                      "by zero-shot confidence and drop the lowest.")] = None,
         filter_fraction: Annotated[Optional[float], typer.Option(
-            help="Fraction dropped per class by CLIP score [default: 0.2 with --clip, as the paper].")] = None,
+            help="Fraction dropped per class by CLIP score (default: 0.2 with --clip, as the paper).")] = None,
         seed: Annotated[int, typer.Option(help="Seeds every caption draw and image noise.")] = 0,
         batch_size: Annotated[int, typer.Option(help="Images per pipeline call.")] = 8,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda:K.")] = "auto",

@@ -236,4 +236,8 @@ MIGRATIONS.append([  # 13: the paper's Tables 2, 3, 6, 7, 8, 20 and 21, one prin
         note VARCHAR
     )""",
 ])
+MIGRATIONS.append([  # 14: how a generated open-set set was made (engine synthetic generate): pipeline and CLIP
+    # folder hashes, prompt protocol, sampling settings, filter; NULL for imported sets and closed-set ones.
+    "ALTER TABLE synthetic_sets ADD COLUMN provenance JSON",
+])
 SCHEMA_VERSION = len(MIGRATIONS)

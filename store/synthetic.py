@@ -23,7 +23,9 @@ def open_set(name: str, path=None) -> dict | None:
     if not rows:
         return None
     row = dict(zip(names, rows[0]))
-    row["class_counts"] = json.loads(row["class_counts"]) if isinstance(row["class_counts"], str) else row["class_counts"]
+    for key in ("class_counts", "provenance"):  # provenance: stores from before migration 13 lack it
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
     return row
 
 

@@ -146,14 +146,17 @@ if tsne:
 # ----------------------------------------------------------------------------- across sets
 st.subheader("Across sets: quality against the gain the images bought")
 wide = quality.pivot_table(index="synthetic_set_id", columns="metric", values="value", aggfunc="first")
-cmp = sets[["synthetic_set_id", "generator", "dataset", "n_base", "n_images"]].merge(
+# An open-set (imported or generated) set has no generator row: no n_base of its own, and its runs'
+# setting is augmentation open.
+kinds = sets["kind"].fillna(CLOSED) if "kind" in sets else pd.Series(CLOSED, index=sets.index)
+cmp = sets.assign(kind=kinds)[["synthetic_set_id", "generator", "dataset", "n_base", "n_images", "kind"]].merge(
     wide.reset_index(), on="synthetic_set_id", how="left").merge(
     gains[["synthetic_set_id", "classifier", "gain_mean", "gain_sd", "pairs"]], on="synthetic_set_id", how="left")
 c2 = []
 for r in cmp.itertuples():
     value = None
     if isinstance(r.generator, str) and isinstance(r.classifier, str):
-        analysis, _, _ = fit((r.dataset, r.classifier, CLOSED, r.generator), PAPER_FEATURES, DEFAULT_EPS)
+        analysis, _, _ = fit((r.dataset, r.classifier, r.kind, r.generator), PAPER_FEATURES, DEFAULT_EPS)
         if analysis is not None and analysis.c2 is not None:
             ci = f" [{analysis.c2_ci[0]:.2f}, {analysis.c2_ci[1]:.2f}]" if analysis.c2_ci else ""
             value = f"{analysis.c2:.2f}{ci}"
@@ -168,8 +171,9 @@ have = cmp[cmp.gain_mean.notna()]
 if choices and len(have):
     metric = st.selectbox("Quality metric on the x axis", choices, format_func=LABELS.get, key="gen_cmp_metric")
     have = have[have[metric].notna()]
+    names = [f"n_base {int(b)}" if pd.notna(b) else f"{g} (open set)" for b, g in zip(have.n_base, have.generator)]
     fig = go.Figure(go.Scatter(
-        x=have[metric], y=have.gain_mean, mode="markers+text", text=[f"n_base {int(b)}" for b in have.n_base],
+        x=have[metric], y=have.gain_mean, mode="markers+text", text=names,
         textposition="top center", error_y=dict(type="data", array=have.gain_sd.fillna(0)),
         customdata=have[["synthetic_set_id"]], hovertemplate="%{customdata[0]}<br>%{x:.3f} → %{y:+.2f} points"))
     fig.update_layout(title="Does better quality go with a bigger gain? (the paper's Tab. 2 argument)",

@@ -191,6 +191,12 @@ def read_source(source: str | os.PathLike, ds: Dataset) -> ImportedSet:
         images, labels = read_npz(path, ds)
     else:
         raise ImportFailed(f"--from {path} must be a folder of class folders or an .npz file")
+    return assemble(images, labels, ds)
+
+
+def assemble(images: list[np.ndarray], labels: list[int], ds: Dataset) -> ImportedSet:
+    """Checked images at the dataset's resolution as one ImportedSet: content hash and stream order
+    from the pixels and classes alone (shared by imports and engine.generators.text_to_image)."""
     digests = [hashlib.sha256(a.tobytes()).hexdigest() for a in images]
     canonical = sorted(range(len(images)), key=lambda i: (labels[i], digests[i]))
     h = hashlib.sha256(json.dumps({"dataset": ds.name, "classes": ds.classes, "shape": list(images[0].shape)})
@@ -224,20 +230,33 @@ def import_set(name: str, dataset: str, source: str | os.PathLike, db=None, data
     first byte is written; the images file is written beside the store, then the row, and the
     file is removed again if the row cannot be added: a failed import leaves the store as it was.
     """
-    from datetime import datetime, timezone
-
     from engine.data.loaders import load_dataset
-    from engine.catalog.generators import GENERATORS
-    from engine.spec import SET_NAME, check_dataset, paths_and_size
-    from store import artifacts
-    from store import synthetic as store_synthetic
-    if not SET_NAME.fullmatch(name) or name.lower() in GENERATORS:
-        raise ImportFailed(f"set name {name!r} must be 1-64 letters, digits, '.', '_', '+' or '-' (starting with a "
-                           f"letter or digit) and not {' or '.join(GENERATORS)}")
+    from engine.spec import check_dataset, paths_and_size
+    check_set_name(name)
     dataset = check_dataset(dataset)
     data_root, size, _ = paths_and_size(dataset, data_root, size)
     ds = load_dataset(dataset, data_root, size)
     imported = read_source(source, ds)
+    return store_set(name, ds, imported, str(Path(source).resolve()), db)
+
+
+def check_set_name(name: str) -> None:
+    from engine.catalog.generators import GENERATORS
+    from engine.spec import SET_NAME
+    if not SET_NAME.fullmatch(name) or name.lower() in GENERATORS:
+        raise ImportFailed(f"set name {name!r} must be 1-64 letters, digits, '.', '_', '+' or '-' (starting with a "
+                           f"letter or digit) and not {' or '.join(GENERATORS)}")
+
+
+def store_set(name: str, ds: Dataset, imported: ImportedSet, source_path: str, db=None, extra: dict | None = None,
+              files: dict | None = None) -> tuple[str, dict]:
+    """Store a checked set as the open-set generator NAME: its images file, any `files` ({path: bytes},
+    e.g. a generated set's records) and then its row (with the `extra` fields); every file this call
+    wrote is removed again if the row cannot be added."""
+    from datetime import datetime, timezone
+
+    from store import artifacts
+    from store import synthetic as store_synthetic
     existing = store_synthetic.open_set(name, db)
     if existing is not None and existing["content_hash"] == imported.content_hash:
         return "present", existing
@@ -250,19 +269,27 @@ def import_set(name: str, dataset: str, source: str | os.PathLike, db=None, data
            "per_class": int(min(imported.class_counts.values())), "seed": 0, "path": str(path),
            "kind": OPEN, "name": name, "dataset_name": ds.name, "image_size": ds.size, "channels": ds.channels,
            "content_hash": imported.content_hash, "class_counts": imported.class_counts,
-           "source_path": str(Path(source).resolve()),
-           "imported_at": datetime.now(timezone.utc).replace(tzinfo=None)}
-    written = not path.exists()  # the same images under another name share the file: never remove theirs
-    if written:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, images=imported.images, labels=imported.labels)
-        os.replace(tmp, path)
+           "source_path": source_path, "imported_at": datetime.now(timezone.utc).replace(tzinfo=None),
+           **(extra or {})}
+    written = []  # the same images under another name share the file: never remove theirs
     try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp.npz")
+            np.savez(tmp, images=imported.images, labels=imported.labels)
+            os.replace(tmp, path)
+            written.append(path)
+        for file, data in (files or {}).items():
+            file = Path(file)
+            if not file.exists():
+                tmp = file.with_name(file.name + ".tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, file)
+                written.append(file)
         state = store_synthetic.insert_open_set(row, db)
     except BaseException:
-        if written:
-            path.unlink(missing_ok=True)
+        for file in written:
+            file.unlink(missing_ok=True)
         raise
     return state, store_synthetic.open_set(name, db)
 
@@ -278,6 +305,9 @@ def remove_set(name: str, db=None, force: bool = False) -> tuple[dict, int]:
     n_runs = store_synthetic.delete_set(row["synthetic_set_id"], db, name=name, force=force)
     if not store_synthetic.set_file_used(row["path"], db):
         Path(row["path"]).unlink(missing_ok=True)
+    records = (row.get("provenance") or {}).get("records", {}).get("path")
+    if records:  # a generated set's prompts, seeds and scores: its own, never shared
+        Path(records).unlink(missing_ok=True)
     return row, n_runs
 
 

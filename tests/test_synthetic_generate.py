@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.generators import text_to_image
+from engine.generators import generate_checks, text_to_image
 from engine.generators.clip_filter import dropped_per_class, keep_mask
 from engine.generators.prompts import FAMILIES, SIMPLE_TEMPLATE, mentions, plan_captions, plan_jobs
 from store import synthetic as store_synthetic
@@ -336,10 +336,10 @@ def test_tab7_defaults_follow_the_pipeline_and_the_resolution_its_configs(tmp_pa
         (root / "model_index.json").write_text(json.dumps({"_class_name": cls, denoiser: ["diffusers", "X"],
                                                            "vae": ["diffusers", "AutoencoderKL"]}))
         return root
-    sd3 = text_to_image.check_request("a", "digits", folder("StableDiffusion3Pipeline", "transformer", 128, 4),
+    sd3 = generate_checks.check_request("a", "digits", folder("StableDiffusion3Pipeline", "transformer", 128, 4),
                                       per_class=1)
     assert (sd3.guidance, sd3.steps, sd3.resolution, sd3.protocol, sd3.filter_fraction) == (2.0, 28, 1024, "captions", 0)
-    sd2 = text_to_image.check_request("a", "digits", folder("StableDiffusionPipeline", "unet", 96, 4), per_class=1,
+    sd2 = generate_checks.check_request("a", "digits", folder("StableDiffusionPipeline", "unet", 96, 4), per_class=1,
                                       clip=None, protocol="simple")
     assert (sd2.guidance, sd2.steps, sd2.resolution, sd2.images_per_caption) == (7.5, 50, 768, None)
 
@@ -352,11 +352,11 @@ def test_the_folder_hash_follows_links_and_sees_every_file(tmp_path):
     (model / "unet").symlink_to(tmp_path / "blobs")   # a linked folder, as caches and copies make
     (model / ".cache").mkdir()
     (model / ".cache" / "x").write_text("ignored")
-    first = text_to_image.folder_sha256(model, "--pipeline")
+    first = generate_checks.folder_sha256(model, "--pipeline")
     (model / ".cache" / "x").write_text("still ignored")
-    assert text_to_image.folder_sha256(model, "--pipeline") == first
+    assert generate_checks.folder_sha256(model, "--pipeline") == first
     (tmp_path / "blobs" / "w").write_bytes(b"other weights")
-    assert text_to_image.folder_sha256(model, "--pipeline") != first
+    assert generate_checks.folder_sha256(model, "--pipeline") != first
 
 
 def test_caption_plan_cycles_the_three_families_and_is_deterministic():

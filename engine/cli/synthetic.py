@@ -89,7 +89,8 @@ def synthetic_generate(
 
     from engine.cli.common import err_console
     from engine.cli.study import use_threads
-    from engine.generators.text_to_image import check_request, generate_set
+    from engine.generators.generate_checks import check_request
+    from engine.generators.text_to_image import generate_set
     options = dict(protocol=protocol, per_class=per_class, images_per_caption=images_per_caption, steps=steps,
                    guidance=guidance, resolution=resolution, clip=clip, filter_fraction=filter_fraction,
                    caption_model=caption_model, seed=seed, batch_size=batch_size)

@@ -92,3 +92,11 @@ def test_unknown_classifiers_are_named_in_one_line(name):
     from engine.messages import InputError
     with pytest.raises(InputError, match="unknown classifier"):
         classifiers.classifier(name)
+
+
+def test_docs_catalog_page_is_the_catalog():
+    """docs/catalog.md is generated from the entries (`python -m engine.catalog`): it cannot drift from them."""
+    from engine.catalog.tables import markdown
+    page = (ROOT / "docs/catalog.md").read_text()
+    start = page.index("-->\n", page.index("<!-- catalog:")) + 4
+    assert page[start:page.index("<!-- /catalog -->")] == markdown()

@@ -1,10 +1,10 @@
-"""The mutation score of the last `scripts/mutation.sh` run, per module, as JSON.
+"""The mutation score of the last `tools/mutation/run.sh` run, per module, as JSON.
 
 score = killed / (checked mutants - equivalent). Killed includes timeouts (the tests noticed the
 change); "no tests" and survivors count against it.
-Equivalent mutants are the ones listed in mutation-equivalents.md with the line they produce;
+Equivalent mutants are the ones listed in tools/mutation/equivalents.md with the line they produce;
 an entry whose mutant no longer makes that line (the code moved on) is reported as stale and
-not subtracted. Usage: python scripts/mutation_score.py ['engine.analysis*' ...]
+not subtracted. Usage: python tools/mutation/score.py ['engine.analysis*' ...]
 """
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DETECTED = {"killed", "timeout", "caught by type check"}
 ENTRY = re.compile(r"^- `(?P<name>[\w.]+__mutmut_\d+)` makes `(?P<line>.+)`$")
 
 
 def equivalents() -> dict[str, str]:
     """mutant name -> the mutated line (stripped) it must still produce to count as listed."""
-    text = (ROOT / "mutation-equivalents.md").read_text()
+    text = (Path(__file__).resolve().parent / "equivalents.md").read_text()
     return {m["name"]: m["line"] for m in map(ENTRY.match, text.splitlines()) if m}
 
 

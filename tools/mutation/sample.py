@@ -1,9 +1,9 @@
 """A reproducible random sample of mutant names, for a mutation score when a full run takes too long.
 
-    python scripts/mutation_sample.py 'store*' 120 19     # 120 of store/'s mutants, random seed 19
-    scripts/mutation.sh $(python scripts/mutation_sample.py 'store*' 120 19)
+    python tools/mutation/sample.py 'store*' 120 19     # 120 of store/'s mutants, random seed 19
+    tools/mutation/run.sh $(python tools/mutation/sample.py 'store*' 120 19)
 
-The names come from mutants/*.meta, which any `scripts/mutation.sh` run writes in its first
+The names come from mutants/*.meta, which any `tools/mutation/run.sh` run writes in its first
 (generation) step. The score of a uniform sample estimates the package's score: with n sampled
 and score p, its standard error is sqrt(p (1 - p) / n) (docs/testing.md reports both).
 """
@@ -15,7 +15,7 @@ import random
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sample(pattern: str, n: int, seed: int) -> list[str]:
@@ -29,7 +29,7 @@ def sample(pattern: str, n: int, seed: int) -> list[str]:
         data.load()
         names += [k for k in data.exit_code_by_key if fnmatch.fnmatch(k, pattern)]
     if not names:
-        sys.exit(f"no mutants match {pattern!r}: run scripts/mutation.sh once to generate them")
+        sys.exit(f"no mutants match {pattern!r}: run tools/mutation/run.sh once to generate them")
     return sorted(random.Random(seed).sample(sorted(names), min(n, len(names))))
 
 

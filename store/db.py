@@ -8,7 +8,7 @@ conflict is retried with exponential backoff instead of failing the caller.
 DuckDB's own file lock is not enough to hand the file from one process to the next: with duckdb
 2.0.1, processes that each open, insert one row, commit and close, on a busy machine, lose a row
 whose commit had returned in a third to a half of tries (with or without a CHECKPOINT before
-close; tests/test_store.py has the case): the next process gets in while the last one's close is
+close; tests/store/test_runs.py has the case): the next process gets in while the last one's close is
 still finishing. So every connection here also holds a lock on a file beside the store
 (`<store>.lock`) from before it opens until after it has closed: shared for readers, exclusive for
 a writer. With it, no try lost a row.
@@ -54,7 +54,7 @@ def _first_line(err: Exception) -> str:
 
 # DuckDB's file starts with three 4 KiB headers, then its blocks, block i at HEADER_BYTES + i * block_size.
 # A file shorter than its highest block in use ends is damaged (a fresh store holds exactly its headers
-# and blocks: tests/test_hardening.py checks that, so a change of DuckDB's layout shows there). The
+# and blocks: tests/cli/test_bad_input.py checks that, so a change of DuckDB's layout shows there). The
 # headers' own block_count is no guide: it counts free blocks that DuckDB trims off the file's end.
 HEADER_BYTES = 3 * 4096
 _CHECKED: dict = {}  # path -> the file's (inode, size, mtime) when it last passed check_store

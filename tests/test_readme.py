@@ -48,6 +48,6 @@ def test_readme_test_command_collects_every_test_module_without_help(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "error" not in proc.stdout.lower().split("\n")[-2], proc.stdout[-2000:]
-    modules = {p.name for p in (ROOT / "tests").glob("test_*.py")}
-    collected = {line.split("::")[0].split("/")[-1] for line in proc.stdout.splitlines() if "::" in line}
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py")}
+    collected = {line.split("::")[0] for line in proc.stdout.splitlines() if "::" in line}
     assert modules <= collected, modules - collected

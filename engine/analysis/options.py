@@ -1,6 +1,6 @@
 """The analysis's options and their limits, in plain Python: `engine --help` and the commands that
 only name them (the CLI's option help, its checks) need them without paying for numpy, pandas,
-SciPy and statsmodels (tests/test_cli_startup.py). The modules that use them re-export them."""
+SciPy and statsmodels (tests/cli/test_startup.py). The modules that use them re-export them."""
 from __future__ import annotations
 
 # Candidate features H, named as in the paper's appendix.

@@ -2,7 +2,7 @@
 rule that a user's mistake is one line on stderr with a non-zero exit, and a bug keeps its traceback.
 
 Only typer and rich are imported here: `engine --help` and every command pay for the modules
-they use, not for numpy, pandas, DuckDB or the analysis (tests/test_cli_startup.py checks it)."""
+they use, not for numpy, pandas, DuckDB or the analysis (tests/cli/test_startup.py checks it)."""
 from __future__ import annotations
 
 import json

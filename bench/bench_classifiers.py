@@ -14,7 +14,7 @@ import torch
 from engine.data.loaders import load_digits_dataset
 from engine.classifiers.networks import CLASSIFIERS
 from engine.device.runtime import device_name, resolve_device
-from engine.catalog.classifiers import default_recipe
+from engine.catalog.defaults import default_recipe
 from engine.classifiers.train import train_classifier
 
 

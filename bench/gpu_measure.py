@@ -152,7 +152,7 @@ def classifier_train(device, classifier: str, data_size: int, batch: int, compil
     """train_classifier times its own loop: a warm-up call, a probe (a quarter of the target) to
     size the timed call, since the warm-up's rate includes its first steps, then the timed call.
     The probe is a second reading of the same rate."""
-    from engine.catalog.classifiers import default_recipe
+    from engine.catalog.defaults import default_recipe
     from engine.classifiers.train import train_classifier
     n = 2 * batch
     gen = torch.Generator().manual_seed(0)

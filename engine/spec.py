@@ -15,11 +15,12 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 
 from engine.catalog import classifiers as classifier_catalog
+from engine.catalog import defaults as catalog_recipes
 from engine.catalog import datasets as dataset_catalog
 from engine.catalog.generators import DEFAULT_GENERATOR, GENERATORS
 from engine.catalog.vocab import (AUGMENTATIONS, CLOSED, DEFAULT_QUALITY, OPEN, QUALITY_LEVELS, REAL, SYNTHETIC,
                                   TRADITIONAL)
-from engine.classifiers.recipes import TRADITIONAL_FIELDS, Recipe, traditional_of
+from engine.catalog.recipes import TRADITIONAL_FIELDS, Recipe, traditional_of
 from engine.data import paths as data_paths_module
 from engine.messages import InputError
 
@@ -266,7 +267,7 @@ def _traditional(raw, dataset: str, classifier: str, n_base: int, n_train, recip
     if traditional is not None and traditional not in TRADITIONAL:
         raise SpecError(f"traditional augmentation {traditional!r}; valid: {', '.join(TRADITIONAL)}")
     try:
-        final = classifier_catalog.default_recipe(classifier, dataset, n_base, n_base, max(n_train or n_base, n_base),
+        final = catalog_recipes.default_recipe(classifier, dataset, n_base, n_base, max(n_train or n_base, n_base),
                                                   traditional).with_overrides(recipe)
     except ValueError as err:
         raise SpecError(str(err)) from None

@@ -5,14 +5,12 @@ they were measured to give."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.analysis.equivalence import fit_eq1_batch, unpack
 
-if TYPE_CHECKING:
-    from engine.analysis.fit import BaseFit
+from engine.analysis.base_fit import BaseFit
 
 # Quantiles of fewer than 20 successful bootstrap draws are too coarse for a 95 % interval (its
 # tails would rest on one draw each): below that no interval is reported.

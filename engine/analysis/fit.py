@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis import questions
+from engine.analysis.base_fit import BaseFit
 from engine.analysis.bootstrap import (BOOTSTRAPS, DEFAULT_BOOTSTRAP, MIN_DRAWS, WARN_EQ1_OK,  # noqa: F401
                                        BootstrapDraws, TupleDraws, bootstrap_betas, eq1_draws)
 from engine.analysis.equivalence import DROP_REASONS, beyond, equivalence_tuples, fit_eq1, tau_for
 from engine.analysis.gains import bound_statement, paired_gains
 from engine.analysis.options import ALL_SOURCES, MAX_N_BOOT
 from engine.analysis.select import UNNAMED_SOURCE, columns, select_setting, surface_points
-from engine.analysis.surface import (DEFAULT_EPS, PAPER_FEATURES, FitError, Surface, all_subsets, best_subset,
+from engine.analysis.surface import (DEFAULT_EPS, PAPER_FEATURES, FitError, all_subsets, best_subset,
                                      fit_surface)
 from engine.catalog.datasets import paper_grid
 from engine.catalog.vocab import PAPER, REAL, SYNTHETIC
@@ -33,25 +34,6 @@ DEFAULT_RATIOS = [1, 2, 3]
 MIN_TUPLES = 3  # two parameters and at least one degree of freedom
 
 
-@dataclass
-class BaseFit:
-    n_base: int
-    points: pd.DataFrame              # one row per measured point: means, sd, seeds
-    seed_matrix: np.ndarray | None    # points x seeds accuracies (NaN where missing)
-    surface: Surface | None = None
-    error: str | None = None
-    gains: pd.DataFrame | None = None  # synthetic gains paired by seed
-    noise: dict = field(default_factory=dict)
-    ratios: list = field(default_factory=list)
-    boot_betas: np.ndarray | None = None
-
-    @property
-    def max_real_ratio(self) -> float:
-        return float(self.points.n_real_added.max()) / self.n_base
-
-    @property
-    def max_syn_ratio(self) -> float:
-        return float(self.points.n_syn_added.max()) / self.n_base
 
 
 @dataclass

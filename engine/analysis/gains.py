@@ -3,15 +3,13 @@ can be said at a base where they do not ("more than K synthetic images", or noth
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from engine.analysis.equivalence import beyond
 
-if TYPE_CHECKING:
-    from engine.analysis.fit import BaseFit
+from engine.analysis.base_fit import BaseFit
 
 NOISE_ALPHA = 0.05
 

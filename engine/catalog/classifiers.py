@@ -6,11 +6,10 @@ name; the recipe families below are the paper's (appendix B) and a fast one for 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
-from engine.catalog.vocab import crops, flips
-from engine.classifiers.recipes import Recipe, iterations_for
+from engine.catalog.recipes import Recipe, iterations_for
 from engine.messages import InputError
 
 
@@ -75,13 +74,3 @@ def classifier(name: str) -> Classifier:
 def by_stored_name(stored: str) -> Classifier | None:
     return next((c for c in CLASSIFIERS.values() if c.stored_name == stored), None)
 
-
-def default_recipe(name: str, dataset: str, n_train: int, n_base: int, n_total: int,
-                   traditional: str | None = None) -> Recipe:
-    """The recipe a run of classifier `name` on `dataset` (stored name) trains with: its family's, the
-    dataset's adjustments, and the traditional augmentation (default: the dataset's)."""
-    from engine.catalog import datasets  # the dataset entries name their default classifier from here
-    recipe = classifier(name).default_recipe(dataset, n_train, n_base, n_total,
-                                             datasets.recipe_overrides(dataset, name))
-    traditional = traditional or datasets.default_traditional(dataset)
-    return replace(recipe, flip=flips(traditional), crop_pad=recipe.crop_pad if crops(traditional) else 0)

@@ -1,1 +1,1 @@
-"""Classifiers: networks, their training recipes (torch-free) and the training loop."""
+"""Classifiers: networks and the training loop (their recipes are the catalog's: engine.catalog.recipes)."""

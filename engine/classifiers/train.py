@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.classifiers.networks import create_classifier
-from engine.classifiers.recipes import Recipe
+from engine.catalog.recipes import Recipe
 
 
 def to_unit(x_u8: torch.Tensor) -> torch.Tensor:

@@ -134,7 +134,7 @@ def say_training_length(spec) -> None:
     given = [k for k in ("iterations", "epochs") if k in spec.recipe]
     if not given:
         return
-    from engine.catalog.classifiers import default_recipe
+    from engine.catalog.defaults import default_recipe
     base = default_recipe(spec.classifier, spec.dataset, spec.n_base, spec.n_base, spec.n_base, spec.traditional)
     final = base.with_overrides(spec.recipe)
     replaced = "epochs" if base.epochs > 0 and final.epochs == 0 else "iterations" if base.epochs == 0 < final.epochs \

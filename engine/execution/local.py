@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.catalog.classifiers import CLASSIFIERS, default_recipe
+from engine.catalog.classifiers import CLASSIFIERS
+from engine.catalog.defaults import default_recipe
 from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY, ENGINE, OPEN
 from engine.data.dataset import Dataset
 from engine.data.subsets import indices_hash

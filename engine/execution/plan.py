@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.catalog.classifiers import default_recipe
+from engine.catalog.defaults import default_recipe
 from engine.catalog.datasets import default_traditional
 from engine.catalog.vocab import DEFAULT_TRADITIONAL, REAL, SYNTHETIC
-from engine.classifiers.recipes import traditional_of
+from engine.catalog.recipes import traditional_of
 from engine.data.dataset import Dataset
 from engine.data.subsets import base_indices, real_additions
 from engine.spec import StudySpec
@@ -35,7 +35,7 @@ class PlannedRun:
     n_syn_added: int
     seed: int
     augmentation: str
-    traditional: str = DEFAULT_TRADITIONAL   # of the run's recipe (engine.classifiers.recipes.traditional_of)
+    traditional: str = DEFAULT_TRADITIONAL   # of the run's recipe (engine.catalog.recipes.traditional_of)
 
 
 def identity(spec: StudySpec, ds: Dataset, recipe: dict, n_real_added: int, n_syn_added: int, seed: int,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy.stats import binomtest
 
-from engine.catalog.classifiers import default_recipe
+from engine.catalog.defaults import default_recipe
 from engine.classifiers.train import train_classifier
 from engine.quality.features import penultimate
 

@@ -16,7 +16,7 @@ from engine.classifiers.networks import create_classifier
 from engine.quality.fid import sha256_of
 from engine.catalog import classifiers as classifier_catalog
 from engine.catalog import datasets as dataset_catalog
-from engine.catalog.classifiers import default_recipe
+from engine.catalog.defaults import default_recipe
 from engine.classifiers.train import Recipe, resize_to, to_unit, train_classifier
 
 # A reference classifier that trains in seconds (digits' processes 0.8 M image-pixels: 200 steps of 64

@@ -18,7 +18,8 @@ import pytest
 import statsmodels.api as sm
 
 from engine.analysis.equivalence import eq1, equivalence_tuples, fit_eq1
-from engine.analysis.fit import BaseFit, analyse
+from engine.analysis.base_fit import BaseFit
+from engine.analysis.fit import analyse
 from engine.analysis.ir import IR_COLUMNS, improvement_ratio
 from engine.analysis.gains import bound_statement
 from engine.analysis.select import settings, surface_points

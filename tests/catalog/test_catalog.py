@@ -57,7 +57,7 @@ def spelled(name: str, literals: list[str]) -> bool:
 
 
 # A recipe field named like the augmentation it switches (Recipe.flip): its module spells the field's name.
-FIELD_NAMES = {"flip": ROOT / "engine/classifiers/recipes.py"}
+FIELD_NAMES = {"flip": ROOT / "engine/catalog/recipes.py"}
 
 
 def test_every_name_is_written_in_exactly_one_product_module():

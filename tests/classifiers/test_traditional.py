@@ -12,9 +12,9 @@ from engine.analysis.fit import analyse
 from engine.analysis.select import one_traditional, settings
 from engine.analysis.surface import FitError
 from engine.cli import app
-from engine.catalog.classifiers import default_recipe
+from engine.catalog.defaults import default_recipe
 from engine.catalog.vocab import TRADITIONAL
-from engine.classifiers.recipes import traditional_of, with_traditional
+from engine.catalog.recipes import traditional_of, with_traditional
 from engine.catalog.datasets import default_traditional
 from engine.spec import SpecError, StudySpec, summary, validate
 from engine.execution.study import tab6_grids, tab6_rows

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.data.loaders import load_digits_dataset
-from engine.catalog.classifiers import default_recipe
-from engine.classifiers.recipes import iterations_for
+from engine.catalog.defaults import default_recipe
+from engine.catalog.recipes import iterations_for
 from engine.classifiers.train import train_classifier
 from store import runs as store_runs
 from tests.data.test_loaders import write_folder, write_medmnist

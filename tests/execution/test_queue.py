@@ -201,7 +201,7 @@ def test_registry_matches_what_the_engine_builds():
     from engine.catalog.classifiers import CLASSIFIERS
     from engine.catalog.generators import GENERATORS
     from engine.classifiers.networks import create_classifier
-    from engine.classifiers.recipes import Recipe
+    from engine.catalog.recipes import Recipe
     from engine.generators.edm import PRESETS
     from engine.generators.presets import PRESET_TRAINING
     from engine.spec import RECIPE_FIELDS

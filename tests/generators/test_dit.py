@@ -217,7 +217,7 @@ def trained_tiny(digits, tmp_path_factory):
 
 @pytest.mark.slow
 def test_tiny_vae_and_dit_learn_digits_and_guidance_helps(digits, trained_tiny):
-    from engine.catalog.classifiers import default_recipe
+    from engine.catalog.defaults import default_recipe
     from engine.classifiers.train import predict, train_classifier
     out, base, codec, vae_stats, stats = trained_tiny
     assert stats["finished"] and vae_stats["finished"]

@@ -12,7 +12,7 @@ from engine.generators.closed_set import memorisation
 from engine.generators.edm_train import default_config, load_ema, sample_balanced, train_generator
 from engine.generators.guard import ClosedSetView, ClosedSetViolation
 from engine.data.subsets import base_indices
-from engine.catalog.classifiers import default_recipe
+from engine.catalog.defaults import default_recipe
 from engine.classifiers.train import predict, train_classifier
 
 CPU = torch.device("cpu")

@@ -1,6 +1,6 @@
-"""A classifier's training recipe, and the user's overrides of it. Torch-free, so that a queued job's
-overrides are checked by the same code that applies them, before anything runs. The recipes themselves
-(the paper's, and a fast one for the digits CNN) are the catalog's (engine.catalog.classifiers)."""
+"""Training recipes, torch-free: the Recipe a classifier trains with, the user's overrides of it (checked by
+the same code that applies them, before anything runs) and the traditional augmentation it names. A run's
+default recipe is engine.catalog.defaults'."""
 from __future__ import annotations
 
 import math

@@ -36,7 +36,7 @@ def main():
         x = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, device=device)
         y = torch.randint(0, 10, (n,), device=device)
         recipe = default_recipe(name, "bench", n, n, n).with_overrides(
-            {"iterations": str(args.steps), "epochs": "0", "batch_size": str(batch)})
+            {"iterations": str(args.steps), "batch_size": str(batch)})
         train_classifier(name, x, y, x[:batch], y[:batch], 10, recipe.with_overrides({"iterations": "2"}), 0,
                          device, args.compile)  # warm-up (and compilation)
         result = train_classifier(name, x, y, x[:batch], y[:batch], 10, recipe, 0, device, args.compile)

@@ -162,7 +162,7 @@ def classifier_train(device, classifier: str, data_size: int, batch: int, compil
     base = default_recipe(classifier, "bench", n, n, n)
 
     def train(steps: int):
-        recipe = base.with_overrides({"epochs": "0", "iterations": str(steps), "batch_size": str(batch)})
+        recipe = base.with_overrides({"iterations": str(steps), "batch_size": str(batch)})
         result = train_classifier(classifier, x, y, test_x, test_y, NUM_CLASSES, recipe, 0, device, compile)
         return result.train_seconds / steps, result
 
@@ -206,7 +206,7 @@ def closed_set_point(device, resolution: int, n_base: int, n_test: int, preset: 
         fields = {"dataset": f"folder:{Path(tmp) / 'data'}", "classifier": classifier, "n_base": n_base,
                   "augmentation": "closed", "added": "N", "seeds": 1, "generator_preset": preset,
                   "generator_options": {"train_images": str(train_images), "batch_size": str(generator_batch)},
-                  "recipe": {"epochs": "0", "iterations": str(iterations)}}
+                  "recipe": {"iterations": str(iterations)}}
         start = time.perf_counter()
         summary, _, _ = run_grid(fields, db, Console(stderr=True, quiet=True), Runtime(device=str(device)))
         wall = time.perf_counter() - start

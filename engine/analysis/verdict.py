@@ -47,9 +47,10 @@ def bases_data(analysis) -> dict[int, BaseData]:
 
 
 def _units(direction: str, amount: float, n_base: int) -> tuple[str, str]:
+    images = "image" if amount == 1 else "images"
     if direction == "syn_for_real":
-        return f"{fmt_count(amount)} more real images at n_base {n_base:,}", "synthetic images"
-    return f"{fmt_count(amount)} synthetic images at n_base {n_base:,}", "real images"
+        return f"{fmt_count(amount)} more real {images} at n_base {n_base:,}", "synthetic images"
+    return f"{fmt_count(amount)} synthetic {images} at n_base {n_base:,}", "real images"
 
 
 def _eq1_in_range(analysis, n_base: int) -> str | None:
@@ -79,10 +80,36 @@ def _say(ans: dict, unit: str) -> str:
     return f"{name} {fmt_count(ans['value'])} {unit} ({fmt_interval(ans['lo'], ans['hi'])})"
 
 
+def _pct(level: float) -> str:
+    return f"{level * 100:.0f} %"
+
+
+def _floor(base, noise, br, direction, level, interp):
+    """A lower bound from the measured runs when the answer lies past them (None without one).
+
+    The true answer grows with the question's amount, so when the amount itself is beyond the
+    measured ones the bracket at the largest measured amount still bounds it from below."""
+    if br is None:
+        return None, ""
+    if br["kind"] == "more_than" and br["lo"] is not None:
+        return br["lo"], (f"the measured runs say more than {fmt_count(br['lo'])} (the largest measured, "
+                          f"{fmt_count(br['largest_measured'])}, falls short)")
+    if br["kind"] == "target_beyond":
+        q_axis = "real" if direction == "syn_for_real" else "syn"
+        top = float(base.amounts(q_axis)[-1])
+        at_top = bracket_answer(base, noise, top, direction, level, interp)
+        if at_top["lo"] is not None and at_top["lo"] > 0:
+            return at_top["lo"], (f"the question's amount is beyond the measured runs; at the largest measured, "
+                                  f"{fmt_count(top)}, the measured runs say at least {fmt_count(at_top['lo'])}")
+        return None, "the question's amount is beyond the measured runs at this base"
+    return None, ""
+
+
 def explain(analysis, n_base: int, amount: float, direction: str = "syn_for_real", *,
             interp: str = "pchip", bases: dict | None = None, noise=None) -> dict:
-    """{question, verdict, answers: {bracket, surface, eq1}, noise}: the verdict and what each method
-    said. `bases`/`noise` (from bases_data / estimate_noise) may be passed to reuse them across questions."""
+    """{question, verdict, coverage_key, answers: {bracket, surface, eq1}, noise}: the verdict and what
+    each method said. `bases`/`noise` (from bases_data / estimate_noise) may be passed to reuse them
+    across questions of one analysis."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction {direction!r}: choose from {', '.join(DIRECTIONS)}")
     amount_f = finite(amount)
@@ -94,15 +121,17 @@ def explain(analysis, n_base: int, amount: float, direction: str = "syn_for_real
     noise = estimate_noise(list(bases.values())) if noise is None else noise
     data = "seeds" if noise.kind.startswith("seeds") else "means"
     question, unit = _units(direction, amount_f, n_base)
+    verb = "is" if amount_f == 1 else "are"
     out = {"question": {"n_base": n_base, "direction": direction, "amount": amount_f, "unit": unit,
-                        "data": data}, "noise": noise.as_dict(), "answers": {}}
+                        "data": data}, "noise": noise.as_dict(), "answers": {}, "coverage_key": None}
 
-    def done(grade, method, text, value=None, lo=None, hi=None, cov_key=None):
-        cov = coverage_of(grade, cov_key or method, data) if (lo is not None or hi is not None) else None
-        label = coverage_label(level, cov) if (lo is not None or hi is not None) else ""
+    def done(grade, method, text, value=None, lo=None, hi=None, key=None):
+        bounded = lo is not None or hi is not None
+        out["coverage_key"] = f"{grade}:{key or method}" if bounded else None
+        cov = coverage_of(grade, key or method, data) if bounded else None
         out["verdict"] = {"value": finite(value), "lo": finite(lo), "hi": finite(hi), "level": level,
                           "coverage": cov, "grade": grade, "method": method,
-                          "text": text + (f" [{label}]" if label else "")}
+                          "text": text + (f" [{coverage_label(level, cov)}]" if bounded else "")}
         return out
 
     if analysis.n_total and n_base > analysis.n_total:
@@ -113,101 +142,91 @@ def explain(analysis, n_base: int, amount: float, direction: str = "syn_for_real
     if amount_f > CAP * n_base:
         return done("D", "none", f"{question}: no answer: the question's amount is more than {CAP} x n_base, where "
                                  f"nothing was measured and no method was checked")
-    scarce = ""
     if direction == "syn_for_real" and analysis.n_total and n_base + amount_f > analysis.n_total:
-        scarce = (f" (a hypothetical: {analysis.dataset} holds only {analysis.n_total - n_base:,} more real images "
-                  f"beyond this base)")
-    question += scarce
+        question += (f" (a hypothetical: {analysis.dataset} holds only {analysis.n_total - n_base:,} more real "
+                     f"images beyond this base)")
 
     base = bases.get(n_base)
     br = bracket_answer(base, noise, amount_f, direction, level, interp) if base is not None else None
-    fit = analysis.bases.get(n_base)
-    sa = surface_answer(fit, n_base, amount_f, direction, level)
-    far = _eq1_in_range(analysis, n_base)
+    sa = surface_answer(analysis.bases.get(n_base), n_base, amount_f, direction, level)
     ea = eq1_answer(analysis, n_base, amount_f, direction, level)
+    far = _eq1_in_range(analysis, n_base)
     if far:
         ea.update(kind="none", value=None, lo=None, hi=None, interval=False, note=far)
     if br is not None:
         out["answers"]["bracket"] = {"method": "bracket", **br}
     out["answers"].update(surface=sa, eq1=ea)
-    others = [a for a in (sa, ea) if a["kind"] == "value"]
+    said = [a for a in out["answers"].values() if a["kind"] == "value" and a["value"] is not None
+            and (a.get("interval") or a["method"] == "bracket" and a["lo"] is not None)]
 
-    def disagreements(chosen: dict) -> str:
-        said = [_say(a, unit) for a in others + ([{"method": "bracket", **br}] if br and br["kind"] == "value" else [])
-                if a is not chosen and a["method"] != chosen["method"] and a.get("interval") is not False
-                and a["value"] is not None and not _overlap(a, chosen)]
-        return ("; the intervals do not overlap: " + "; ".join(said)) if said else ""
+    def disagreements(chosen: str, lo, hi) -> str:
+        mine = {"lo": lo, "hi": hi}
+        clash = [_say(a, unit) for a in said if a["method"] != chosen and not _overlap(a, mine)]
+        return ("; the intervals do not overlap: " + "; ".join(clash)) if clash else ""
 
+    # A and B: the measured runs bracket the answer at this base.
     if br is not None and br["kind"] in ("value", "below_base"):
         grade = "A" if br["target_measured"] else "B"
-        where = (f"between the measured runs of {fmt_count(br['below'])} and {fmt_count(br['above'])} {unit}"
-                 if br["below"] is not None and br["above"] is not None and br["below"] != br["above"]
-                 else f"at the measured run of {fmt_count(br['below'])} {unit}" if br["below"] is not None else "")
         target = "a measured run" if br["target_measured"] else "interpolated between measured runs"
         if br["kind"] == "below_base":
-            return done(grade, "bracket", f"{question} are worth 0 {unit}: the target accuracy ({target}) lies "
+            return done(grade, "bracket", f"{question} {verb} worth 0 {unit}: the target accuracy ({target}) lies "
                                           f"significantly below the base-only run", 0.0, 0.0, 0.0)
         if br["lo"] is not None and br["lo"] <= 0:
             # The interval reaches zero: the gain is within seed noise and no number is supported.
-            bound = f"at most {fmt_count(br['hi'])} {unit}" if br["hi"] is not None else "any amount the runs measured"
+            bound = f"at most {fmt_count(br['hi'])} {unit}" if br["hi"] is not None else "any amount they measured"
             return done("D", "bracket", f"{question}: within seed noise (gain {br['gain']:+.2f} points, se "
                                         f"{br['gain_se']:.2f}): no number; the measured runs allow {bound}",
-                        None, 0.0, br["hi"], cov_key="within_noise")
-        chosen = {"method": "bracket", **br}
+                        None, 0.0, br["hi"], key="within_noise")
+        if br["below"] is not None and br["above"] is not None and br["below"] != br["above"]:
+            where = f"between the measured runs of {fmt_count(br['below'])} and {fmt_count(br['above'])} {unit}"
+        else:
+            where = f"at the measured run of {fmt_count(br['below'] or br['above'])} {unit}"
         if br["lo"] is None:
             span = "no interval: the runs give no estimate of their noise"
         elif br["hi"] is None:
-            span = (f"{level:.0%} interval: at least {fmt_count(br['lo'])}; the largest measured amount, "
+            span = (f"{_pct(level)} interval: at least {fmt_count(br['lo'])}; the largest measured amount, "
                     f"{fmt_count(br['largest_measured'])}, is still consistent")
         else:
-            span = f"{level:.0%} interval {fmt_interval(br['lo'], br['hi'])}"
-        return done(grade, "bracket", f"{question} are worth about {fmt_count(br['value'])} {unit} ({span}); grade "
-                                      f"{grade}: {where} at this base, the target {target}" + disagreements(chosen),
-                    br["value"], br["lo"], br["hi"])
+            span = f"{_pct(level)} interval {fmt_interval(br['lo'], br['hi'])}"
+        return done(grade, "bracket", f"{question} {verb} worth about {fmt_count(br['value'])} {unit} ({span}); grade "
+                                      f"{grade}: {where} at this base, the target {target}"
+                    + disagreements("bracket", br["lo"], br["hi"]), br["value"], br["lo"], br["hi"])
 
-    # Past the measured runs: extrapolate with this base's surface, else Eq. 1.
-    floor = br["lo"] if br is not None and br["kind"] == "more_than" else None
-    floor_text = (f"the measured runs say more than {fmt_count(floor)} {unit} (the largest measured, "
-                  f"{fmt_count(br['largest_measured'])}, falls short)") if floor else ""
-    if br is not None and br["kind"] == "target_beyond":
-        floor_text = "the question's amount is beyond the measured runs at this base"
-    measured_base = base is not None and br is not None and br["kind"] != "no_runs"
+    # C: past the measured runs, this base's surface, else Eq. 1; at a base without runs, Eq. 1.
+    floor, floor_text = _floor(base, noise, br, direction, level, interp)
+    measured_base = br is not None and br["kind"] != "no_runs"
     for ans in (sa, ea):
-        if ans["kind"] != "value":
+        if ans["kind"] != "value" or (floor is not None and ans["value"] < floor):
             continue
-        if floor is not None and ans["value"] < floor:
-            continue
-        own = f"{level:.0%} interval {fmt_interval(ans['lo'], ans['hi'])}" if ans.get("interval") else "no interval"
-        if measured_base:
-            # Past the measured runs only the model's form bounds the answer from above, and a form that
-            # cannot saturate misses a worth that does (docs/method.md): the interval stays open above.
-            lo = max(x for x in (ans["lo"], floor, 0.0) if x is not None) if ans.get("interval") or floor else None
-            how = ("this base's surface, extrapolated" if ans["method"] == "surface"
-                   else "Eq. 1 fitted across bases, extrapolated")
-            text = (f"{question} are worth about {fmt_count(ans['value'])} {unit}, extrapolated "
-                    f"(at least {fmt_count(lo)}; open above: no measured run bounds it); grade C: {how} "
-                    f"(its own {own})" if lo is not None else
-                    f"{question} are worth about {fmt_count(ans['value'])} {unit}, extrapolated (no interval); "
-                    f"grade C: {how}")
-            return done("C", ans["method"], text + (f"; {floor_text}" if floor_text else "") + disagreements(ans),
-                        ans["value"], lo, None)
-        return done("C", ans["method"], f"{question} are worth about {fmt_count(ans['value'])} {unit} ({own}); grade C: "
-                                        f"Eq. 1 across bases (no runs at n_base {n_base:,})" + disagreements(ans),
-                    ans["value"], ans["lo"], ans["hi"], cov_key="eq1_across")
+        own = f"its own {_pct(level)} interval: {fmt_interval(ans['lo'], ans['hi'])}" if ans.get("interval") else \
+            "no interval of its own"
+        if not measured_base:
+            return done("C", ans["method"], f"{question} {verb} worth about {fmt_count(ans['value'])} {unit} "
+                                            f"({_pct(level)} interval {fmt_interval(ans['lo'], ans['hi'])}); grade C: "
+                                            f"Eq. 1 across bases (no runs at n_base {n_base:,})",
+                        ans["value"], ans["lo"], ans["hi"], key="eq1_across")
+        # Past the measured runs only the model's form bounds the answer from above, and a form that
+        # cannot saturate misses a worth that does (docs/method.md): the interval stays open above.
+        lows = [x for x in (ans["lo"] if ans.get("interval") else None, floor) if x is not None]
+        lo = max(lows) if lows else None
+        how = "this base's surface" if ans["method"] == "surface" else "Eq. 1 fitted across bases"
+        text = (f"{question} {verb} worth about {fmt_count(ans['value'])} {unit}, extrapolated by {how} ({own})"
+                + (f"; at least {fmt_count(lo)}, open above: no measured run bounds it" if lo is not None else "")
+                + f"; grade C" + (f"; {floor_text}" if floor_text else ""))
+        return done("C", ans["method"], text + disagreements(ans["method"], lo, None), ans["value"], lo, None)
+
+    # D: no number.
     beyond = [a for a in (sa, ea) if a["kind"] == "more_than"]
     contradicted = [a for a in (sa, ea) if a["kind"] == "value" and floor is not None and a["value"] < floor]
-    if beyond or floor is not None:
-        lo = max([a["lo"] for a in beyond if a["lo"] is not None] + ([floor] if floor else []), default=None)
-        lo = min(lo, CAP * n_base) if lo is not None else None
-        why = [floor_text] if floor_text else []
-        why += [f"{_NAMES[a['method']]} more than {CAP} x n_base" for a in beyond]
-        why += [f"{_say(a, unit)}, contradicted by the measured runs" for a in contradicted]
-        if lo is None:
-            return done("D", "none", f"{question}: no number; " + "; ".join(why))
+    why = ([floor_text] if floor_text else []) + [f"{_NAMES[a['method']]} more than {CAP} x n_base" for a in beyond] \
+        + [f"{_say(a, unit)}, contradicted by the measured runs" for a in contradicted]
+    lows = [a["lo"] for a in beyond if a["lo"] is not None] + ([floor] if floor is not None else [])
+    if lows:
+        lo = min(max(lows), CAP * n_base)
         method = "bracket" if floor is not None and lo == floor else beyond[0]["method"]
-        return done("D", method, f"{question} are worth more than {fmt_count(lo)} {unit}: " + "; ".join(why),
-                    None, lo, None, cov_key="more_than")
-    reasons = [a["note"] for a in (sa, ea) if a.get("note")]
+        return done("D", method, f"{question} {verb} worth more than {fmt_count(lo)} {unit}: " + "; ".join(why),
+                    None, lo, None, key="more_than")
+    reasons = why + [a["note"] for a in (sa, ea) if a.get("note")]
     if br is not None and br["kind"] == "no_runs":
         reasons.insert(0, "too few measured runs at this base for a bracket")
     return done("D", "none", f"{question}: no number; " + "; ".join(dict.fromkeys(reasons)))

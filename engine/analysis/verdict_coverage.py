@@ -30,15 +30,6 @@ def _interval(ans: dict | None):
     return (ans["lo"] or 0.0, ans["hi"] if ans["hi"] is not None else float("inf"))
 
 
-def _cover_key(v: dict) -> str:
-    """The COVERAGE key of a verdict: grade:method, with D's bounds named by what they bound."""
-    if v["grade"] == "D" and v["value"] is None and v["lo"] is not None and v["hi"] is None:
-        return "D:more_than"
-    if v["grade"] == "D" and v["value"] is None and v["hi"] is not None:
-        return "D:within_noise"
-    return f"{v['grade']}:{v['method']}"
-
-
 def run_studies(truth: Curves, data: str, studies: int, sd_point: float, seed: int = 0, n_boot: int = 200,
                 seed_offset_sd: float = 0.0, interp: str = "pchip") -> list[dict]:
     """One record per (study, question): the truth, where it lies, and each method's answer.
@@ -66,7 +57,7 @@ def run_studies(truth: Curves, data: str, studies: int, sd_point: float, seed: i
             rec = {"study": study, "n_base": b, "direction": direction, "amount": amount, "true": true,
                    "inside": bool(0 < true <= top * 1.0001), "beyond": bool(true > top * 1.0001),
                    "across": is_across,
-                   "verdict": e["verdict"], "cover_key": _cover_key(e["verdict"])}
+                   "verdict": e["verdict"], "cover_key": e["coverage_key"]}
             for m in ("bracket", "surface", "eq1"):
                 ans = e["answers"].get(m)
                 rec[m] = None if ans is None else {k: ans.get(k) for k in ("kind", "value", "lo", "hi")}
@@ -112,7 +103,8 @@ def summarise(records: list[dict]) -> dict:
         out[region]["verdict_grades"] = {g: grades[g] / len(sel) for g in sorted(grades)} if sel else {}
     keys = defaultdict(list)
     for r in records:
-        keys[r["cover_key"]].append((r["verdict"], r["true"]))
+        if r["cover_key"]:
+            keys[r["cover_key"]].append((r["verdict"], r["true"]))
     out["verdict_by_key"] = {k: _stats(v) for k, v in sorted(keys.items())}
     return out
 

@@ -22,6 +22,7 @@ from engine.analysis.wording import fmt_share
 
 CAP = ROOT_BOUND_FACTOR   # no answer above CAP x n_base (the paper discards tuples beyond 100)
 MIN_DRAWS = 20            # as engine.analysis.fit.MIN_DRAWS: fewer draws give no interval
+_TINY = 1e-300            # c1 that underflowed to 0 in a draw: its log stays finite
 
 
 def _empty(method: str, note: str) -> dict:
@@ -104,17 +105,19 @@ def surface_answer(base_fit, n_base: int, amount: float, direction: str, level: 
 def _log_syn(n_base, n_real_added, c1, c2, tau):
     """log n_syn_added of Eq. 1, without overflow: log n_base + tau n_base log c1 + log(c2^r - 1)."""
     z = (np.asarray(n_real_added, float) / n_base) * np.log(c2)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore"):   # c2 = 1 to round-off: no growth, log 0 = -inf, an amount of 0
         log_growth = np.where(z > 30.0, z + np.log1p(-np.exp(-np.minimum(z, 700.0))),
                               np.log(np.expm1(np.minimum(z, 30.0))))
-    return np.log(n_base) + tau * n_base * np.log(c1) + log_growth
+    return np.log(n_base) + tau * n_base * np.log(np.maximum(c1, _TINY)) + log_growth
 
 
 def _real(n_base, n_syn_added, c1, c2, tau):
     """n_real_added of Eq. 1's inverse: n_base log(1 + K / (n_base c1^(tau n_base))) / log c2, in logs."""
-    with np.errstate(divide="ignore"):
-        log_ratio = np.log(n_syn_added) - np.log(n_base) - tau * n_base * np.log(c1)
-    return n_base * np.logaddexp(0.0, log_ratio) / np.log(c2)
+    log_ratio = np.log(n_syn_added) - np.log(n_base) - tau * n_base * np.log(np.maximum(c1, _TINY))
+    log_c2 = np.log(c2)
+    # c2 = 1 to round-off (a draw at its bound): Eq. 1 then equates any real amount with no synthetic
+    # images, so K synthetic images are worth more real ones than any bound: +inf, "beyond 100 x n_base".
+    return np.where(log_c2 > 0, n_base * np.logaddexp(0.0, log_ratio) / np.where(log_c2 > 0, log_c2, 1.0), np.inf)
 
 
 def eq1_answer(analysis, n_base: int, amount: float, direction: str, level: float = 0.95) -> dict:

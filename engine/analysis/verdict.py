@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from engine.analysis.answers import CAP, eq1_answer, surface_answer
 from engine.analysis.bracket import DIRECTIONS, BaseData, bracket_answer, estimate_noise
+from engine.analysis.coverage_table import VERDICT as VERDICT_COVERAGE
 from engine.analysis.wording import coverage_label, finite, fmt_count, fmt_interval
 
 VERDICT_KEYS = ("value", "lo", "hi", "level", "coverage", "grade", "method", "text")
@@ -28,12 +29,10 @@ VERDICT_KEYS = ("value", "lo", "hi", "level", "coverage", "grade", "method", "te
 # runs to 0 or infinity far outside them (n_base 1e9 gave "0 synthetic images").
 EQ1_BASE_FACTOR = 2.0
 
-# Measured coverage of each kind of verdict interval: share of the simulated questions whose truth
-# it covered, by "grade:method:data" (data: seeds = per-seed runs, means = one value a point).
-# Filled from `PYTHONPATH=. python bench/bench_coverage.py --verdict --studies 60 --noise-sd 0.24`
-# (docs/method.md, "The verdict's coverage"): the minimum over the simulated truths, misspecified
-# ones included. A key that is missing was not measured; the verdict then says so.
-COVERAGE: dict[str, float] = {}
+# Measured coverage of each kind of verdict interval, by "grade:method:data" (data: seeds = per-seed
+# runs, means = one value a point): engine/analysis/coverage_table.py, which names the command that
+# measured it. A key that is missing was not measured; the verdict then says so.
+COVERAGE = VERDICT_COVERAGE
 
 
 def coverage_of(grade: str, method: str, data: str) -> float | None:

@@ -65,6 +65,8 @@ def main():
     parser.add_argument("--truths", default="eq1,misspecified,paper", help="with --verdict: families of truths")
     parser.add_argument("--data", default="seeds,means", help="with --verdict: seeds, means or both")
     parser.add_argument("--interp", default="pchip", help="with --verdict: pchip, linear or both")
+    parser.add_argument("--interp-errors", action="store_true",
+                        help="with --verdict: the bracket's error on noise-free runs, PCHIP against straight lines")
     parser.add_argument("--seed-offset", type=float, default=0.0,
                         help="with --verdict: sd of an offset shared by every run of a seed at a base")
     args = parser.parse_args()
@@ -137,6 +139,13 @@ def verdict_main(args):
     if args.noise_sd is None and args.db is None:
         raise SystemExit("give --noise-sd or --db: the per-run seed noise of the designed truths")
     noise = measured_noise(args.db) if args.noise_sd is None else {"noise_sd": args.noise_sd, "source": "given"}
+    if args.interp_errors:
+        from engine.analysis.verdict_coverage import interpolation_errors
+        out = {key: {interp: interpolation_errors(truth, interp) for interp in ("pchip", "linear")}
+               for key, truth in verdict_truths(args).items()}
+        print(json.dumps({"benchmark": "the bracket's interpolation error on noise-free runs", "results": out},
+                         indent=1, allow_nan=False))
+        return
     rows = []
     for key, truth in verdict_truths(args).items():
         # A truth fitted to a published setting keeps that setting's own noise (its point means' sd);

@@ -116,3 +116,20 @@ def coverage_study(truth: Curves, data: str, studies: int, sd_point: float, seed
     return {"truth": truth.name, "data": data, "studies": studies, "sd_point": sd_point,
             "seed_offset_sd": seed_offset_sd, "interp": interp, **summarise(records),
             "cpu_s": round(time.process_time() - start, 1)}
+
+
+def interpolation_errors(truth: Curves, interp: str) -> dict:
+    """The bracket's value against the truth on noise-free runs (3 identical seeds a point): what the
+    interpolation alone gets wrong, inside the measured ranges. Median, 90th percentile and largest
+    absolute relative error, and the question with the largest."""
+    errors = []
+    for r in run_studies(truth, "seeds", 1, 1e-7, n_boot=0, interp=interp):
+        if r["inside"] and r["bracket"] and r["bracket"]["value"]:
+            errors.append((r["bracket"]["value"] / r["true"] - 1, r["n_base"], r["direction"], r["amount"]))
+    if not errors:
+        return {"questions": 0}
+    e = np.abs([x[0] for x in errors])
+    worst = max(errors, key=lambda x: abs(x[0]))
+    return {"questions": len(errors), "median": float(np.median(e)), "p90": float(np.quantile(e, 0.9)),
+            "max": float(e.max()), "worst": {"error": worst[0], "n_base": worst[1], "direction": worst[2],
+                                              "amount": worst[3]}}

@@ -127,7 +127,8 @@ def coverage_table(rows) -> dict:
             for region in ("inside", "beyond", "across"):
                 cells[f"{m}:{region}:{row['data']}"] = row[region][m]
         for key, stats in cells.items():
-            if stats.get("coverage") is None or stats["questions"] < 20 or stats.get("with_interval", 1) * stats["questions"] < 20:
+            given = stats.get("with_interval", 1) * stats.get("questions", 0)
+            if stats.get("coverage") is None or given < 20:
                 continue
             if key not in table or stats["coverage"] < table[key]["coverage"]:
                 table[key] = {"coverage": round(stats["coverage"], 3), "truth": row["key"], "questions": stats["questions"]}

@@ -255,3 +255,15 @@ def test_the_bracket_covers_a_saturating_truth_and_is_unbiased():
     assert s["bracket"]["coverage"] >= 0.88, s["bracket"]
     assert s["verdict"]["with_number"] >= 0.8 and abs(s["verdict"]["median_rel_error"]) < 0.05
     assert s["verdict"]["median_hi_lo"] != "inf" and s["verdict"]["median_hi_lo"] < 3
+
+
+def test_labels_say_the_measured_coverage_where_it_falls_short(fits):
+    from engine.analysis.coverage_table import INTERVALS, PARAMETERS, VERDICT, label
+    assert label("c2:means") == "nominal 95 %, covers 35 % in simulation"
+    assert label("eq1:across:seeds").startswith("nominal 95 %, covers 0 %")
+    assert label("no such interval") == "nominal 95 %, coverage not measured"
+    # Every 95 % interval the verdict gives inside the measured ranges covered at least 90 %.
+    assert all(VERDICT[f"{g}:bracket:{d}"] >= 0.9 for g in "AB" for d in ("seeds", "means"))
+    assert all(0 <= v <= 1 for table in (VERDICT, INTERVALS, PARAMETERS) for v in table.values())
+    v = verdict(fits[SETTINGS[0]], 5000, 5000)
+    assert v["coverage"] == VERDICT["A:bracket:means"] and "in simulation" in v["text"]

@@ -135,9 +135,10 @@ def sensitivity(runs, dataset, classifier, augmentation, generator=None, *, sour
                          None if fit else base.eq1_error or "not identified with this loss"))
     twice = _tuples_base_twice(base)
     fit = fit_eq1(*_arrays(twice), base.tau) if len(twice) >= MIN_TUPLES else None
+    ok = fit is not None and fit["identified"]
     rows.append(_from_analysis("base-only run", "once", True, base, question))
-    rows.append(_row("base-only run", "twice", False, *((fit["c1"], fit["c2"]) if fit and fit["identified"] else (None, None)),
-                     question, base.tau, None if fit and fit["identified"] else "no identified Eq. 1 fit"))
+    rows.append(_row("base-only run", "twice", False, *((fit["c1"], fit["c2"]) if ok else (None, None)),
+                     question, base.tau, None if ok else "no identified Eq. 1 fit"))
     rows.append(_from_analysis("tuples without a root", "dropped", True, base, question))
     kept = base.tuples + [{"n_base": d["n_base"], "n_real_added": d["n_real_added"],
                            "n_syn_added": CAP * d["n_base"] if d["reason"] == DROP_REASONS["no_crossing"] else 0.0}

@@ -234,7 +234,8 @@ def paper_truths(tab9: str = "total") -> dict[str, Curves]:
             real[b] = _fit_power(b + r_amt, d.acc[d.axis("real")])
             worth[b] = _fit_saturating(real[b], b, s_amt, d.acc[d.axis("syn")])
             design[b] = (tuple(int(x) for x in r_amt[1:]), tuple(int(x) for x in s_amt[1:]))
-        name = f"Eq. {eq['equation']} setting ({eq['dataset']} {eq['classifier']} {eq['augmentation']}), fitted saturating truth"
+        name = (f"Eq. {eq['equation']} setting ({eq['dataset']} {eq['classifier']} {eq['augmentation']}), "
+                "fitted saturating truth")
         out[f"paper_eq{eq['equation']}"] = Curves(name, a.n_total, design, real, worth, noise_sd=noise.sd)
     return out
 

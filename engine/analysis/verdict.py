@@ -211,7 +211,7 @@ def explain(analysis, n_base: int, amount: float, direction: str = "syn_for_real
         how = "this base's surface" if ans["method"] == "surface" else "Eq. 1 fitted across bases"
         text = (f"{question} {verb} worth about {fmt_count(ans['value'])} {unit}, extrapolated by {how} ({own})"
                 + (f"; at least {fmt_count(lo)}, open above: no measured run bounds it" if lo is not None else "")
-                + f"; grade C" + (f"; {floor_text}" if floor_text else ""))
+                + "; grade C" + (f"; {floor_text}" if floor_text else ""))
         return done("C", ans["method"], text + disagreements(ans["method"], lo, None), ans["value"], lo, None)
 
     # D: no number.

@@ -125,6 +125,12 @@ def explain(analysis, n_base: int, amount: float, direction: str = "syn_for_real
                         "data": data}, "noise": noise.as_dict(), "answers": {}, "coverage_key": None}
 
     def done(grade, method, text, value=None, lo=None, hi=None, key=None):
+        # The last guard of item 4: no number above CAP x n_base leaves here, whatever produced it.
+        cap = CAP * n_base
+        if value is not None and value > cap:
+            grade, value, text = "D", None, text + f"; more than {CAP} x n_base, so no number"
+        lo = min(lo, cap) if lo is not None else None
+        hi = hi if hi is None or hi <= cap else None
         bounded = lo is not None or hi is not None
         out["coverage_key"] = f"{grade}:{key or method}" if bounded else None
         cov = coverage_of(grade, key or method, data) if bounded else None

@@ -177,10 +177,12 @@ def test_grade_c_between_bases_is_eq1(toy):
 
 
 def test_grade_d_within_seed_noise():
-    flat = analyse(_runs(np.random.default_rng(1), sd=0.5, gains=0.02), "Toy", "Net", "closed", "EDM", n_boot=50)
-    v = verdict(flat, B, 1000)
-    assert v["grade"] == "D" and v["value"] is None
-    assert "within seed noise" in v["text"] or "more than" in v["text"]
+    for seed in range(4):
+        flat = analyse(_runs(np.random.default_rng(seed), sd=0.5, gains=0.02), "Toy", "Net", "closed", "EDM", n_boot=50)
+        for n in (500, 1000, 3000):
+            v = verdict(flat, B, n)
+            assert v["grade"] == "D" and v["value"] is None and v["lo"] == 0
+            assert "within seed noise" in v["text"] and "more than 0" not in v["text"]
 
 
 def test_the_other_direction_has_its_own_answer(toy):

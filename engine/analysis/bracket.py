@@ -189,7 +189,8 @@ def bracket_answer(base: BaseData, noise: Noise, amount: float, direction: str =
     """The measured runs' answer to one question at this base, with its interval.
 
     Returns a dict: kind ("value"; "more_than": the target lies beyond the largest measured answer
-    amount, lo a lower bound when one is supported; "below_base": the target is significantly below
+    amount, lo a lower bound when one is supported; "noise": no crossing, but every measured amount
+    from 0 up is consistent with the target; "below_base": the target is significantly below
     the base-only run, value 0; "target_beyond": the question's amount is beyond the measured ones;
     "no_runs": fewer than two points on an axis or no base-only run), value, lo, hi (None: no bound
     on that side; hi None also when the largest measured amount is still consistent), target_measured
@@ -295,7 +296,9 @@ def bracket_answer(base: BaseData, noise: Noise, amount: float, direction: str =
     hi = None if last == u.size - 1 else edge(last + 1, last)
     out.update(lo=lo, hi=hi)
     if value is None:
-        out.update(kind="more_than", hi=None)
+        # No crossing, yet amount 0 is consistent too: the runs cannot tell the target from the
+        # base-only run, so this is noise, not a lower bound of 0.
+        out.update(kind="noise" if lo == 0.0 else "more_than", hi=None)
     else:
         out["kind"] = "value"
         out["hi"] = hi if hi is None else max(hi, value)

@@ -170,7 +170,7 @@ def explain(analysis, n_base: int, amount: float, direction: str = "syn_for_real
         return ("; the intervals do not overlap: " + "; ".join(clash)) if clash else ""
 
     # A and B: the measured runs bracket the answer at this base.
-    if br is not None and br["kind"] in ("value", "below_base"):
+    if br is not None and br["kind"] in ("value", "below_base", "noise"):
         grade = "A" if br["target_measured"] else "B"
         target = "a measured run" if br["target_measured"] else "interpolated between measured runs"
         if br["kind"] == "below_base":

@@ -241,9 +241,9 @@ def bracket_answer(base: BaseData, noise: Noise, amount: float, direction: str =
         out["gain_se"] = float(sd * np.sqrt(np.sum(gain_c ** 2 * var_unit)))
 
     curve = _Curve(base, a_axis, interp)
-    # Geometric in the amount from a millionth of the largest: near zero both interpolants lean on
+    # Geometric in the amount from 1e-7 of the largest: near zero both interpolants lean on
     # the shared base-only run and the contrast's mean and its standard error shrink together, so a
-    # question of one image is decided within the first thousandth of the range, not at its grid step.
+    # question of one image is decided at its own scale, not at the grid step of the whole range.
     top = float(a_amounts[-1])
     grid = np.concatenate([[0.0], np.geomspace(top * 1e-7, top, _GRID), a_amounts])
     u = np.unique(np.log(b + grid))

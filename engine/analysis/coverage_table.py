@@ -12,7 +12,7 @@ INTERVALS: each method's own interval by where the question lies: "inside" the m
 "beyond" the largest measured amount, "across" bases (a base without runs).
 Both from:
     PYTHONPATH=. python bench/bench_coverage.py --verdict --studies 40 --n-boot 200 --noise-sd 0.24
-(40 studies per truth and kind of data, 16.9 CPU-minutes.)
+(40 studies per truth and kind of data, 14.3 CPU-minutes.)
 PARAMETERS: c1 and c2, from `python bench/bench_coverage.py --studies 200 --db STORE
 --published-means` (the table "Do the intervals cover?" in docs/method.md; the truths follow Eq. 1,
 so c1 and c2 have a true value only there).
@@ -30,9 +30,9 @@ VERDICT = {
     "C:eq1:seeds": 1.0,                # paper_eq6, 23 questions
     "C:eq1_across:means": 0.188,       # power_imagenet, 80 questions
     "C:eq1_across:seeds": 0.0,         # power_imagenet, 80 questions
-    "C:surface:means": 0.995,          # paper_eq2, 407 questions
+    "C:surface:means": 0.995,          # paper_eq2, 374 questions
     "C:surface:seeds": 0.94,           # saturating_cifar, 134 questions
-    "D:more_than:means": 1.0,          # paper_eq4, 39 questions
+    "D:more_than:means": 1.0,          # paper_eq4, 37 questions
     "D:more_than:seeds": 0.963,        # paper_eq9, 27 questions
     "D:within_noise:means": 0.97,      # paper_eq8, 202 questions
     "D:within_noise:seeds": 0.938,     # paper_eq9, 80 questions

@@ -13,6 +13,8 @@ def feature_label(feature: str) -> str:
 
 
 def format_interval(ci, fmt: str) -> str:
-    """`[lo, hi]` with each bound in `fmt` (e.g. "{:,.0f}" for images, "{:.3g}" for c1, c2); "n/a"
-    where there is no interval."""
-    return f"[{fmt.format(ci[0])}, {fmt.format(ci[1])}]" if ci else "n/a"
+    """`[lo, hi]` with each bound in `fmt` (e.g. "{:,.0f}" for images, "{:.3g}" for c1, c2); `[lo, no upper bound)`
+    where the upper side is open (bootstrap draws without an answer); "n/a" where there is no interval."""
+    if not ci:
+        return "n/a"
+    return f"[{fmt.format(ci[0])}, {fmt.format(ci[1]) if ci[1] is not None else 'no upper bound'}" + (")" if ci[1] is None else "]")

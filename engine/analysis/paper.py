@@ -16,11 +16,15 @@ import pandas as pd
 
 from engine.analysis.equivalence import beyond, eq1, fit_eq1
 from engine.analysis.fit import MIN_TUPLES, Analysis, analyse
+from engine.analysis.coverage_table import label as coverage_label
 from engine.catalog.vocab import PAPER
 from store.runs import TAB9_READINGS, paper_rows
 
+# Our c1, c2 intervals on the published means: what the simulation measured them to cover (c2: far short).
+MEANS_LABEL = "c1: {c1}; c2: {c2}".format(c1=coverage_label("c1:means"), c2=coverage_label("c2:means"))
 JSON_KEYS = ("equation", "dataset", "classifier", "augmentation", "published_c1", "published_c2",
-             "c1", "c2", "c1_ci", "c2_ci", "inside", "note")
+             "c1", "c2", "c1_ci", "c2_ci", "inside", "note", "labels", "bracket_points", "real_points", "wrong_side",
+             "wrong_side_beyond_noise", "refit_wrong_side", "worst_wrong_side")
 
 
 def published_equations() -> list[dict]:
@@ -104,14 +108,14 @@ def check_equation(eq: dict, tab9: str = "total", n_boot: int = 200, seed: int =
     elif row["inside"] is None:
         status = "no interval (too few bootstrap draws gave Eq. 1 fits)"
     elif row["inside"]:
-        status = "published c1 and c2 inside our 95 % intervals"
+        status = f"published c1 and c2 inside our intervals ({MEANS_LABEL})"
         wide = [n for n, ci in (("c1", a.c1_ci), ("c2", a.c2_ci)) if ci[0] > 0 and ci[1] / ci[0] > 100]
         if wide:
             status += (f", but the {' and '.join(wide)} interval{'s span' if len(wide) > 1 else ' spans'} more "
                        f"than two orders of magnitude: these runs hardly constrain {'them' if len(wide) > 1 else 'it'}")
     else:
         outside = [n for n, ok in (("c1", in1), ("c2", in2)) if not ok]
-        status = f"published {' and '.join(outside)} outside our 95 % interval"
+        status = f"published {' and '.join(outside)} outside our interval ({MEANS_LABEL})"
     row["note"] = status + (": " + "; ".join(evidence) if evidence else "")
     return row
 
@@ -135,4 +139,34 @@ def paper_check(tab9: str = "total", n_boot: int = 200, seed: int = 0) -> list[d
             alt = check_equation(eq, other, n_boot, seed, runs[other])
             row["tab9_other_reading"] = {k: alt[k] for k in ("tab9", "c1", "c2", "c1_ci", "c2_ci", "inside", "note")}
         rows.append(row)
+    _add_brackets(rows, tab9)
     return rows
+
+
+def _add_brackets(rows: list[dict], tab9: str) -> None:
+    """Each equation against its own measured runs, no surface: which measured synthetic runs bracket each
+    measured real run (engine.analysis.checks), the wrong-side count for the published c1, c2 and for
+    ours, and the labels of our c1 and c2 intervals (published means: their measured coverage)."""
+    from engine.analysis.checks import paper_brackets
+    from engine.analysis.coverage_table import label
+    refit = {r["equation"]: (r["c1"], r["c2"]) for r in rows}
+    found = {b["equation"]: b for b in paper_brackets(tab9, refit)}
+    for r in rows:
+        b = found[r["equation"]]
+        wrong = [p for p in b["bracket_points"] if p["wrong_side"]]
+        worst = sorted(wrong, key=lambda p: -max(abs(c["gap"]) for c in p["contradicting"]))[:3]
+        r.update(bracket_points=b["bracket_points"], real_points=b["real_points"], wrong_side=b["wrong_side"],
+                 wrong_side_beyond_noise=b["wrong_side_beyond_noise"],
+                 refit_wrong_side=(b.get("refit") or {}).get("wrong_side"),
+                 worst_wrong_side=[wrong_side_text(p) for p in worst],
+                 labels={"c1_ci": label("c1:means"), "c2_ci": label("c2:means")})
+
+
+def wrong_side_text(point: dict) -> str:
+    """One measured real point the equation puts on the wrong side of the measured synthetic runs, in words."""
+    c = max(point["contradicting"], key=lambda c: abs(c["gap"]))
+    said = (f"n_base {point['n_base']:,}, {point['n_real_added']:,.0f} more real images ({point['target_acc']:.2f} %): "
+            f"the equation says {point['equation_n_syn_added']:,.0f} synthetic images, but the measured "
+            f"{c['n_syn_added']:,.0f} ")
+    said += (f"reach only {c['acc']:.2f} %" if c["gap"] < 0 else f"already reach {c['acc']:.2f} %")
+    return said + (" (beyond noise)" if c["beyond_noise"] else "")

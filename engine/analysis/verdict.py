@@ -241,3 +241,29 @@ def explain(analysis, n_base: int, amount: float, direction: str = "syn_for_real
 def verdict(analysis, n_base: int, amount: float, direction: str = "syn_for_real", **kw) -> dict:
     """Exactly {value, lo, hi, level, coverage, grade, method, text}; see the module docstring."""
     return explain(analysis, n_base, amount, direction, **kw)["verdict"]
+
+
+def data_kind(analysis) -> str:
+    """"seeds" when some base has per-seed runs (at least two seeds), else "means" (published tables)."""
+    return "seeds" if any(f.seed_matrix is not None and f.seed_matrix.shape[1] >= 2
+                          for f in analysis.bases.values()) else "means"
+
+
+def parameter_labels(analysis) -> dict:
+    """What c1's and c2's intervals say beside them: their level and, where the project's simulation
+    measured less, the coverage it measured (engine.analysis.coverage_table)."""
+    from engine.analysis.coverage_table import label
+    data = data_kind(analysis)
+    return {name: label(f"{name}:{data}", analysis.level) for name in ("c1", "c2")}
+
+
+def interval_labels(analysis, explanation: dict) -> dict:
+    """The labels of one question's Eq. 1 and surface intervals, by where the question lies: inside the
+    measured ranges, beyond the largest measured amount, or across bases (a base without runs)."""
+    from engine.analysis.coverage_table import label
+    data = explanation["question"]["data"]
+    br = explanation["answers"].get("bracket")
+    where = "across" if br is None or br["kind"] == "no_runs" else \
+        "beyond" if br["kind"] in ("more_than", "target_beyond") else "inside"
+    return {**parameter_labels(analysis), "eq1": label(f"eq1:{where}:{data}", analysis.level),
+            "surface": label(f"surface:{'inside' if where == 'across' else where}:{data}", analysis.level)}

@@ -1,4 +1,4 @@
-"""`engine fit`, `report`, `equiv`, `ir`, `paper-check`: the equivalence analysis (torch-free).
+"""`engine fit`, `report`, `equiv`: the equivalence analysis of one setting, and its verdict (torch-free).
 
 The analysis (pandas, SciPy, statsmodels: over a second to import) and the store are imported by
 the commands that run them, so that `engine --help` and the other groups do not pay for them."""
@@ -116,9 +116,11 @@ def print_analysis(a: Analysis) -> None:
         if d.get("bound"):
             console.print(f"    {d['n_real_added']:,.0f} more real images are worth {d['bound']}", highlight=False)
     if a.c1 is not None:
-        pct = f"{a.level:.0%}"
+        from engine.analysis.verdict import parameter_labels
+        lab = parameter_labels(a)
         console.print(f"Eq. 1: n_syn/n_base = c1^(tau·n_base)·(c2^(n_real/n_base) − 1), tau = {a.tau:.3g}")
-        console.print(f"  c1 = {a.c1:.4g} {pct} CI {_fmt_ci(a.c1_ci)}   c2 = {a.c2:.4g} {pct} CI {_fmt_ci(a.c2_ci)}"
+        console.print(f"  c1 = {a.c1:.4g} {_fmt_ci(a.c1_ci)}, {lab['c1']};   c2 = {a.c2:.4g} {_fmt_ci(a.c2_ci)}, "
+                      f"{lab['c2']};"
                       f"   RMSE {a.eq1_rmse:.3g} (bootstrap: {a.draws.method if a.draws else 'no draws'}, "
                       f"{a.draws.n_ok if a.draws else 0}/{a.draws.n_boot if a.draws else 0} draws)", highlight=False)
     else:
@@ -147,15 +149,23 @@ def fit(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR
         traditional: Annotated[Optional[str], typer.Option(
             help="Traditional augmentation of the runs to fit (crop+flip, crop, flip, none) [default: the one "
                  "with the most synthetic runs; runs of different ones are never pooled].")] = None,
+        sensitivity: Annotated[bool, typer.Option(
+            "--sensitivity", help="Refit over the choices the paper leaves open (eps, features, Eq. 13's loss, the "
+                                  "base-only run, tuples without a root, Table 9's reading).")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         db: Db = None):
     """Fit surfaces, equivalence tuples and Eq. 1 (c1, c2) for one setting; exit 1 without an Eq. 1 fit."""
+    from engine.analysis.verdict import parameter_labels
     a = run_analysis(db, dataset, classifier, augmentation, generator, eps, features, n_boot, seed, source,
                      traditional)
+    rows = sensitivity_rows(db, a) if sensitivity else None
     if as_json:
-        print(to_json(a.to_dict()))
+        print(to_json({**a.to_dict(), "labels": {f"{k}_ci": v for k, v in parameter_labels(a).items()},
+                       **({"sensitivity": rows} if rows is not None else {})}))
     else:
         print_analysis(a)
+        if rows is not None:
+            print_sensitivity(rows)
     if a.c1 is None:
         if not as_json:
             err_console.print(f"error: {a.eq1_error}", highlight=False)
@@ -236,138 +246,64 @@ def equiv(dataset: Annotated[str, typer.Option()],
     if a.n_total and n_base > a.n_total:  # a base larger than the whole training set is no question to answer
         raise UserError(f"--n-base {n_base:,} is larger than {a.dataset}'s whole training set of {a.n_total:,} "
                         f"images (n_total)")
+    from engine.analysis.verdict import explain, interval_labels
+    direction = "syn_for_real" if n_real_added is not None else "real_for_syn"
     ans = a.syn_for_real(n_base, amount) if n_real_added is not None else a.real_for_syn(n_base, amount)
+    exp = explain(a, n_base, amount, direction)
+    labels = interval_labels(a, exp)
     ans.update({"dataset": a.dataset, "classifier": a.classifier, "augmentation": a.augmentation,
                 "generator": a.generator, "source": a.source, "c1": a.c1, "c2": a.c2, "tau": a.tau,
-                "c1_ci": a.c1_ci, "c2_ci": a.c2_ci, "level": a.level})
-    answered = a.has_answer(ans)
+                "c1_ci": a.c1_ci, "c2_ci": a.c2_ci, "level": a.level, "verdict": exp["verdict"],
+                "methods": exp["answers"], "labels": {f"{k}_ci": v for k, v in labels.items()}})
+    v = exp["verdict"]
+    answered = v["value"] is not None or v["lo"] is not None or v["hi"] is not None or a.has_answer(ans)
     if as_json:
         print(to_json(ans))
         if not answered:
             raise typer.Exit(1)
         return
-    pct = f"{a.level:.0%}"
-    if n_real_added is not None:
-        q, unit = f"{amount:,.0f} more real images at n_base {n_base:,}", "synthetic images"
-    else:
-        q, unit = f"{amount:,.0f} synthetic images at n_base {n_base:,}", "real images"
-    console.print(f"[bold]{q}[/] are worth (source: {a.source} runs):")
+    unit = "synthetic images" if n_real_added is not None else "real images"
+    console.print(f"[bold]verdict (grade {v['grade']}):[/] {v['text']}", highlight=False, soft_wrap=True)
+    console.print(f"the other answers (source: {a.source} runs):", highlight=False)
     if ans.get("bound"):
         console.print(f"  at this base: {ans['bound']['text']}", highlight=False)
-    if "eq1" in ans:
-        console.print(f"  Eq. 1 (c1 {a.c1:.4g}, c2 {a.c2:.4g}): {ans['eq1']:,.0f} {unit}, {pct} CI "
-                      f"{_fmt_ci(ans.get('eq1_ci'), '{:,.0f}')}", highlight=False)
+    if ans.get("eq1") is not None:
+        console.print(f"  Eq. 1 (c1 {a.c1:.4g}, c2 {a.c2:.4g}): {ans['eq1']:,.0f} {unit}, interval "
+                      f"{_fmt_ci(ans.get('eq1_ci'), '{:,.0f}')}, {labels['eq1']}", highlight=False, soft_wrap=True)
     else:
-        console.print(f"  Eq. 1: {ans.get('eq1_error')}", highlight=False)
+        console.print(f"  Eq. 1: {ans.get('eq1_error')}", highlight=False, soft_wrap=True)
     if ans.get("surface") is not None:
-        console.print(f"  this base's surface: {ans['surface']:,.0f} {unit}, {pct} CI "
-                      f"{_fmt_ci(ans.get('surface_ci'), '{:,.0f}')}", highlight=False)
+        console.print(f"  this base's surface: {ans['surface']:,.0f} {unit}, interval "
+                      f"{_fmt_ci(ans.get('surface_ci'), '{:,.0f}')}, {labels['surface']}", highlight=False,
+                      soft_wrap=True)
     else:
-        console.print(f"  this base's surface: {ans.get('surface_error')}", highlight=False)
+        console.print(f"  this base's surface: {ans.get('surface_error')}", highlight=False, soft_wrap=True)
     for w in ans["warnings"]:
-        console.print(f"  [yellow]warning:[/] {w}", highlight=False)
+        console.print(f"  [yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     if not answered:
-        err_console.print("error: no answer: " + (ans.get("bound", {}).get("text") or ans.get("eq1_error")
-                                                   or ans.get("surface_error") or "nothing to solve"), highlight=False)
+        err_console.print("error: no answer: " + v["text"], highlight=False)
         raise typer.Exit(1)
 
 
-# ------------------------------------------------------------------------------- IR
-
-@app.command("ir")
-@guarded
-def improvement_ratio(
-        dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR-10.")],
-        classifier: Annotated[str, typer.Option(help="Classifier as stored, e.g. ResNet-110.")],
-        source: Annotated[Optional[str], typer.Option(
-            help="Runs to use: engine, import or paper [default: every source, each on its own rows].")] = None,
-        traditional: Annotated[Optional[str], typer.Option(
-            help="Traditional augmentation of the runs (crop+flip, crop, flip, none) [default: every one, each "
-                 "on its own rows; runs of different ones are never pooled].")] = None,
-        n_boot: Annotated[int, typer.Option(help=f"Seed resamples for each interval (1 to {MAX_N_BOOT:,}).")] = 2000,
-        seed: Annotated[int, typer.Option(help="Resampling seed.")] = 0,
-        as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per row.")] = False,
-        db: Db = None):
-    """IR(n_base) (Eq. 7): the closed-set gain over the open-set gain at 1:1, from measured runs; exit 1 without one."""
-    import numpy as np
-
-    from engine.analysis.ir import improvement_ratio as ir_table
-    from store import runs as store_runs
-    if not 1 <= n_boot <= MAX_N_BOOT:
-        raise UserError(f"--n-boot {n_boot} must be between 1 and {MAX_N_BOOT:,}")
-    check_choice("dataset", dataset, store_runs.distinct_values("dataset", db))
-    check_choice("classifier", classifier, store_runs.distinct_values("classifier", db, dataset=dataset))
-    rows = store_runs.improvement_rows(db, dataset=dataset, classifier=classifier)
-    if source is not None:
-        check_choice("source", source, rows.source.unique())
-    table = ir_table(rows, dataset, classifier, source, n_boot=n_boot, seed=seed, traditional=traditional)
-    # An interval that is infinite at one end is "unbounded"; JSON has no infinity, so say it in a field.
-    unbounded = np.isinf(table.IR_lo.astype(float)) | np.isinf(table.IR_hi.astype(float))
-    if as_json:
-        out = table.assign(IR_unbounded=unbounded)
-        print(to_json(out.astype(object).where(out.notna(), None).to_dict("records")))
-    elif len(table):
-        out = Table(title=f"IR(n_base), Eq. 7: {dataset} · {classifier}")
-        for name in ("source\ntraditional", "n_base", "base", "closed gain", "open gain", "IR", "95% CI", "seeds"):
-            # Numbers are never broken; a long name wraps rather than being cut short.
-            out.add_column(name, no_wrap=name in ("n_base", "IR", "95% CI"), overflow="fold")
-        for r, is_unbounded in zip(table.itertuples(), unbounded):
-            ci = "unbounded" if is_unbounded else _fmt_ci(None if math.isnan(r.IR_lo) else (r.IR_lo, r.IR_hi),
-                                                          "{:.3g}")
-            ir = f"{r.IR:.3g}" if math.isfinite(r.IR) else ("undefined" if r.gain_open == 0 else "n/a")
-            trad = r.traditional if isinstance(r.traditional, str) else "(not recorded)"
-            out.add_row(f"{r.source}\n{trad}", f"{r.n_base:,}", f"{r.acc_base:.2f}",
-                        f"{r.gain_closed:+.2f}\n{r.generator_closed}", f"{r.gain_open:+.2f}\n{r.generator_open}",
-                        ir, ci, str(r.n_seeds))
-        console.print(out)
-        for note, group in table.groupby("note", sort=False):
-            console.print(f"n_base {', '.join(f'{b:,}' for b in sorted(set(group.n_base)))}: {note}", highlight=False)
-        console.print("base: top-1 % of the base-only run; gains in top-1 points over it (same source, "
-                      "traditional augmentation and n_base), synthetic runs at n_syn_added = n_base. IR is "
-                      "undefined where the open-set run gains nothing.", highlight=False)
-    if table.empty:
-        asked = " ".join(f"--{k} {v}" for k, v in (("source", source), ("traditional", traditional)) if v)
-        err_console.print("error: no IR: it needs a base-only run, a closed-set run and an open-set run at 1:1 "
-                          "(n_syn_added = n_base) of the same source, traditional augmentation and n_base"
-                          + (f" (with {asked})" if asked else ""), highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
-
-
-# ------------------------------------------------------------------------ paper-check
-
-@app.command("paper-check")
-@guarded
-def paper_check(tab9: Annotated[str, typer.Option(
-                    help="Table 9's CIFAR-10 row at n_base 25,000: 'total' reads it as 20,000 added (its total "
-                         "45,000 and ratio 1:0.8), 'printed' as the printed 15,000.")] = "total",
-                n_boot: NBootOpt = 200,
-                seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-                as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, one object per equation.")] = False):
-    """The paper's seven equations (Eq. 2-6, 8, 9) beside our refit of its published runs."""
-    from engine.analysis.paper import JSON_KEYS, paper_check as check
+def sensitivity_rows(db, a: Analysis) -> list[dict]:
+    """engine.analysis.sensitivity over the setting's runs (and both readings of Table 9 for the paper's)."""
+    from engine.analysis.paper import paper_runs
+    from engine.analysis.sensitivity import sensitivity
+    from engine.catalog.vocab import PAPER
     from store.runs import TAB9_READINGS
-    check_choice("--tab9 reading", tab9, TAB9_READINGS)
-    check_options(DEFAULT_EPS, n_boot, None)
-    rows = check(tab9=tab9, n_boot=n_boot, seed=seed)
-    if as_json:
-        print(to_json([{**{k: r[k] for k in JSON_KEYS}, "generator": r["generator"], "tab9": r["tab9"],
-                        "evidence": r["evidence"], **({"tab9_other_reading": r["tab9_other_reading"]}
-                                                     if "tab9_other_reading" in r else {})} for r in rows]))
-        return
-    table = Table("Eq.", "setting", "published c1", "published c2", "c1 [95% CI]", "c2 [95% CI]", "inside",
-                  title=f"The paper's equations refitted from its published runs (Table 9 row read as "
-                        f"{TAB9_READINGS[tab9]:,} added)")
+    runs = setting_runs(db, a.dataset, a.classifier)
+    tab9 = {r: paper_runs(r) for r in TAB9_READINGS} if a.source == PAPER else None
+    return sensitivity(runs, a.dataset, a.classifier, a.augmentation, a.generator, source=a.source,
+                       traditional=a.traditional, tab9_runs=tab9)
+
+
+def print_sensitivity(rows: list[dict]) -> None:
+    q = next((r["question"] for r in rows if r.get("question")), None)
+    table = Table("choice", "value", "c1", "c2", "Eq. 1 answer" + (f" (N = {q['n_real_added']:,.0f} at n_base "
+                                                                     f"{q['n_base']:,})" if q else ""), "note",
+                  title="Sensitivity to the choices the paper leaves open (ours marked *)")
     for r in rows:
-        c1 = f"{r['c1']:.3g} {_fmt_ci(r['c1_ci'], '{:.3g}')}" if r["c1"] is not None else "—"
-        c2 = f"{r['c2']:.3g} {_fmt_ci(r['c2_ci'], '{:.3g}')}" if r["c2"] is not None else "—"
-        inside = {True: "yes", False: "[red]no[/]", None: "n/a"}[r["inside"]]
-        table.add_row(str(r["equation"]), f"{r['dataset']} · {r['classifier']} · {r['augmentation']} ({r['generator']})",
-                      f"{r['published_c1']:g}", f"{r['published_c2']:g}", c1, c2, inside)
+        table.add_row(r["choice"], f"{r['value']}{' *' if r['default'] else ''}",
+                      f"{r['c1']:.3g}" if r["c1"] is not None else "—", f"{r['c2']:.3g}" if r["c2"] is not None else "—",
+                      f"{r['answer']:,.0f}" if r.get("answer") is not None else "—", r.get("error") or "")
     console.print(table)
-    for r in rows:
-        console.print(f"Eq. {r['equation']}: {r['note']}", highlight=False)
-        alt = r.get("tab9_other_reading")
-        if alt and alt["c1"] is not None:
-            console.print(f"  with Table 9's row read as {TAB9_READINGS[alt['tab9']]:,} ({alt['tab9']}): c1 = "
-                          f"{alt['c1']:.3g} {_fmt_ci(alt['c1_ci'], '{:.3g}')}, c2 = {alt['c2']:.3g} "
-                          f"{_fmt_ci(alt['c2_ci'], '{:.3g}')}, published inside: {alt['inside']}", highlight=False)

@@ -78,12 +78,15 @@ def test_paper_check_puts_each_published_equation_beside_the_pinned_refit(checke
         assert (row["c1_inside"], row["c2_inside"], row["inside"]) == (in1, in2, in1 and in2)
         wide = [n for n in ("c1", "c2") if row[f"{n}_ci"][1] / row[f"{n}_ci"][0] > 100]
         assert ("more than two orders of magnitude" in row["note"]) is bool(wide)
-        assert row["note"].startswith("published c1 and c2 inside our 95 % intervals" if row["inside"] else
+        assert row["note"].startswith("published c1 and c2 inside our intervals (c1: " if row["inside"] else
                                       "published")
+        # The interval is named by its measured coverage, not a bare "95 %".
+        assert "covers" in row["note"] or "95 %" in row["note"]
         assert ("tab9_other_reading" in row) is (row["dataset"] == "CIFAR-10")
     eq5 = checked[3]
-    assert eq5["note"].startswith("published c1 and c2 inside our 95 % intervals, but the c1 and c2 intervals "
-                                  "span more than two orders of magnitude: these runs hardly constrain them: ")
+    assert eq5["note"].startswith("published c1 and c2 inside our intervals (")
+    assert ("but the c1 and c2 intervals span more than two orders of magnitude: these runs hardly constrain "
+            "them: ") in eq5["note"]
     assert "7 of 16 grid tuples dropped (synthetic images never reach" in eq5["note"]
     assert checked[1]["tab9_other_reading"]["tab9"] == "printed"
     # The bootstrap is seeded: the same call gives the same intervals.
@@ -121,9 +124,11 @@ def test_paper_check_says_outside_no_interval_and_a_different_tau(paper_runs):
           "generator": "EDM", "published_c1": 0.9, "published_c2": 50.0, "tau_n_base": 10_000}
     row = check_equation(eq, n_boot=30, runs=paper_runs)
     assert (row["c1_inside"], row["c2_inside"], row["inside"]) == (True, False, False)
-    assert row["note"].startswith("published c2 outside our 95 % interval: tau: published 1/10,000, ours 1/5,000")
+    assert row["note"].startswith("published c2 outside our interval (c1: ")
+    assert ": tau: published 1/10,000, ours 1/5,000" in row["note"]
     row = check_equation({**eq, "published_c1": 1e3, "tau_n_base": 5_000}, n_boot=30, runs=paper_runs)
-    assert row["note"].startswith("published c1 and c2 outside our 95 % interval: at n_base 500")
+    assert row["note"].startswith("published c1 and c2 outside our interval (c1: ")
+    assert "in simulation): at n_base 500" in row["note"]
     row = check_equation({**eq, "tau_n_base": 5_000}, n_boot=0, runs=paper_runs)
     assert row["inside"] is None and row["c1_ci"] is None
     assert row["note"].startswith("no interval (too few bootstrap draws gave Eq. 1 fits): at n_base 500")

@@ -82,11 +82,25 @@ def test_equiv_within_noise_says_more_than_k(tmp_path):
     assert "more than 2,000 synthetic images" in text.output and "source: engine" in text.output
 
 
+def test_equiv_between_the_base_run_and_the_first_real_run_reads_the_measured_curves(tmp_path):
+    db = _noise_store(tmp_path)
+    # 100 real images: no real run at or below it, so the seed-paired bound cannot say; the
+    # verdict reads the real curve between the base-only run and 500 added, and the synthetic
+    # runs never reach it: a one-sided answer, graded low, exit 0.
+    res = invoke("equiv", *TOY, "--n-base", 500, "--n-real-added", 100, "--db", db)
+    assert res.exit_code == 0, res.output
+    assert "verdict (grade D)" in res.output and "more than 2,000" in res.output
+    assert "at this base: not measurable" in res.output
+
+
 def test_equiv_without_answer_exits_nonzero(tmp_path):
     db = _noise_store(tmp_path)
-    # 100 real images: no real run at or below it, so nothing is measurable at this base.
-    res = invoke("equiv", *TOY, "--n-base", 500, "--n-real-added", 100, "--db", db)
-    assert res.exit_code != 0 and "not measurable" in res.output
+    # No runs at n_base 300 and no Eq. 1 (synthetic gains are noise): nothing can answer.
+    res = invoke("equiv", *TOY, "--n-base", 300, "--n-real-added", 100, "--db", db)
+    assert res.exit_code == 1 and "error: no answer:" in res.output
+    assert "no equivalence can be estimated" in res.output
+    res = invoke("equiv", *TOY, "--n-base", 300, "--n-real-added", 100, "--json", "--db", db)
+    assert res.exit_code == 1 and json.loads(res.stdout)["verdict"]["value"] is None
 
 
 def test_fit_says_its_source_and_the_bounds(tmp_path, paper_db):

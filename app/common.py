@@ -22,6 +22,7 @@ from engine.analysis.fit import ALL_SOURCES, analyse
 from engine.analysis.select import one_traditional, settings, sources_of
 from engine.analysis.labels import FEATURE_LABELS, format_interval
 from engine.analysis.surface import CRITERIA, DEFAULT_EPS, FEATURES, PAPER_FEATURES, FitError
+from engine.analysis.verdict import parameter_labels
 from store import runs as store_runs
 from store.db import StoreError, db_path, upgrade
 from engine.catalog.vocab import AUGMENTATION_LABELS
@@ -157,7 +158,7 @@ def fit_summary(path: str, key: str, setting: tuple, features, eps: float, tradi
     if a.c1 is None:
         return {"note": a.eq1_error}
     return {"c1": a.c1, "c2": a.c2, "c1_ci": a.c1_ci, "c2_ci": a.c2_ci, "tuples": len(a.tuples),
-            "dropped": len(a.dropped), "source": a.source, "note": ""}
+            "dropped": len(a.dropped), "source": a.source, "labels": parameter_labels(a), "note": ""}
 
 
 def default_when_changed(widget_key: str, context: tuple, default) -> None:

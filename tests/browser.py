@@ -12,7 +12,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = {"runs": "", "contours": "contours", "budget": "budget", "scaling": "scaling", "queue": "queue"}
+PAGES = {"runs": "", "contours": "contours", "budget": "budget", "scaling": "scaling", "paper_check": "paper_check",
+         "queue": "queue", "generators": "generators"}
 
 
 def chromium_path() -> str | None:

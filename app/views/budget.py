@@ -1,6 +1,7 @@
 """Budget calculator: how many synthetic images equal N more real ones (or the inverse), refitted live."""
 import re
 import time
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from app.common import (default_when_changed, features_text, fit, fmt_ci, page_w
 from engine.analysis.equivalence import eq1
 from engine.analysis.bootstrap import MIN_DRAWS
 from engine.analysis.select import fit_runs
+from engine.analysis.verdict import explain, interval_labels
 from engine.analysis.surface import FitError
 
 started = time.perf_counter()
@@ -73,6 +75,76 @@ def parse_count(text: str, name: str, low: int = 0) -> int:
     return int(value)
 
 
+def eq1_chart(analysis, bases, pct, question=None):
+    """Eq. 1 against the tuples, with its bootstrap band; the user's question and its verdict as a star."""
+    fig = go.Figure()
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    draws = analysis.draws
+    draws_ok = draws is not None and draws.n_ok >= MIN_DRAWS
+    for i, b in enumerate(bases):
+        color = palette[i % len(palette)]
+        ts = [t for t in analysis.tuples if t["n_base"] == b]
+        r_max = max([t["ratio"] for t in ts] + [1.0]) * 1.2
+        r = np.linspace(0, r_max, 60)
+        if analysis.c1 is not None:
+            if draws_ok:
+                with np.errstate(over="ignore", invalid="ignore"):  # draws far out: cut at the axis, not warned
+                    band = eq1(b, r[None, :] * b, draws.c1[draws.ok, None], draws.c2[draws.ok, None], analysis.tau) / b
+                band = np.where(np.isfinite(band), band, 1e12)
+                lo, hi = np.quantile(band, [(1 - analysis.level) / 2, 1 - (1 - analysis.level) / 2], axis=0)
+                fig.add_trace(go.Scatter(x=np.r_[r, r[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", opacity=0.15,
+                                         line=dict(width=0), fillcolor=color, name=f"{pct} band, n_base {b:,}",
+                                         hoverinfo="skip", showlegend=False))
+            fig.add_trace(go.Scatter(x=r, y=eq1(b, r * b, analysis.c1, analysis.c2, analysis.tau) / b, mode="lines",
+                                     line=dict(color=color), name=f"Eq. 1, n_base {b:,}"))
+        if ts:
+            fig.add_trace(go.Scatter(x=[t["ratio"] for t in ts], y=[t["syn_ratio"] for t in ts], mode="markers",
+                                     marker=dict(color=color, size=10, symbol=["diamond-open" if t["extrapolated"] else "circle" for t in ts]),
+                                     name=f"tuples, n_base {b:,}",
+                                     hovertemplate="real ×%{x:.2f} ≙ synthetic ×%{y:.2f}<extra></extra>"))
+    # The bootstrap band can run off to huge values; scale the axis to the tuples and point fits.
+    y_top = max([t["syn_ratio"] for t in analysis.tuples] + [1.0]) * 1.5
+    if analysis.c1 is not None:
+        y_top = max(y_top, max(float(eq1(b, 1.2 * max([t["ratio"] for t in analysis.tuples if t["n_base"] == b] + [1.0]) * b,
+                                         analysis.c1, analysis.c2, analysis.tau)) / b for b in bases) * 1.1)
+    fig.update_yaxes(range=[0, y_top])
+    fig.update_layout(title="Eq. 1 against the equivalence tuples",
+                      xaxis_title="real images added / n_base (n_real_added / n_base)",
+                      yaxis_title="equivalent synthetic images / n_base", height=460, legend=dict(orientation="h", y=-0.2))
+    if question is not None:
+        n_base, amount, direction, v = question
+        value = v["value"] if v["value"] is not None else v["lo"]
+        if value is not None:
+            x, y = (amount / n_base, value / n_base) if direction == "syn_for_real" else (value / n_base, amount / n_base)
+            err = {}
+            if v["value"] is not None and v["lo"] is not None and direction == "syn_for_real":
+                err = dict(error_y=dict(type="data", symmetric=False, array=[((v["hi"] or value) - value) / n_base],
+                                        arrayminus=[(value - v["lo"]) / n_base]))
+            fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=f"your question (verdict, grade {v['grade']})",
+                                     marker=dict(symbol="star", size=16, color="#111111"), **err,
+                                     hovertemplate=f"n_base {n_base:,}: your question, verdict grade {v['grade']}"
+                                                   "<extra></extra>"))
+            y_top = max(y_top, y * 1.2)
+            fig.update_yaxes(range=[0, y_top])
+    st.plotly_chart(fig, key="budget_figure")
+
+
+GRADES = {"A": "bracketed by measured runs at this base", "B": "interpolated between measured runs at this base",
+          "C": "extrapolated past the measured runs or across bases", "D": "no number the runs support"}
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _verdict(_analysis, key: tuple, n_base: int, amount: int, direction: str) -> dict:
+    """engine.analysis.verdict.explain, cached per setting and question (a widget change reruns it once)."""
+    return explain(_analysis, n_base, amount, direction)
+
+
+def verdict_of(analysis, setting_key, n_base, amount, direction) -> dict:
+    key = (setting_key, analysis.source, analysis.traditional, analysis.features, analysis.eps, len(analysis.tuples),
+           analysis.c1, analysis.c2)
+    return _verdict(analysis, key, n_base, amount, direction)
+
+
 @st.fragment
 def question_panel(analysis, setting_key):
     """The question, its answer and the Eq. 1 chart. A fragment: changing the amount reruns only
@@ -119,76 +191,54 @@ def question_panel(analysis, setting_key):
         if analysis.unidentified:
             st.caption(f"The solver stopped at c1 = {analysis.unidentified['c1']:.3g}, "
                        f"c2 = {analysis.unidentified['c2']:.6g}: numbers at a bound are not an estimate.")
-    answer = (analysis.syn_for_real(n_base, amount) if question == "synthetic for real"
+    direction = "syn_for_real" if question == "synthetic for real" else "real_for_syn"
+    answer = (analysis.syn_for_real(n_base, amount) if direction == "syn_for_real"
               else analysis.real_for_syn(n_base, amount))
-    unit = "synthetic images" if question == "synthetic for real" else "real images"
-    pct = f"{analysis.level:.0%}"
+    exp = verdict_of(analysis, setting_key, n_base, amount, direction)
+    v, labels = exp["verdict"], interval_labels(analysis, exp)
+    unit = "synthetic images" if direction == "syn_for_real" else "real images"
+    st.session_state["budget_question_asked"] = (n_base, amount, direction, v)
+    # The one line a person acts on: the verdict, its grade and what its interval covered in simulation.
+    # D is an answer too ("more than K", "within seed noise"), not a failure: never an error box,
+    # which the page keeps for input it cannot read.
+    box = {"A": st.success, "B": st.success, "C": st.warning, "D": st.info}[v["grade"]]
+    box(f"**Verdict, grade {v['grade']}** ({GRADES[v['grade']]}): {v['text']}")
+    st.caption(f"[Paper check: how the published equations fare on their own runs](./paper_check?dataset="
+               f"{quote(analysis.dataset)}&classifier={quote(analysis.classifier)}) · grades: "
+               + "; ".join(f"{g} {t}" for g, t in GRADES.items()))
+    st.markdown("**The other answers**")
     m = st.columns(4)
-    if "eq1" in answer:
+    if answer.get("eq1") is not None:
         m[0].metric(f"Eq. 1: {unit}", f"{answer['eq1']:,.0f}", help="From c1, c2 fitted over all bases")
-        m[0].caption(f"{pct} interval {fmt_ci(answer.get('eq1_ci'))}")
+        m[0].caption(f"interval {fmt_ci(answer.get('eq1_ci'))}, {labels['eq1']}")
     else:
         m[0].metric(f"Eq. 1: {unit}", "—")
+        m[0].caption(answer.get("eq1_error") or "")
     if answer.get("surface") is not None:
         m[1].metric(f"This base's surface: {unit}", f"{answer['surface']:,.0f}",
                     help="Solved directly on the fitted surface of this n_base (Eq. 12)")
-        m[1].caption(f"{pct} interval {fmt_ci(answer.get('surface_ci'))}")
+        m[1].caption(f"interval {fmt_ci(answer.get('surface_ci'))}, {labels['surface']}")
     else:
         m[1].metric(f"This base's surface: {unit}", "—")
         m[1].caption(answer.get("surface_error", ""))
     if analysis.c1 is not None:
         m[2].metric("c1", f"{analysis.c1:.4g}")
-        m[2].caption(f"{pct} interval {fmt_ci(analysis.c1_ci, '{:.3g}')}")
+        m[2].caption(f"interval {fmt_ci(analysis.c1_ci, '{:.3g}')}, {labels['c1']}")
         m[3].metric("c2", f"{analysis.c2:.4g}")
-        m[3].caption(f"{pct} interval {fmt_ci(analysis.c2_ci, '{:.3g}')}")
+        m[3].caption(f"interval {fmt_ci(analysis.c2_ci, '{:.3g}')}, {labels['c2']}")
     if answer.get("bound"):
         # Gains within seed noise: the honest answer is a bound, or that nothing is measurable here.
         st.info(f"At n_base {n_base:,}: {answer['bound']['text']}.")
     for w in answer["warnings"]:
         st.warning(w)
 
+    eq1_chart(analysis, bases, f"{analysis.level:.0%}", st.session_state.get("budget_question_asked"))
     st.caption(f"Answer computed in {(time.perf_counter() - started) * 1000:.0f} ms")
 
 
 question_panel(analysis, setting)
 pct = f"{analysis.level:.0%}"
-bases = sorted({t["n_base"] for t in analysis.tuples}) or sorted(b for b, f in analysis.bases.items() if f.surface)
-
-# ------------------------------------------------------------------- Eq. 1 against the tuples
-# Outside the fragment: it depends on the fit only, so a new question does not redraw it.
-fig = go.Figure()
-palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 draws = analysis.draws
-draws_ok = draws is not None and draws.n_ok >= MIN_DRAWS
-for i, b in enumerate(bases):
-    color = palette[i % len(palette)]
-    ts = [t for t in analysis.tuples if t["n_base"] == b]
-    r_max = max([t["ratio"] for t in ts] + [1.0]) * 1.2
-    r = np.linspace(0, r_max, 60)
-    if analysis.c1 is not None:
-        if draws_ok:
-            band = eq1(b, r[None, :] * b, draws.c1[draws.ok, None], draws.c2[draws.ok, None], analysis.tau) / b
-            lo, hi = np.quantile(band, [(1 - analysis.level) / 2, 1 - (1 - analysis.level) / 2], axis=0)
-            fig.add_trace(go.Scatter(x=np.r_[r, r[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", opacity=0.15,
-                                     line=dict(width=0), fillcolor=color, name=f"{pct} band, n_base {b:,}",
-                                     hoverinfo="skip", showlegend=False))
-        fig.add_trace(go.Scatter(x=r, y=eq1(b, r * b, analysis.c1, analysis.c2, analysis.tau) / b, mode="lines",
-                                 line=dict(color=color), name=f"Eq. 1, n_base {b:,}"))
-    if ts:
-        fig.add_trace(go.Scatter(x=[t["ratio"] for t in ts], y=[t["syn_ratio"] for t in ts], mode="markers",
-                                 marker=dict(color=color, size=10, symbol=["diamond-open" if t["extrapolated"] else "circle" for t in ts]),
-                                 name=f"tuples, n_base {b:,}",
-                                 hovertemplate="real ×%{x:.2f} ≙ synthetic ×%{y:.2f}<extra></extra>"))
-# The bootstrap band can run off to huge values; scale the axis to the tuples and point fits.
-y_top = max([t["syn_ratio"] for t in analysis.tuples] + [1.0]) * 1.5
-if analysis.c1 is not None:
-    y_top = max(y_top, max(float(eq1(b, 1.2 * max([t["ratio"] for t in analysis.tuples if t["n_base"] == b] + [1.0]) * b,
-                                     analysis.c1, analysis.c2, analysis.tau)) / b for b in bases) * 1.1)
-fig.update_yaxes(range=[0, y_top])
-fig.update_layout(title="Eq. 1 against the equivalence tuples",
-                  xaxis_title="real images added / n_base (n_real_added / n_base)",
-                  yaxis_title="equivalent synthetic images / n_base", height=460, legend=dict(orientation="h", y=-0.2))
-st.plotly_chart(fig, key="budget_figure")
 n_dropped = len(analysis.dropped)
 st.caption(f"Fitted on {analysis.source} runs"
            + (f" trained with traditional augmentation {analysis.traditional}" if analysis.traditional else "")

@@ -9,12 +9,12 @@ def test_paper_check_page_shows_seven_equations_and_switches_table9(paper_db, mo
     at = open_app(paper_db, monkeypatch, "paper_check")
     table = at.dataframe[0].value
     assert list(table["Eq."]) == [2, 3, 4, 5, 6, 8, 9]
-    eq3_total = table.loc[table["Eq."] == 3, "c1 [95% CI]"].item()
+    eq3_total = table.loc[table["Eq."] == 3, "c1 [interval]"].item()
     alt = at.dataframe[1].value
     assert len(alt) == 4 and {"20,000 (total)", "15,000 (printed)"} <= set(alt["Table 9 row read as"])
     at.radio(key="paper_tab9").set_value("printed").run()
     assert not at.exception
-    assert at.dataframe[0].value.loc[lambda t: t["Eq."] == 3, "c1 [95% CI]"].item() != eq3_total
+    assert at.dataframe[0].value.loc[lambda t: t["Eq."] == 3, "c1 [interval]"].item() != eq3_total
 
 
 def test_contours_mask_the_surface_above_100_percent(paper_db, monkeypatch):

@@ -40,9 +40,15 @@ def values(v):
     return v
 
 
+def table_with(at, column: str):
+    """The page's one table with this column (pages show several)."""
+    [table] = [d.value for d in at.dataframe if column in d.value.columns]
+    return table
+
+
 def text_of(at) -> str:
     parts = [e.value for e in at.caption] + [e.value for e in at.markdown] + [e.value for e in at.info] + \
-            [e.value for e in at.warning] + [e.value for e in at.error]
+            [e.value for e in at.success] + [e.value for e in at.warning] + [e.value for e in at.error]
     return " ".join(str(p) for p in parts)
 
 
@@ -95,7 +101,8 @@ def test_budget_page_answers_and_refits_live(paper_db, monkeypatch):
     assert metrics["c1"] == "0.9694" and metrics["c2"] == "2.734"  # Table 9's row read as 20,000 (issue 10)
     surface = int(metrics["This base's surface: synthetic images"].replace(",", ""))
     assert 6900 <= surface <= 7000  # the Eq. 12 tuple at n_base 5,000, ratio 1
-    assert "95% interval" in text_of(at)
+    text = text_of(at)
+    assert "Verdict, grade" in text and "in simulation" in text  # each interval says what it covered
     at.text_input(key="budget_n_real_added").set_value("10000").run()
     more = int({m.label: m.value for m in at.metric}["This base's surface: synthetic images"].replace(",", ""))
     assert more > surface
@@ -132,8 +139,9 @@ def test_scaling_page_lists_every_setting(paper_db, monkeypatch):
         "ImageNet-100 · ViT-B/32 · DiT vs SD3 (paper)"}
     c = figure(at, 1)
     assert {t["name"] for t in c["data"]} == {"closed set", "open set"}
-    table = at.dataframe[-1].value
-    assert len(table) == 7 and table["c2 [95% CI]"].str.len().gt(0).all()
+    table = table_with(at, "c2 [interval]")
+    assert len(table) == 7 and table["c2 [interval]"].str.len().gt(0).all()
+    assert "covers 35 % in simulation" in table["intervals covered"].iloc[0]
 
 
 @pytest.mark.parametrize("page", ["runs", "contours", "budget", "scaling"])
@@ -157,7 +165,7 @@ def test_store_whose_fits_fail(tmp_path, monkeypatch, page):
     rows.to_csv(tmp_path / "thin.csv", index=False)
     store_exchange.import_runs(tmp_path / "thin.csv", db)
     at = open_app(db, monkeypatch, page)
-    message = text_of(at) + " ".join(str(v) for v in at.dataframe[-1].value.to_numpy().ravel()) if at.dataframe else text_of(at)
+    message = text_of(at) + " ".join(str(v) for d in at.dataframe for v in d.value.to_numpy().ravel())
     assert "needs at least" in message
 
 
@@ -302,12 +310,12 @@ def test_scaling_table_fits_each_traditional_augmentation_apart(two_traditional_
     from engine.analysis.fit import analyse
     db, cifar, other = two_traditional_db
     at = open_app(db, monkeypatch, "scaling")
-    table = at.dataframe[-1].value
+    table = table_with(at, "c2 [interval]")
     cifar_rows = table[(table.dataset == "CIFAR-10") & (table.augmentation == "closed")]
     assert sorted(cifar_rows.traditional) == ["crop+flip", "none"]
     alone = analyse(other, "CIFAR-10", "ResNet-110", "closed", "EDM", n_boot=200)
     row = cifar_rows[cifar_rows.traditional == "none"].iloc[0]
-    assert row["c2 [95% CI]"].startswith(f"{alone.c2:.3g} ")
+    assert row["c2 [interval]"].startswith(f"{alone.c2:.3g} ")
     assert len(table) == 9  # the 7 published settings and the two CIFAR-10 ones again without crop and flip
     # IR: a line for each traditional augmentation of CIFAR-10, each against its own base-only run.
     lines = {t["name"] for t in figure(at, 0)["data"] if t.get("mode") == "lines+markers"}

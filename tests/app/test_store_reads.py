@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from store import exchange as store_exchange
 from store import runs as store_runs
+from tests.app.test_pages import table_with
 pytestmark = pytest.mark.slow  # each test runs dashboard pages under Streamlit's AppTest
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
@@ -77,7 +78,7 @@ def test_scaling_shows_the_pairs_chosen_when_the_store_has_many(paper_db, tmp_pa
     assert not at.exception, [e.value for e in at.exception]
     picker = at.multiselect(key="scaling_pairs")
     assert len(picker.options) > 9 and len(picker.value) == 2
-    table = at.dataframe[-1].value
+    table = table_with(at, "c2 [interval]")
     assert {f"{d} · {c}" for d, c in zip(table.dataset, table.classifier)} <= set(picker.value)
     picker.set_value(["Set3 · Net"]).run()
-    assert set(at.dataframe[-1].value.dataset) == {"Set3"}
+    assert set(table_with(at, "c2 [interval]").dataset) == {"Set3"}

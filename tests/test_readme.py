@@ -51,3 +51,22 @@ def test_readme_test_command_collects_every_test_module_without_help(tmp_path):
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py")}
     collected = {line.split("::")[0] for line in proc.stdout.splitlines() if "::" in line}
     assert modules <= collected, modules - collected
+
+
+def test_readme_headline_table_is_what_paper_check_prints():
+    """The headline numbers are regenerated, not remembered: each row against engine.analysis.paper."""
+    from engine.analysis.paper import paper_check
+    text = (ROOT / "README.md").read_text()
+    rows = {int(m.group(1)): m.group(0) for m in re.finditer(r"^\| (\d) \| [^\n]*$", text, re.M)}
+    checked = paper_check()
+    assert sorted(rows) == [r["equation"] for r in checked]
+    for r in checked:
+        cells = [c.strip() for c in rows[r["equation"]].strip("|").split("|")]
+        c1 = cells[3].replace("[", "").replace("]", "").replace(",", "").split()
+        c2 = cells[4].replace("[", "").replace("]", "").replace(",", "").split()
+        for shown, value in zip(c1 + c2, [r["c1"], *r["c1_ci"], r["c2"], *r["c2_ci"]]):
+            assert float(shown) == pytest.approx(value, rel=0.02), (r["equation"], shown, value)
+        assert cells[5].startswith(f"{r['wrong_side']} of {r['real_points']} ")
+        assert f"({r['wrong_side_beyond_noise']}" in cells[5]
+    total = sum(r["wrong_side"] for r in checked), sum(r["real_points"] for r in checked)
+    assert f"put {total[0]} of {total[1]} measured real points on the wrong side" in text.replace("\n", " ")

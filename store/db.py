@@ -340,3 +340,19 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             con.execute("ROLLBACK")
             raise
     return max(version, target)
+
+
+def equals_clause(col: str, value, cast) -> tuple[str, list] | None:
+    """`col = ?` or `col IN (?, ...)` for a value or a list of values, each cast before binding so a wrong
+    type is one clear StoreError; None or an empty list is no filter. `col` must already be a known name:
+    column names cannot be bound."""
+    if value is None:
+        return None
+    values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+    if not values:
+        return None
+    try:
+        values = [cast(v) for v in values]
+    except (TypeError, ValueError):
+        raise StoreError(f"{col} = {values!r}: not a valid {cast.__name__}") from None
+    return (f"{col} = ?" if len(values) == 1 else f"{col} IN ({', '.join('?' * len(values))})"), values

@@ -12,7 +12,7 @@ from typing import Mapping
 import duckdb
 import pandas as pd
 
-from store.db import StoreError, connect, has_table, transaction
+from store.db import StoreError, connect, equals_clause, has_table, transaction
 
 TABLES = (2, 3, 6, 7, 8, 20, 21)
 COLUMNS = ["table", "dataset", "classifier", "augmentation", "generator", "traditional", "setting", "metric",
@@ -93,18 +93,10 @@ def _where(table, filters: Mapping) -> tuple[str, list]:
     for col, value in filters.items():
         if col not in FILTER_COLUMNS:
             raise StoreError(f"cannot filter paper tables by {col!r}; choose from {', '.join(FILTER_COLUMNS)}")
-        if value is None:
-            continue
-        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
-        if not values:
-            continue
-        cast = int if col in _INT else str
-        try:
-            values = [cast(v) for v in values]
-        except (TypeError, ValueError):
-            raise StoreError(f"{col} = {values!r}: not a valid {cast.__name__}") from None
-        clauses.append(f"{col} = ?" if len(values) == 1 else f"{col} IN ({', '.join('?' * len(values))})")
-        params += values
+        clause = equals_clause(col, value, int if col in _INT else str)
+        if clause:
+            clauses.append(clause[0])
+            params += clause[1]
     return " WHERE " + " AND ".join(clauses), params
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from engine.catalog.datasets import paper_datasets
 from engine.catalog.vocab import CROP_FLIP, PAPER, REAL, SYNTHETIC
-from store.db import StoreError, connect, db_path, has_table, migrate, transaction
+from store.db import StoreError, connect, db_path, equals_clause, has_table, migrate, transaction
 from store.migrations import default_traditional_sql
 
 # The paper's n_total: the size of the full original training set, used for tau = 10 / n_total.
@@ -168,16 +168,10 @@ def _where(filters: Mapping) -> tuple[str, list]:
             continue
         if col not in RUN_COLUMNS:
             raise StoreError(f"unknown run column {col!r}")
-        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
-        if not values:
-            continue
-        cast = int if col in _INT_COLUMNS else float if col in _FLOAT_COLUMNS else str
-        try:
-            values = [cast(v) for v in values]
-        except (TypeError, ValueError):
-            raise StoreError(f"{col} = {values!r}: not a valid {cast.__name__}") from None
-        clauses.append(f"{col} = ?" if len(values) == 1 else f"{col} IN ({', '.join('?' * len(values))})")
-        params += values
+        clause = equals_clause(col, value, int if col in _INT_COLUMNS else float if col in _FLOAT_COLUMNS else str)
+        if clause:
+            clauses.append(clause[0])
+            params += clause[1]
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

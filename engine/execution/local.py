@@ -18,7 +18,7 @@ from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY, ENGINE, OPEN
 from engine.data.dataset import Dataset
 from engine.data.subsets import indices_hash
 from engine.device.runtime import device_name, resolve_device, versions
-from engine.execution.plan import PlannedRun, base_and_additions, identity, plan, run_key  # noqa: F401 (its API)
+from engine.execution.plan import PlannedRun, base_and_additions, plan
 from engine.spec import SpecError, StudySpec, check_against_data, check_open_set, check_quality, validate
 from store import runs as store_runs
 

@@ -26,6 +26,7 @@ from engine.analysis.verdict import parameter_labels
 from store import runs as store_runs
 from store.db import StoreError, db_path, upgrade
 from engine.catalog.vocab import AUGMENTATION_LABELS
+from app.links import link_default, linked
 
 
 
@@ -161,7 +162,7 @@ def fit_summary(path: str, key: str, setting: tuple, features, eps: float, tradi
             "dropped": len(a.dropped), "source": a.source, "labels": parameter_labels(a), "note": ""}
 
 
-def default_when_changed(widget_key: str, context: tuple, default) -> None:
+def default_when_changed(widget_key: str, context: tuple, default, options=None) -> None:
     """Set a picker back to its default when what it chooses among changed (another setting, another
     source): Streamlit would keep a choice that is still among the options, and the new setting's
     default (engine runs first, the traditional augmentation with the most runs) would never be
@@ -169,6 +170,8 @@ def default_when_changed(widget_key: str, context: tuple, default) -> None:
     but not what the browser shows, which then sends its old choice back (streamlit#16388)."""
     marker = f"{widget_key}__for"
     if st.session_state.get(marker) != context:
+        if marker not in st.session_state and options is not None:
+            default = link_default(widget_key, options, default)  # a copied link names the choice
         st.session_state[widget_key] = default
         st.session_state[marker] = context
 
@@ -176,9 +179,9 @@ def default_when_changed(widget_key: str, context: tuple, default) -> None:
 def source_picker(runs: pd.DataFrame, setting: tuple, key: str) -> str:
     """Which runs a fit uses: one source (the default prefers engine, then import, then paper) or all pooled."""
     options = sources_of(runs, *setting) + [ALL_SOURCES]
-    default_when_changed(f"{key}_source", tuple(setting), options[0])
+    default_when_changed(f"{key}_source", tuple(setting), options[0], options)
     labels = {ALL_SOURCES: "all sources pooled (a run without a seed is one observation, never a seed)"}
-    return st.radio("Runs to fit", options, key=f"{key}_source", horizontal=True,
+    return linked(st.radio, "Runs to fit", options, key=f"{key}_source", horizontal=True,
                     format_func=lambda s: labels.get(s, f"{s} runs"),
                     help="A fit uses one source of runs unless you pool them.")
 
@@ -191,8 +194,8 @@ def traditional_picker(runs: pd.DataFrame, setting: tuple, source: str, key: str
     _, default, others = one_traditional(runs, setting[2], setting[3], None, source)
     if not others:
         return default
-    default_when_changed(f"{key}_traditional", (*setting, source), default)
-    return st.radio("Traditional augmentation of the runs fitted", [default, *others], key=f"{key}_traditional",
+    default_when_changed(f"{key}_traditional", (*setting, source), default, [default, *others])
+    return linked(st.radio, "Traditional augmentation of the runs fitted", [default, *others], key=f"{key}_traditional",
                     horizontal=True, format_func=lambda t: f"{t} (most synthetic runs)" if t == default else t,
                     help="Random crop and/or flip of the classifier's training images. Runs trained with "
                          "different ones are different settings: a fit never pools them.")
@@ -210,14 +213,14 @@ def setting_picker(runs: pd.DataFrame | None, key: str) -> tuple | None:
         return None
     cols = st.columns(4)
     datasets = sorted({o[0] for o in options})
-    dataset = cols[0].selectbox("Dataset", datasets, key=f"{key}_dataset")
+    dataset = linked(cols[0].selectbox, "Dataset", datasets, key=f"{key}_dataset")
     classifiers = sorted({o[1] for o in options if o[0] == dataset})
-    classifier = cols[1].selectbox("Classifier", classifiers, key=f"{key}_classifier")
+    classifier = linked(cols[1].selectbox, "Classifier", classifiers, key=f"{key}_classifier")
     augs = sorted({o[2] for o in options if o[:2] == (dataset, classifier)})
-    augmentation = cols[2].selectbox("Augmentation", augs, key=f"{key}_augmentation",
+    augmentation = linked(cols[2].selectbox, "Augmentation", augs, key=f"{key}_augmentation",
                                      format_func=AUGMENTATION_LABELS.get)
     gens = sorted({o[3] or "" for o in options if o[:3] == (dataset, classifier, augmentation)})
-    generator = cols[3].selectbox("Generator", gens, key=f"{key}_generator")
+    generator = linked(cols[3].selectbox, "Generator", gens, key=f"{key}_generator")
     return dataset, classifier, augmentation, generator or None
 
 
@@ -238,12 +241,12 @@ def page_with_setting(title: str, key: str) -> tuple[pd.DataFrame, tuple]:
 def surface_controls(key: str):
     """Feature subset and eps of the accuracy surface; returns (features, eps)."""
     cols = st.columns([3, 2, 1])
-    chosen = cols[0].multiselect("Surface features", list(FEATURES), default=list(PAPER_FEATURES),
+    chosen = linked(cols[0].multiselect, "Surface features", list(FEATURES), default=list(PAPER_FEATURES),
                                  format_func=FEATURE_LABELS.get, key=f"{key}_features",
                                  help="The paper's surface uses the three log terms (Eq. 10).")
-    best = cols[1].selectbox("…or the best of all 31 subsets by", ["(use the features chosen)", *CRITERIA],
+    best = linked(cols[1].selectbox, "…or the best of all 31 subsets by", ["(use the features chosen)", *CRITERIA],
                              key=f"{key}_best")
-    eps = cols[2].number_input("eps", min_value=1e-9, max_value=10.0, value=DEFAULT_EPS, format="%.0e",
+    eps = linked(cols[2].number_input, "eps", min_value=1e-9, max_value=10.0, value=DEFAULT_EPS, format="%.0e",
                                key=f"{key}_eps", help="eps inside the log terms")
     if best != "(use the features chosen)":
         return f"best:{best}", float(eps)

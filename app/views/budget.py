@@ -15,6 +15,7 @@ from engine.analysis.bootstrap import MIN_DRAWS
 from engine.analysis.select import fit_runs
 from engine.analysis.verdict import explain, interval_labels
 from engine.analysis.surface import FitError
+from app.links import linked
 
 started = time.perf_counter()
 runs, setting = page_with_setting("Budget calculator", "budget")
@@ -153,28 +154,28 @@ def question_panel(analysis, setting_key):
     bases = sorted({t["n_base"] for t in analysis.tuples}) or sorted(b for b, f in analysis.bases.items() if f.surface)
     measured = sorted({int(b) for b in analysis.bases} | {int(b) for b in bases})
     cols = st.columns([2, 2, 2])
-    question = cols[0].radio("Question", ["synthetic for real", "real for synthetic"], key="budget_question",
+    question = linked(cols[0].radio, "Question", ["synthetic for real", "real for synthetic"], key="budget_question",
                              format_func=lambda q: {"synthetic for real": "How many synthetic images equal N more real ones?",
                                                     "real for synthetic": "How many real images are K synthetic ones worth?"}[q])
     default_base = int(bases[len(bases) // 2]) if bases else (measured[len(measured) // 2] if measured else 1000)
     # The measured bases of this setting: a base carried over from another setting is measured there,
     # not here. Another one can be typed, and is then said to be unmeasured.
     options = [*measured, OTHER_BASE]
-    default_when_changed("budget_n_base", (setting_key, tuple(measured)), default_base)
+    default_when_changed("budget_n_base", (setting_key, tuple(measured)), default_base, options)
     if st.session_state.get("budget_n_base") not in options:
         st.session_state["budget_n_base"] = default_base
-    picked = cols[1].selectbox("n_base (real base set)", options, key="budget_n_base",
+    picked = linked(cols[1].selectbox, "n_base (real base set)", options, key="budget_n_base",
                                format_func=lambda b: "another base…" if b == OTHER_BASE else f"{b:,}",
                                help="The bases this setting has runs at, or another one typed in")
     # Each question keeps its own amount: N real images and K synthetic ones are different numbers.
     # Text, not number_input, which read '1e6' as 1; what is typed is what is answered, or an error.
     if question == "synthetic for real":
-        amount_text = cols[2].text_input("N: real images added", str(default_base), key="budget_n_real_added")
+        amount_text = linked(cols[2].text_input, "N: real images added", value=str(default_base), key="budget_n_real_added")
     else:
-        amount_text = cols[2].text_input("K: synthetic images added", str(default_base), key="budget_k_syn_added")
+        amount_text = linked(cols[2].text_input, "K: synthetic images added", value=str(default_base), key="budget_k_syn_added")
     try:
         if picked == OTHER_BASE:
-            n_base = parse_count(cols[1].text_input("Another n_base", str(default_base), key="budget_n_base_other"),
+            n_base = parse_count(linked(cols[1].text_input, "Another n_base", value=str(default_base), key="budget_n_base_other"),
                                  "n_base", low=1)
         else:
             n_base = int(picked)

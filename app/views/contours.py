@@ -7,6 +7,7 @@ import streamlit as st
 from app.common import features_text, fit, page_with_setting, source_picker, surface_controls, traditional_picker
 from engine.analysis.surface import all_subsets
 from engine.catalog.vocab import REAL
+from app.links import linked
 
 runs, setting = page_with_setting("Equivalence contours", "contours")
 source = source_picker(runs, setting, "contours")
@@ -24,7 +25,7 @@ failed = {b: f.error for b, f in analysis.bases.items() if f.surface is None}
 if not fitted:
     st.error("No base of this setting can be fitted: " + "; ".join(failed.values()))
     st.stop()
-n_base = st.selectbox("Base size n_base", fitted, format_func=lambda b: f"{b:,}", key="contours_n_base")
+n_base = linked(st.selectbox, "Base size n_base", fitted, format_func=lambda b: f"{b:,}", key="contours_n_base")
 base = analysis.bases[n_base]
 surface, points = base.surface, base.points
 

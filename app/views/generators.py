@@ -13,6 +13,8 @@ from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from store import quality as store_quality
 from store.db import StoreError
 from engine.catalog.vocab import CLOSED, REAL
+from app.links import linked
+from app.published import published_quality
 
 LABELS = {"fd": "FD, reference classifier (synthetic vs real test split)",
           "fd_real": "FD of real train images, same n (the ruler)", "fid": "FID (pytorch-fid Inception)",
@@ -31,9 +33,11 @@ try:
 except StoreError as err:
     st.error(f"The store cannot be read: {err}")
     st.stop()
+STAMP = path.stat().st_mtime if path.exists() else 0.0
 if sets.empty:
     st.info("No synthetic sets in the store yet: `engine run --augmentation closed ...` or `engine study digits` "
             "trains a generator and samples one; `engine quality SET` then measures it.")
+    published_quality(path, STAMP)
     st.stop()
 
 
@@ -43,7 +47,7 @@ def label(r) -> str:
 
 
 labels = [label(r) for r in sets.itertuples()]
-pick = st.selectbox("Synthetic set", labels, key="gen_set")
+pick = linked(st.selectbox, "Synthetic set", labels, key="gen_set")
 s = sets.iloc[labels.index(pick)]
 q = quality[quality.synthetic_set_id == s.synthetic_set_id]
 rows = {r["metric"]: r for r in q.to_dict("records")}
@@ -127,7 +131,7 @@ tsne = [(m, t) for m, t in (("tsne_domain", "Domain classifier features (Fig. 1a
                             ("tsne_reference", "Reference classifier features (Fig. 1b)")) if m in rows]
 if tsne:
     st.subheader("t-SNE of real and synthetic features")
-    colour = st.radio("Colour by", ["domain", "class"], horizontal=True, key="gen_tsne_colour")
+    colour = linked(st.radio, "Colour by", ["domain", "class"], horizontal=True, key="gen_tsne_colour")
     cols = st.columns(len(tsne))
     for col, (metric, title) in zip(cols, tsne):
         pts = pd.DataFrame(json.loads(rows[metric]["detail"]))
@@ -169,7 +173,7 @@ st.dataframe(cmp[show].rename(columns={"gain_mean": "gain at 1:1 (points)", "gai
 choices = [m for m in ("fd", "fid", "domain", "diversity") if m in cmp.columns and cmp[m].notna().any()]
 have = cmp[cmp.gain_mean.notna()]
 if choices and len(have):
-    metric = st.selectbox("Quality metric on the x axis", choices, format_func=LABELS.get, key="gen_cmp_metric")
+    metric = linked(st.selectbox, "Quality metric on the x axis", choices, format_func=LABELS.get, key="gen_cmp_metric")
     have = have[have[metric].notna()]
     names = [f"n_base {int(b)}" if pd.notna(b) else f"{g} (open set)" for b, g in zip(have.n_base, have.generator)]
     fig = go.Figure(go.Scatter(
@@ -184,3 +188,11 @@ if choices and len(have):
                "± sd over seeds. Sets of different n_base differ in more than quality; few points prove nothing.")
 else:
     st.caption("A comparison needs sets with quality metrics and runs that add n_base of their images (1:1).")
+
+# ----------------------------------------------------------------------------- the paper's numbers
+published_quality(path, STAMP, {
+    "dataset": s.dataset if isinstance(s.dataset, str) else None, "generator": s.generator or s.generator_id,
+    "augmentation": s.get("kind", CLOSED) if isinstance(s.get("kind"), str) else CLOSED,
+    "n_syn": int(rows["fid"]["n_syn"]) if "fid" in rows and pd.notna(rows["fid"]["n_syn"]) else None,
+    "fid": rows["fid"]["value"] if "fid" in rows else None, "is": rows["is"]["value"] if "is" in rows else None,
+    "s_per_image": None if pd.isna(s.sampling_s_per_image) else float(s.sampling_s_per_image)})

@@ -7,6 +7,7 @@ import streamlit as st
 from app.common import fmt_ci
 from engine.analysis.paper import MEANS_LABEL, paper_check, paper_runs, published_equations
 from store.runs import TAB9_NOTE, TAB9_READINGS
+from app.links import linked
 
 st.title("Paper check")
 st.caption("Each equation refitted from the paper's own published runs (shipped with the product, not the store): "
@@ -15,7 +16,7 @@ st.caption("Each equation refitted from the paper's own published runs (shipped 
            "`engine paper-check --json` prints the same.")
 focus = st.query_params.get("dataset"), st.query_params.get("classifier")  # a link from the Budget page
 
-reading = st.radio("Table 9, CIFAR-10, n_base 25,000: the row printed as 15,000 real images added",
+reading = linked(st.radio, "Table 9, CIFAR-10, n_base 25,000: the row printed as 15,000 real images added",
                    list(TAB9_READINGS), key="paper_tab9", horizontal=True,
                    format_func=lambda r: {"total": "read as 20,000 (its total 45,000 and ratio 1:0.8)",
                                           "printed": "read as printed, 15,000"}[r])
@@ -83,7 +84,7 @@ equations = published_equations()
 labels = {e["equation"]: f"Eq. {e['equation']}: {e['dataset']} · {e['classifier']} · {e['augmentation']} ({e['generator']})"
           for e in equations}
 default_eq = next((e["equation"] for e in equations if (e["dataset"], e["classifier"]) == focus), equations[0]["equation"])
-pick = st.selectbox("Equation", list(labels), index=list(labels).index(default_eq), format_func=labels.get,
+pick = linked(st.selectbox, "Equation", list(labels), index=list(labels).index(default_eq), format_func=labels.get,
                     key="paper_sensitivity_eq")
 
 

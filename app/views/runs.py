@@ -15,6 +15,7 @@ from store import exchange as store_exchange
 from store import runs as store_runs
 from store.runs import FILTER_COLUMNS, TAB9_NOTE
 from engine.catalog.vocab import CLOSED, OPEN, REAL
+from app.links import linked
 
 PAGE_SIZE = 200
 # Above this many generators in one chart the curves are too many to read (a pair of a large store
@@ -49,7 +50,7 @@ options = picker_values(str(path), stamps.all)
 cols = st.columns(len(FILTER_COLUMNS))
 chosen = {}
 for col, name in zip(cols, FILTER_COLUMNS):
-    chosen[name] = col.multiselect(name.replace("_", " "), options.get(name, []), key=f"runs_{name}",
+    chosen[name] = linked(col.multiselect, name.replace("_", " "), options.get(name, []), key=f"runs_{name}",
                                    placeholder="all")
 filters = tuple((k, tuple(v)) for k, v in chosen.items() if v)
 summary = run_summary(str(path), stamps.all, filters)
@@ -61,13 +62,13 @@ if not summary["matching"]:
 st.caption(f"{summary['matching']:,} of {summary['total']:,} runs · sources: {', '.join(summary['sources'])}")
 pairs = summary["pairs"]
 labels = [f"{d} · {c}" for d, c in pairs]
-pick = st.selectbox("Chart", labels, key="runs_chart") if len(labels) > 1 else labels[0]
+pick = linked(st.selectbox, "Chart", labels, key="runs_chart") if len(labels) > 1 else labels[0]
 dataset, classifier = pairs[labels.index(pick)]
 pair_filters = tuple(dict(filters, dataset=(dataset,), classifier=(classifier,)).items())
 points = curves(str(path), stamps.pair(dataset, classifier), pair_filters)
 generators = sorted(g for g in points.generator.unique() if g) if not points.empty else []  # real: ''
 if len(generators) > MAX_GENERATORS:
-    drawn = st.multiselect(f"Generators drawn ({len(generators)} in these runs; real curves always)", generators,
+    drawn = linked(st.multiselect, f"Generators drawn ({len(generators)} in these runs; real curves always)", generators,
                            default=generators[:2], key="runs_generators")
     points = points[(points.generator == "") | points.generator.isin(drawn)].copy()
 if points.empty:
@@ -108,7 +109,7 @@ else:
 pages = max(1, -(-summary["matching"] // PAGE_SIZE))
 page = 0
 if pages > 1:
-    page = int(st.number_input(f"Page (of {pages:,}, {PAGE_SIZE} runs each)", min_value=1, max_value=pages, value=1,
+    page = int(linked(st.number_input, f"Page (of {pages:,}, {PAGE_SIZE} runs each)", min_value=1, max_value=pages, value=1,
                                key="runs_page")) - 1
 st.dataframe(table_page(str(path), stamps.all, filters, page), hide_index=True, width="stretch", height=280)
 

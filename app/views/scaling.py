@@ -11,6 +11,7 @@ from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from engine.analysis.coverage_table import label
 from engine.catalog.vocab import CLOSED, OPEN
 from store import runs as store_runs
+from app.links import linked
 
 PARAMETER_LABELS = (f"with seeds, c1 {label('c1:seeds')}, c2 {label('c2:seeds')}; on published means, c1 "
                     f"{label('c1:means')}, c2 {label('c2:means')}")
@@ -41,7 +42,7 @@ path, stamps = found
 pairs = [tuple(p) for p in run_summary(str(path), stamps.all)["pairs"]]
 if len(pairs) > MAX_PAIRS:
     names = {f"{d} · {c}": (d, c) for d, c in pairs}
-    chosen = st.multiselect(f"Dataset · classifier ({len(pairs):,} in the store)", list(names),
+    chosen = linked(st.multiselect, f"Dataset · classifier ({len(pairs):,} in the store)", list(names),
                             default=list(names)[:2], key="scaling_pairs")
     pairs = [names[n] for n in chosen]
 
@@ -57,9 +58,9 @@ drawn = pd.concat(ir_rows) if ir_rows else pd.DataFrame()
 if not drawn.empty and drawn[["generator_closed", "generator_open"]].drop_duplicates().shape[0] > MAX_GENERATOR_PAIRS:
     closed, opened = sorted(drawn.generator_closed.unique()), sorted(drawn.generator_open.unique())
     left, right = st.columns(2)
-    pick_closed = left.multiselect(f"Closed-set generators drawn ({len(closed)})", closed, default=closed[:2],
+    pick_closed = linked(left.multiselect, f"Closed-set generators drawn ({len(closed)})", closed, default=closed[:2],
                                    key="scaling_closed")
-    pick_open = right.multiselect(f"Open-set generators drawn ({len(opened)})", opened, default=opened[:2],
+    pick_open = linked(right.multiselect, f"Open-set generators drawn ({len(opened)})", opened, default=opened[:2],
                                   key="scaling_open")
     drawn = drawn[drawn.generator_closed.isin(pick_closed) & drawn.generator_open.isin(pick_open)]
 for (dataset, classifier), ir in (drawn.groupby(["dataset", "classifier"], sort=False) if not drawn.empty else []):

@@ -122,3 +122,27 @@ def test_a_new_setting_shows_its_default_source_in_the_browser(paper_db, browser
         wait_until_idle(page)
         page.get_by_text("Fitted on engine runs", exact=False).first.wait_for(timeout=30_000)
         assert _checked(page, "Runs to fit") == "engine runs"
+
+
+def test_a_copied_budget_url_reopens_the_same_question(paper_db, browser):
+    with dashboard(paper_db) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{url}/budget")
+        wait_until_idle(page)
+        field = page.get_by_label("N: real images added")
+        field.fill("4321")
+        field.press("Enter")
+        page.wait_for_function("() => location.search.includes('n_real_added=4321')", timeout=30_000)
+        wait_until_idle(page)
+        copied = page.url
+        page.wait_for_function("() => document.body.innerText.includes('Verdict, grade')", timeout=30_000)
+        verdict = page.locator('[data-testid="stAlert"]').first.inner_text()
+        assert "n_base=" in copied and "dataset=" in copied, copied
+        other = browser.new_page(viewport={"width": 1400, "height": 1400})  # a new tab: a new session
+        other.goto(copied)
+        wait_until_idle(other)
+        reopened = other.get_by_label("N: real images added")
+        reopened.wait_for(timeout=30_000)  # the question is a fragment, drawn a moment after the page
+        other.wait_for_function("() => document.body.innerText.includes('Verdict, grade')", timeout=30_000)
+        assert reopened.input_value() == "4321"
+        assert other.locator('[data-testid="stAlert"]').first.inner_text() == verdict

@@ -105,3 +105,22 @@ def test_generators_page_in_chromium(quality_db):
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(ARTIFACTS / "generators.png"), full_page=True)
         browser.close()
+
+
+def test_generators_page_shows_the_papers_quality_and_cost_tables_beside_ours(quality_db, paper_db, monkeypatch):
+    from store.paper_tables import load_paper_tables
+    at = _open(paper_db, monkeypatch)  # no set of ours: the published tables still show
+    quality = next(d.value for d in at.dataframe if "FID" in d.value.columns)
+    edm = quality[(quality.dataset == "CIFAR-10") & (quality.generator == "EDM")].iloc[0]
+    assert (edm.FID, edm.IS) == (pytest.approx(8.33), pytest.approx(6.23))  # Tab. 2
+    sd3 = quality[(quality.dataset == "ImageNet-10") & (quality.generator == "SD3")].iloc[0]
+    assert (sd3.FID, sd3["CFG scale"]) == (pytest.approx(24.79), pytest.approx(2.0))  # Tab. 7
+    cost = next(d.value for d in at.dataframe if "s/image" in d.value.columns)
+    assert cost[cost.generator == "DiT"]["s/image"].iloc[0] == pytest.approx(3.5)  # Tab. 8
+
+    load_paper_tables(quality_db)
+    store_quality.write_metrics("gen-a-s0", [{"metric": "fid", "value": 12.5, "n_real": 200, "n_syn": 200,
+                                              "extractor": "inception"}], quality_db)
+    ours = _open(quality_db, monkeypatch)
+    quality = next(d.value for d in ours.dataframe if "FID" in d.value.columns)
+    assert quality[quality.table.astype(str) == "ours"].FID.tolist() == [pytest.approx(12.5)]

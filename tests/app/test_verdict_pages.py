@@ -3,10 +3,13 @@ gives and marks the question on its chart; the Paper check page shows the wrong-
 sensitivity panel with the joint (c1, c2) region; the Scaling page tests the two claims."""
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
 from tests.app.test_pages import figure, open_app, text_of
+
+pytestmark = pytest.mark.slow  # each test runs dashboard pages under Streamlit's AppTest
 
 
 def cli_verdict(db, dataset, classifier, n_base, n):

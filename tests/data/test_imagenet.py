@@ -119,6 +119,7 @@ def test_spec_knows_the_subsets(tmp_path):
         validate({"dataset": "imagenet10", "data_root": __file__})
 
 
+@pytest.mark.slow  # trains a classifier
 def test_an_engine_run_on_imagenet10_is_stored_as_imagenet10(ten_root, tmp_path):
     from engine.execution.local import Runtime, run_grid
     from store import runs as store_runs

@@ -48,9 +48,11 @@ def bases_data(analysis) -> dict[int, BaseData]:
 
 def _units(direction: str, amount: float, n_base: int) -> tuple[str, str]:
     images = "image" if amount == 1 else "images"
+    # The question is echoed as asked: rounding is for answers, whose intervals say how much is known.
+    asked = f"{amount:,.0f}" if float(amount).is_integer() else fmt_count(amount)
     if direction == "syn_for_real":
-        return f"{fmt_count(amount)} more real {images} at n_base {n_base:,}", "synthetic images"
-    return f"{fmt_count(amount)} synthetic {images} at n_base {n_base:,}", "real images"
+        return f"{asked} more real {images} at n_base {n_base:,}", "synthetic images"
+    return f"{asked} synthetic {images} at n_base {n_base:,}", "real images"
 
 
 def _eq1_in_range(analysis, n_base: int) -> str | None:

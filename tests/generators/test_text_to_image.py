@@ -217,9 +217,11 @@ def test_a_sigkilled_process_resumes(models, tmp_path):
             "--db", str(db)]
     proc = Spawned([sys.executable, "-m", "engine.cli", *args], tmp_path / "log.txt",
                    cwd=str(Path(__file__).resolve().parents[2]))
-    deadline = time.monotonic() + 120
+    # Generous: on a loaded 2-core machine the child's imports alone can take a minute.
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(text_to_image.work_root(db).glob("*/chunk-*.npz")):
         time.sleep(0.05)
+    assert proc.poll() is None, "the generation ended before it could be killed mid-way: make it longer"
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     chunks = list(text_to_image.work_root(db).glob("*/chunk-*.npz"))

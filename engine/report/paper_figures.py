@@ -132,8 +132,8 @@ def _contour_figures(db, runs_of, n_boot, eps, seed) -> list[PaperFigure]:
             fig.skipped = base.error if base is not None else f"no {eq['augmentation']}-set runs at n_base {n_base:,}"
         else:
             pts = published.setting_points(eq["dataset"], eq["classifier"], eq["augmentation"], eq["generator"], n_base)
-            fig.figure = figures.contour_figure(a, n_base, published=eq, published_points=pts,
-                                                title=title + f" (fitted on {a.source} runs)")
+            fig.title = title + f" (fitted on {a.source} runs)"
+            fig.figure = figures.contour_figure(a, n_base, published=eq, published_points=pts, title=fig.title)
         out.append(fig)
     return out
 

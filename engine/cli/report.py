@@ -154,6 +154,7 @@ def figures(out: Annotated[Path, typer.Option("--out", help="Folder to write the
     if not drawn:
         raise UserError("no figure could be drawn: the store holds none of the paper's settings "
                         "(`engine store init` loads the published runs)")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".figures-", dir=out))
     try:
@@ -161,8 +162,12 @@ def figures(out: Annotated[Path, typer.Option("--out", help="Folder to write the
         (staging / "figures.json").write_text(json.dumps([f.manifest(fmt) for f in made], indent=1) + "\n")
         for f in sorted(staging.iterdir()):
             os.replace(f, out / f.name)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out.iterdir()):  # a failed export leaves no folder it made
+            out.rmdir()
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     for f in made:
         console.print(f"{f.label:<10} {f'{f.name}.{fmt}' if f.figure is not None else 'skipped: ' + f.skipped}"
                       + (f"  (overlaid: {f.overlay})" if f.figure is not None else ""), highlight=False, soft_wrap=True)

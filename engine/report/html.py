@@ -17,7 +17,7 @@ from html import escape
 import pandas as pd
 import plotly.io as pio
 
-from engine.analysis.labels import format_interval
+from engine.analysis.labels import feature_label, format_interval
 from engine.analysis.surface import DEFAULT_EPS, FitError
 from engine.messages import InputError
 from engine.report import figures, provenance, published
@@ -211,6 +211,12 @@ def _quality_html(sec: Section, quality: pd.DataFrame, tables: dict) -> str:
     return "".join(out)
 
 
+def _features_text(features) -> str:
+    if len(features) == 2 and isinstance(features[1], dict):  # "best:<criterion>", chosen per base
+        return f"{features[0]} (per base: " + "; ".join(f"{b}: {' + '.join(v)}" for b, v in features[1].items()) + ")"
+    return " + ".join(feature_label(f) for f in features)
+
+
 def _section_html(i: int, sec: Section, charts: _Charts, check_rows: dict, quality, tables) -> str:
     s = sec.setting
     title = figures.setting_title(*s[:4], s[4] if len(s) > 4 else None)
@@ -222,7 +228,7 @@ def _section_html(i: int, sec: Section, charts: _Charts, check_rows: dict, quali
     out.append(f'<p>Fitted on {_e(a.source)} runs ({len(sec.runs)} runs'
                + (f", traditional augmentation {_e(a.traditional)}" if a.traditional else "")
                + f"); Eq. 12 grid: {_e(a.grid_rule)}; tau = {a.tau:.3g} (10 / n_total, n_total {a.n_total:,}); "
-               f"surface features {_e(' + '.join(a.features) if isinstance(a.features[0], str) else a.features)}, "
+               f"surface features {_e(_features_text(a.features))}, "
                f"eps {a.eps:g}.</p>")
     out.append("<h3>Verdicts</h3>" + _verdicts_html(sec))
     out.append("<h3>Eq. 1</h3>")

@@ -86,3 +86,10 @@ def test_a_store_without_the_papers_settings_draws_no_figure(tmp_path):
     res = invoke("figures", "--out", tmp_path / "figs", "--n-boot", 0, "--db", db)
     assert res.exit_code == 2 and "no figure could be drawn" in res.output and "engine store init" in res.output
     assert not (tmp_path / "figs").exists()
+
+
+def test_a_missing_browser_is_said_in_one_line_before_any_fit(paper_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chrome"))
+    res = invoke("figures", "--out", tmp_path / "figs", "--db", paper_db)
+    assert res.exit_code == 2 and "static export needs" in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "figs").exists()

@@ -1,4 +1,5 @@
-"""`engine fit`, `report`, `equiv`: the equivalence analysis of one setting, and its verdict (torch-free).
+"""`engine fit`, `equiv`: the equivalence analysis of one setting, and its verdict (torch-free);
+`engine report` (engine/cli/report.py) prints every setting with print_analysis.
 
 The analysis (pandas, SciPy, statsmodels: over a second to import) and the store are imported by
 the commands that run them, so that `engine --help` and the other groups do not pay for them."""
@@ -169,51 +170,6 @@ def fit(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. CIFAR
     if a.c1 is None:
         if not as_json:
             err_console.print(f"error: {a.eq1_error}", highlight=False)
-        raise typer.Exit(1)
-
-
-def _setting_label(dataset, classifier, augmentation, generator, traditional) -> str:
-    return f"{dataset} · {classifier} · {augmentation}" + (f" ({generator})" if generator else "") \
-        + (f" · {traditional}" if traditional else "")
-
-
-@app.command()
-@guarded
-def report(eps: Annotated[float, typer.Option(help="eps of the log terms.")] = DEFAULT_EPS,
-           n_boot: NBootOpt = 200,
-           source: SourceOpt = None,
-           db: Db = None):
-    """Print the fitted equivalence of every setting in the store; exit 1 when no setting has one."""
-    from engine.analysis.fit import analyse
-    from engine.analysis.select import settings
-    from engine.analysis.surface import FitError
-    from store import runs as store_runs
-    check_options(eps, n_boot, source)
-    summary = Table(title="Eq. 1 for every setting")
-    for name in ("setting (traditional augmentation)", "source", "c1 [CI]", "c2 [CI]", "tuples", "dropped"):
-        summary.add_column(name, overflow="fold")  # a long name wraps; it is never cut short
-    answered = 0
-    # One (dataset, classifier) at a time: a setting's fit reads only its own runs, and a store of a
-    # million runs is never held in memory at once (all of them: 1.9 GB).
-    for dataset, classifier in store_runs.summary(db)["pairs"]:
-        runs = store_runs.query_runs(db, dataset=dataset, classifier=classifier)
-        for setting in settings(runs):
-            try:
-                a = analyse(runs, *setting, eps=eps, n_boot=n_boot, source=source)
-            except FitError as err:
-                summary.add_row(_setting_label(*setting[:4], setting[4] if len(setting) > 4 else None),
-                                source or "", str(err), "", "", "")
-                continue
-            print_analysis(a)
-            answered += a.c1 is not None
-            c1 = f"{a.c1:.3g} {_fmt_ci(a.c1_ci, '{:.3g}')}" if a.c1 else "—"
-            c2 = f"{a.c2:.3g} {_fmt_ci(a.c2_ci, '{:.3g}')}" if a.c2 else (
-                "not identified" if a.unidentified else "no equivalence")
-            summary.add_row(_setting_label(a.dataset, a.classifier, a.augmentation, a.generator, a.traditional),
-                            a.source, c1, c2, str(len(a.tuples)), str(len(a.dropped)))
-    console.print(summary)
-    if not answered:
-        err_console.print("error: no setting in the store gives an Eq. 1 fit", highlight=False)
         raise typer.Exit(1)
 
 

@@ -16,6 +16,7 @@ from engine.analysis.select import fit_runs
 from engine.analysis.verdict import explain, interval_labels
 from engine.analysis.surface import FitError
 from app.links import linked
+from app.report_button import report_button
 
 started = time.perf_counter()
 runs, setting = page_with_setting("Budget calculator", "budget")
@@ -256,3 +257,13 @@ if analysis.dropped:
 for w in analysis.warnings:
     st.caption(f"⚠️ {w}")
 st.caption(f"Refit: {fit_ms:.0f} ms (0 when cached) · page computed in {(time.perf_counter() - started) * 1000:.0f} ms")
+
+# ----------------------------------------------------------------------------- share
+st.subheader("Share")
+asked = st.session_state.get("budget_question_asked")
+report_button("budget", [setting], [asked[:2]] if asked and asked[2] == "syn_for_real" else None,
+              eps=eps, source=source,
+              name=f"report {dataset} {classifier} {augmentation} {generator or ''}",
+              note="The report refits this setting with the paper's three surface features and the default "
+                   "traditional augmentation on every run (as `engine report --html` does), and answers the "
+                   "question above when it asks for synthetic images; the page's link (the URL) reopens this view.")

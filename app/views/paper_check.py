@@ -8,6 +8,9 @@ from app.common import fmt_ci
 from engine.analysis.paper import MEANS_LABEL, paper_check, paper_runs, published_equations
 from store.runs import TAB9_NOTE, TAB9_READINGS
 from app.links import linked
+from app.report_button import report_button
+from engine.analysis.options import DEFAULT_EPS
+from engine.catalog.vocab import PAPER
 
 st.title("Paper check")
 st.caption("Each equation refitted from the paper's own published runs (shipped with the product, not the store): "
@@ -129,3 +132,10 @@ fig.update_layout(title=f"Eq. {pick}: the (c1, c2) pairs the bootstrap finds joi
                   xaxis_title="c1", yaxis_title="c2", yaxis_type="log", height=420)
 st.plotly_chart(fig, key="paper_joint_region")
 st.caption(f"{region['method']}; {region['kept']} of {region['draws']} draws kept. {region['note']}")
+
+st.subheader("Share")
+report_button("paper", sorted({(e["dataset"], e["classifier"], e["augmentation"], e["generator"]) for e in equations}),
+              None, eps=DEFAULT_EPS, source=PAPER, name="report paper check",
+              note="The report of the paper's settings, fitted on its published runs (its equations beside our "
+                   "refits, the wrong-side points, contours, Eq. 1 and provenance): what `engine report --html "
+                   "--source paper` writes for each of them.")

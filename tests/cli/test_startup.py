@@ -54,5 +54,6 @@ def test_help_loads_every_command_group_but_no_numeric_library():
     assert not names & {*NUMERIC, *FORBIDDEN}, sorted(names & {*NUMERIC, *FORBIDDEN})
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "--help"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for command in ("fit", "equiv", "ir", "report", "paper-check", "quality", "queue", "runs", "store", "study"):
+    for command in ("fit", "equiv", "ir", "report", "figures", "paper-check", "claims", "quality", "queue", "runs", "store",
+                    "study"):
         assert f" {command} " in proc.stdout, command

@@ -109,7 +109,7 @@ FIELDS = [
 ROW_CHECKS = [
     ("n_syn_added", f"augmentation = '{REAL}' AND n_syn_added <> 0", f"but the run's augmentation is {REAL}"),
     ("n_real_added", f"augmentation <> '{REAL}' AND n_real_added <> 0", "but a synthetic run adds no real images"),
-    ("generator", f"base = '{SYNTHETIC_BASE}' AND generator IS NULL", "is empty, but a synthetic base names its set"),
+    ("base", f"base = '{SYNTHETIC_BASE}' AND generator IS NULL", "needs a generator: the synthetic set of its base"),
 ]
 REQUIRED_IMPORT_COLUMNS = [f.name for f in FIELDS if f.required]
 _TEXT = ("VARCHAR", "JSON")

@@ -267,11 +267,11 @@ def ratio_axis(ratios, zero_label: str) -> tuple[dict, float]:
 
 
 def protocol_figure(points: pd.DataFrame, paper: pd.DataFrame | None, x_title: str, zero_label: str, key: str):
-    ratios = list(points.ratio) + (list(paper.ratio) if paper is not None else [])
+    ratios = (list(points.ratio) if not points.empty else []) + (list(paper.ratio) if paper is not None else [])
     axis, zero_at = ratio_axis(ratios, zero_label)
     fig = go.Figure()
     group = [c for c in ("dataset", "classifier", "line", "encoder", "traditional", "n_base", "source") if c in points]
-    for values, g in points.groupby(group, dropna=False):
+    for values, g in (points.groupby(group, dropna=False) if not points.empty else []):
         label = dict(zip(group, values))
         g = g.sort_values("ratio")
         fig.add_trace(go.Scatter(

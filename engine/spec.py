@@ -18,8 +18,8 @@ from engine.catalog import classifiers as classifier_catalog
 from engine.catalog import defaults as catalog_recipes
 from engine.catalog import datasets as dataset_catalog
 from engine.catalog.generators import DEFAULT_GENERATOR, GENERATORS
-from engine.catalog.vocab import (AUGMENTATIONS, CLOSED, DEFAULT_QUALITY, OPEN, QUALITY_LEVELS, REAL, SYNTHETIC,
-                                  TRADITIONAL)
+from engine.catalog.vocab import (AUGMENTATIONS, BASES, CLOSED, DEFAULT_QUALITY, OPEN, QUALITY_LEVELS, REAL,
+                                  REAL_BASE, SUPERVISED, SYNTHETIC, SYNTHETIC_BASE, TASKS, TRADITIONAL, ZERO_SHOT)
 from engine.catalog.recipes import TRADITIONAL_FIELDS, Recipe, traditional_of
 from engine.data import paths as data_paths_module
 from engine.messages import InputError
@@ -66,6 +66,9 @@ class StudySpec:
     data_root: str | None = None
     size: int | None = None
     traditional: str | None = None           # None: the dataset's default
+    base: str = REAL_BASE                    # synthetic: the base is n_base images of open set `generator`
+    task: str = SUPERVISED                   # zero-shot: appendix G.2's protocol
+    text_encoder: str | None = None          # zero-shot: a local BERT folder, as the training machine sees it
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -196,15 +199,24 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
     augmentation = _text(get("augmentation"), "augmentation", DEFAULTS.augmentation)
     if augmentation not in AUGMENTATIONS:
         raise SpecError(f"augmentation {augmentation!r}: the engine runs {', '.join(AUGMENTATIONS)}")
-    generator, preset = _generator(augmentation, get("generator"), get("generator_preset"))
+    base, task, text_encoder = _protocol(get("base"), get("task"), get("text_encoder"), augmentation)
+    if base == SYNTHETIC_BASE:
+        generator, preset = _base_set_name(get("generator"), get("generator_preset")), None
+    else:
+        generator, preset = _generator(augmentation, get("generator"), get("generator_preset"))
     n_base = _int(get("n_base"), "n_base", 1, MAX_N_BASE)
     data_root, size, n_train = paths_and_size(dataset, get("data_root"), get("size"))
     if size is None and dataset_catalog.split(dataset)[0].size_from_classifier:
         size = classifier_catalog.classifier(classifier).input_size
-    if n_train is not None and n_base > n_train:
+    if n_train is not None and n_base > n_train and base == REAL_BASE:
         raise SpecError(f"n_base {n_base:,} is larger than {dataset}'s train split of {n_train:,} images")
     added = _added(get("added"), n_base)
-    if augmentation == REAL and n_train is not None and max(added) > n_train - n_base:
+    if task == ZERO_SHOT and augmentation == REAL and max(added) > 0:
+        raise SpecError(f"--task {ZERO_SHOT} keeps the real images fixed (appendix G.2): add synthetic images of "
+                        f"the unseen classes with --augmentation {OPEN} --generator NAME, or give --added 0")
+    if base == SYNTHETIC_BASE and n_train is not None and max(added) > n_train:
+        raise SpecError(f"added {max(added):,} real images, but {dataset}'s train split holds {n_train:,}")
+    if augmentation == REAL and base == REAL_BASE and n_train is not None and max(added) > n_train - n_base:
         raise SpecError(f"added {max(added):,} real images, but only {n_train - n_base:,} lie outside a base of "
                         f"{n_base:,} in {dataset}'s train split")
     if augmentation in SYNTHETIC and max(added) > MAX_SYN_ADDED:
@@ -227,7 +239,52 @@ def validate(raw: dict | str | StudySpec) -> StudySpec:
     return StudySpec(dataset=dataset, classifier=classifier, n_base=n_base, augmentation=augmentation,
                      added=tuple(added), seeds=seeds, subset_seed=subset_seed, recipe=recipe,
                      generator=generator, generator_preset=preset, generator_options=generator_options,
-                     data_root=data_root, size=size, traditional=traditional)
+                     data_root=data_root, size=size, traditional=traditional, base=base, task=task,
+                     text_encoder=text_encoder)
+
+
+def _protocol(raw_base, raw_task, raw_encoder, augmentation: str) -> tuple[str, str, str | None]:
+    """(base, task, text encoder folder) of a spec: appendix G's protocols and what they rule out."""
+    base = _text(raw_base, "base", REAL_BASE)
+    if base not in BASES:
+        raise SpecError(f"--base {base!r}; valid: {', '.join(BASES)}")
+    task = _text(raw_task, "task", SUPERVISED)
+    if task not in TASKS:
+        raise SpecError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    encoder = _text(raw_encoder, "text_encoder", None) or None
+    if base == SYNTHETIC_BASE:
+        if task != SUPERVISED:
+            raise SpecError(f"--base {SYNTHETIC_BASE} is appendix G.1's supervised protocol: it does not combine "
+                            f"with --task {task}")
+        if augmentation != REAL:
+            raise SpecError(f"with --base {SYNTHETIC_BASE} the images added are real ones: drop --augmentation "
+                            f"{augmentation}")
+    if task == ZERO_SHOT:
+        if encoder is None:
+            raise SpecError(f"--task {ZERO_SHOT} needs --text-encoder DIR: a local BERT folder (never downloaded)")
+        if augmentation == CLOSED:
+            raise SpecError(f"--task {ZERO_SHOT} sees its unseen classes only through an open-set set: a closed-set "
+                            f"generator never saw them (--augmentation {OPEN} --generator NAME)")
+    elif encoder is not None:
+        raise SpecError(f"--text-encoder {encoder!r} applies only to --task {ZERO_SHOT}")
+    return base, task, encoder
+
+
+def _base_set_name(raw_generator, raw_preset) -> str:
+    name = _text(raw_generator, "generator", None)
+    if not name or name.lower() in GENERATORS:
+        raise SpecError(f"--base {SYNTHETIC_BASE} needs --generator NAME: the stored synthetic set whose images form "
+                        f"the base (`engine synthetic list` shows them)")
+    if raw_preset not in (None, ""):
+        raise SpecError(f"generator preset {raw_preset!r} applies only to closed-set runs")
+    return _open_set_name(name)
+
+
+def zero_shot_split(classes: list) -> tuple[list, list]:
+    """(seen, unseen) classes of appendix G.2: the first half of the class list is seen as real images,
+    the second half is where the test images come from (ImageNet-10: 5 and 5; ImageNet-100: 50 and 50)."""
+    half = len(classes) // 2
+    return list(classes[:half]), list(classes[half:])
 
 
 def _generator(augmentation: str, raw_generator, raw_preset) -> tuple[str, str | None]:
@@ -314,7 +371,7 @@ def check_open_set(spec: StudySpec, db=None, row: dict | None = None) -> dict | 
     enough images of every class for the largest amount. Called by engine run, engine queue add,
     the Queue page and the worker (through engine.execution.local.build_spec). `row`: the set's store
     row as read elsewhere (a cluster node has no store; the dispatcher reads it and ships it)."""
-    if spec.augmentation != OPEN:
+    if spec.augmentation != OPEN and spec.base != SYNTHETIC_BASE:
         return None
     if row is None:
         from store.synthetic import open_set
@@ -325,12 +382,22 @@ def check_open_set(spec: StudySpec, db=None, row: dict | None = None) -> dict | 
     expected = dataset_catalog.stored_name(spec.dataset)
     if expected is not None and row["dataset_name"] != expected:
         raise SpecError(f"synthetic set {spec.generator!r} was imported for {row['dataset_name']}, not {expected}")
-    check_open_amount(spec.generator, row["class_counts"], max(spec.added))
+    counts = row["class_counts"]
+    if spec.base == SYNTHETIC_BASE:
+        check_open_amount(spec.generator, counts, spec.n_base)
+    elif spec.task == ZERO_SHOT:  # only the unseen classes' images are drawn
+        check_open_amount(spec.generator, {c: counts[c] for c in zero_shot_split(list(counts))[1]}, max(spec.added))
+    else:
+        check_open_amount(spec.generator, counts, max(spec.added))
     return row
 
 
 def check_against_data(spec: StudySpec, dataset_name: str, n_train: int) -> None:
     """What only the loaded data can tell: the base and the real additions fit in the train split."""
+    if spec.base == SYNTHETIC_BASE:  # the base is synthetic: real images are only added, from the whole split
+        if max(spec.added) > n_train:
+            raise SpecError(f"added {max(spec.added):,} real images, but {dataset_name}'s train split holds {n_train:,}")
+        return
     if spec.n_base > n_train:
         raise SpecError(f"n_base {spec.n_base:,} must be between 1 and {dataset_name}'s {n_train:,} training images")
     if spec.augmentation == REAL and max(spec.added) > n_train - spec.n_base:
@@ -364,4 +431,8 @@ def summary(spec: dict | StudySpec | str, quality: str | None = None) -> str:
         usual = None
     extra = f" · {trad}" if trad and trad != usual else ""
     extra += f" · quality {quality}" if isinstance(quality, str) and quality != DEFAULT_QUALITY else ""
+    if s.get("base", REAL_BASE) == SYNTHETIC_BASE:
+        extra += f" · {SYNTHETIC_BASE} base ({s.get('generator')})"
+    if s.get("task", SUPERVISED) != SUPERVISED:
+        extra += f" · {s['task']}"
     return f"{s['dataset']} · {s['classifier']} · n_base {s['n_base']} · {aug} +{added} × {s['seeds']} seeds{extra}"

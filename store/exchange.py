@@ -15,9 +15,9 @@ from pathlib import Path
 
 import duckdb
 
-from engine.catalog.vocab import AUGMENTATIONS, REAL, TRADITIONAL
+from engine.catalog.vocab import AUGMENTATIONS, BASES, REAL, REAL_BASE, SUPERVISED, SYNTHETIC_BASE, TASKS, TRADITIONAL
 from store.db import StoreError, connect, transaction
-from store.runs import ORDER, PAPER_N_TOTAL, RUN_COLUMNS, _DEFAULT_TRADITIONAL, _touch, _where
+from store.runs import ORDER, PAPER_N_TOTAL, RUN_COLUMNS, _DEFAULT_TRADITIONAL, _current, _touch, _where
 
 
 # Imports and exports of a million rows must not take gigabytes: past this DuckDB spills to disk.
@@ -36,7 +36,9 @@ def export_runs(out: str | os.PathLike, path=None, **filters) -> int:
         raise StoreError(f"unknown export format {out.suffix!r}: use .csv or .parquet")
     if not out.parent.is_dir():
         raise StoreError(f"cannot write {out}: folder {out.parent} does not exist")
-    where, params = _where(filters)
+    # Every protocol's runs unless the filters name one: an export is the store's, appendix G's included.
+    where, params = _where({"base": None, "task": None, **filters})
+    _current(path)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         with connect(path, read_only=True) as con:
@@ -97,11 +99,17 @@ FIELDS = [
     # Absent or empty: the dataset's default (_DEFAULT_TRADITIONAL), never NULL, so fits can tell settings apart.
     Field("traditional", "VARCHAR", checks=((f"v NOT IN {TRADITIONAL!r}", f"is not one of {', '.join(TRADITIONAL)}"),),
           default=_DEFAULT_TRADITIONAL),
+    # Appendix G's protocols; absent or empty: the main protocol's (a real base, supervised).
+    Field("base", "VARCHAR", checks=((f"v NOT IN {BASES!r}", f"is not one of {', '.join(BASES)}"),),
+          default=f"'{REAL_BASE}'"),
+    Field("task", "VARCHAR", checks=((f"v NOT IN {TASKS!r}", f"is not one of {', '.join(TASKS)}"),),
+          default=f"'{SUPERVISED}'"),
 ]
 # Checks across columns, after every column's own: (column reported, SQL true when bad, problem).
 ROW_CHECKS = [
     ("n_syn_added", f"augmentation = '{REAL}' AND n_syn_added <> 0", f"but the run's augmentation is {REAL}"),
     ("n_real_added", f"augmentation <> '{REAL}' AND n_real_added <> 0", "but a synthetic run adds no real images"),
+    ("base", f"base = '{SYNTHETIC_BASE}' AND generator IS NULL", "needs a generator: the synthetic set of its base"),
 ]
 REQUIRED_IMPORT_COLUMNS = [f.name for f in FIELDS if f.required]
 _TEXT = ("VARCHAR", "JSON")
@@ -125,7 +133,9 @@ _KEY_PREFIX = "'{' || " + " || ', ' || ".join(f"'\"{n}\": ' || py_json_str({n})"
 # concat(), not a chain of ||: one string a row instead of eleven (2.5x faster at a million rows).
 _DIGEST = """sha256(concat(n.prefix, ', "n_base": ', t.n_base, ', "n_real_added": ', t.n_real_added,
     ', "n_syn_added": ', t.n_syn_added, ', "seed": ', coalesce(CAST(t.seed AS VARCHAR), 'null'),
-    ', "top1": ', CAST(t.top1 AS VARCHAR), '}'))"""
+    ', "top1": ', CAST(t.top1 AS VARCHAR), """ + f"""
+    CASE WHEN t.base = '{REAL_BASE}' AND t.task = '{SUPERVISED}' THEN ''
+         ELSE concat(', "base": ', py_json_str(t.base), ', "task": ', py_json_str(t.task)) END, '}}'))"""
 
 # The digest's second half written as a UUID (substr and concat: slicing and casting cost 3x more).
 _RUN_ID = "concat(" + ", '-', ".join(f"substr(digest, {a}, {n})" for a, n in ((33, 8), (41, 4), (45, 4), (49, 4), (53, 12))) + ")"
@@ -282,7 +292,7 @@ def _insert_sql(con, present: set[str]) -> str:
     # no run repeats in the file (equal hashes only might: then a window keeps each key's first row).
     # A file whose (dataset, classifier) pairs each come in one stretch keeps one setting's runs in
     # few row groups as it is (a per-setting query skips the rest by their min/max); else it is sorted.
-    identity = ", ".join(_NAMES + ("n_base", "n_real_added", "n_syn_added", "seed", "top1"))
+    identity = ", ".join(_NAMES + ("n_base", "n_real_added", "n_syn_added", "seed", "top1", "base", "task"))
     repeats, grouped = con.execute(f"""
         SELECT (SELECT count(*) > count(DISTINCT hash({identity})) FROM typed),
                (SELECT coalesce(bool_and(last - first + 1 = n), true) FROM (

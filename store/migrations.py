@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from engine.catalog.datasets import DATASETS
 from engine.catalog.vocab import (AUGMENTATIONS, CLOSED, CROP, CROP_FLIP, DEFAULT_TRADITIONAL, FLIP,
-                                  NO_TRADITIONAL, PAPER, SOURCES)
+                                  NO_TRADITIONAL, PAPER, REAL_BASE, SOURCES, SUPERVISED)
 
 
 def sql_list(values) -> str:
@@ -239,5 +239,11 @@ MIGRATIONS.append([  # 13: the paper's Tables 2, 3, 6, 7, 8, 20 and 21, one prin
 MIGRATIONS.append([  # 14: how a generated open-set set was made (engine synthetic generate): pipeline and CLIP
     # folder hashes, prompt protocol, sampling settings, filter; NULL for imported sets and closed-set ones.
     "ALTER TABLE synthetic_sets ADD COLUMN provenance JSON",
+])
+MIGRATIONS.append([  # 15: appendix G's protocols as part of a run's setting: a synthetic base (G.1) and
+    # zero-shot classification (G.2). Every run stored so far had a real base and learned all classes;
+    # DuckDB fills the existing rows with the default.
+    f"ALTER TABLE runs ADD COLUMN base VARCHAR DEFAULT '{REAL_BASE}'",
+    f"ALTER TABLE runs ADD COLUMN task VARCHAR DEFAULT '{SUPERVISED}'",
 ])
 SCHEMA_VERSION = len(MIGRATIONS)

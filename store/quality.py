@@ -94,25 +94,30 @@ def resolve_sets(query: str, path=None) -> pd.DataFrame:
 def gains_at_ratio(path=None, ratio: float = 1.0) -> pd.DataFrame:
     """Per synthetic set: accuracy gain of adding ratio x n_base of its images over the base run,
     paired by seed (mean, sd, pairs), from the engine's runs."""
+    from store.runs import PROTOCOL_DEFAULTS, _current
     if not db_path(path).exists():
         return pd.DataFrame()
+    _current(path)
     with connect(path, read_only=True) as con:
         if not has_table(con, "runs"):
             return pd.DataFrame()
+        # The main protocol's runs only: a synthetic base's or a zero-shot run's gain is another question.
+        main = list(PROTOCOL_DEFAULTS.values())
         return con.execute("""
             WITH syn AS (
                 SELECT synthetic_set_id, dataset, classifier, n_base, seed, avg(top1) AS top1
                 FROM runs WHERE synthetic_set_id IS NOT NULL AND n_syn_added = round(? * n_base)
-                GROUP BY ALL),
+                AND base = ? AND task = ? GROUP BY ALL),
             base AS (
                 SELECT dataset, classifier, n_base, seed, avg(top1) AS top1 FROM runs
-                WHERE source = 'engine' AND n_real_added = 0 AND n_syn_added = 0 GROUP BY ALL)
+                WHERE source = 'engine' AND n_real_added = 0 AND n_syn_added = 0 AND base = ? AND task = ?
+                GROUP BY ALL)
             SELECT syn.synthetic_set_id, syn.dataset, syn.classifier, syn.n_base,
                    avg(syn.top1 - base.top1) AS gain_mean, stddev_samp(syn.top1 - base.top1) AS gain_sd,
                    count(*) AS pairs
             FROM syn JOIN base USING (dataset, classifier, n_base, seed)
             GROUP BY ALL ORDER BY syn.dataset, syn.n_base
-        """, [ratio]).df()
+        """, [ratio, *main, *main]).df()
 
 
 def subset_seed_of(generator_id: str, path=None) -> int | None:

@@ -18,8 +18,8 @@ import duckdb
 import pandas as pd
 
 from engine.catalog.datasets import paper_datasets
-from engine.catalog.vocab import CROP_FLIP, PAPER, REAL, SYNTHETIC
-from store.db import StoreError, connect, db_path, equals_clause, has_table, migrate, transaction
+from engine.catalog.vocab import CROP_FLIP, PAPER, REAL, REAL_BASE, SUPERVISED, SYNTHETIC
+from store.db import StoreError, connect, db_path, equals_clause, has_table, migrate, transaction, upgrade
 from store.migrations import default_traditional_sql
 
 # The paper's n_total: the size of the full original training set, used for tau = 10 / n_total.
@@ -31,8 +31,12 @@ RUN_COLUMNS = [
     "run_id", "run_key", "source", "dataset", "classifier", "augmentation", "generator",
     "n_base", "n_real_added", "n_syn_added", "seed", "top1", "top5", "n_total", "config",
     "created_at", "note", "wall_time_s", "device", "indices_hash", "generator_id",
-    "synthetic_set_id", "traditional",
+    "synthetic_set_id", "traditional", "base", "task",
 ]
+# Appendix G's protocols (a synthetic base, zero-shot) are settings of their own, and most readers
+# (fits, IR, the pages' curves) know nothing of them: a query sees such runs only when it names
+# `base` or `task` (None: every protocol), so that they can never be pooled with the main protocol's.
+PROTOCOL_DEFAULTS = {"base": REAL_BASE, "task": SUPERVISED}
 # Table 9's inconsistent row (CIFAR-10, n_base 25,000): printed "15,000 added", but its total (45,000),
 # its ratio (1:0.8) and Table 11's 1:0.8 at the same base all say 20,000. Read as 20,000 by default.
 TAB9_READINGS = {"total": 20_000, "printed": 15_000}
@@ -117,7 +121,7 @@ def _touch(con, source: str) -> None:
 
 def insert_runs(rows: Iterable[Mapping], path=None, *, replace: bool = False) -> int:
     """Write rows in one transaction; a row whose run_key exists is skipped (or replaced, keeping its run_id)."""
-    rows = [dict(r) for r in rows]
+    rows = [{**PROTOCOL_DEFAULTS, **r} for r in rows]  # never NULL: readers select on them
     if not rows:
         return 0
     columns = [c for c in RUN_COLUMNS if c != "created_at" and any(c in r for r in rows)]
@@ -159,10 +163,28 @@ ORDER = "dataset, classifier, augmentation, generator, n_base, n_real_added, n_s
 FILTER_COLUMNS = ("source", "dataset", "classifier", "augmentation", "generator", "traditional", "n_base")
 
 
+_CURRENT: set[str] = set()
+
+
+def _current(path) -> None:
+    """Bring a store older than this program forward once per process before reading it (as the
+    dashboard does): readers select on the protocol columns, which an older store lacks."""
+    key = str(db_path(path))
+    if key in _CURRENT:
+        return
+    try:
+        upgrade(path)
+    except StoreError:
+        return  # no store, or one that cannot be written: the read says what is wrong
+    _CURRENT.add(key)
+
+
 def _where(filters: Mapping) -> tuple[str, list]:
     """WHERE clause of typed comparisons (so DuckDB can prune row groups by their min/max);
-    each filter is a value or a list of values, None or an empty list meaning no filter."""
+    each filter is a value or a list of values, None or an empty list meaning no filter.
+    Unless `base` or `task` is named, only the main protocol's runs match (PROTOCOL_DEFAULTS)."""
     clauses, params = [], []
+    filters = {**PROTOCOL_DEFAULTS, **filters}
     for col, value in filters.items():
         if value is None:
             continue
@@ -185,6 +207,7 @@ def _columns_sql(columns) -> str:
 
 
 def _read(path, sql: str, params=()) -> pd.DataFrame:
+    _current(path)
     with connect(path, read_only=True) as con:
         try:
             return con.execute(sql, list(params)).df()
@@ -220,9 +243,11 @@ def distinct_values(column: str, path=None, **filters) -> list:
 
 def picker_values(path=None, columns=FILTER_COLUMNS) -> dict[str, list]:
     """The distinct values of several columns in one connection (the dashboard's pickers)."""
+    where, params = _where({})
+    _current(path)
     with connect(path, read_only=True) as con:
         return {c: [v for (v,) in con.execute(
-            f"SELECT DISTINCT {c} FROM runs WHERE {c} IS NOT NULL ORDER BY 1").fetchall()]
+            f"SELECT DISTINCT {c} FROM runs{where} AND {c} IS NOT NULL ORDER BY 1", params).fetchall()]
             for c in columns if c in RUN_COLUMNS}
 
 
@@ -231,9 +256,11 @@ def setting_keys(path=None, *, traditional: bool = False) -> list[tuple]:
     one key per traditional augmentation as a fifth field (runs trained with different ones are
     fitted apart, so each is a setting of its own)."""
     extra = ", traditional" if traditional else ""
+    where, params = _where({})
+    _current(path)
     with connect(path, read_only=True) as con:
-        rows = con.execute(f"SELECT DISTINCT dataset, classifier, augmentation, generator{extra} FROM runs "
-                           "WHERE list_contains(?, augmentation) ORDER BY ALL", [list(SYNTHETIC)]).fetchall()
+        rows = con.execute(f"SELECT DISTINCT dataset, classifier, augmentation, generator{extra} FROM runs{where} "
+                           "AND list_contains(?, augmentation) ORDER BY ALL", params + [list(SYNTHETIC)]).fetchall()
     return [tuple(r) for r in rows]
 
 
@@ -249,6 +276,7 @@ def run_changes(path=None) -> dict[tuple, tuple]:
 def summary(path=None, **filters) -> dict:
     """How many runs match, of how many, from which sources."""
     where, params = _where(filters)
+    _current(path)
     with connect(path, read_only=True) as con:
         total = con.execute("SELECT count(*) FROM runs").fetchall()[0][0]
         n, sources, pairs = con.execute(
@@ -267,6 +295,7 @@ def page_of_runs(path=None, *, columns=None, limit: int = 100, offset: int = 0, 
 def has_note(path=None, text: str = "", **filters) -> bool:
     where, params = _where(filters)
     where = (where + " AND " if where else " WHERE ") + "contains(note, ?)"
+    _current(path)
     with connect(path, read_only=True) as con:
         return bool(con.execute(f"SELECT count(*) FROM (SELECT 1 FROM runs{where} LIMIT 1)",
                                 params + [text]).fetchall()[0][0])

@@ -1,4 +1,7 @@
-"""Scaling: IR(n_base) (the paper's Fig. 7) and the fitted c1, c2 of every setting side by side."""
+"""Scaling: IR(n_base) (the paper's Fig. 7), the fitted c1, c2 of every setting side by side, and appendix G:
+a synthetic base (Fig. 13, Tab. 20), zero-shot classification (Fig. 14, Tab. 21) and Tab. 6."""
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -9,9 +12,11 @@ from app.common import fit_summary, fmt_ci, ready, run_summary, setting_options
 from engine.analysis.ir import improvement_ratio
 from engine.analysis.surface import DEFAULT_EPS, PAPER_FEATURES
 from engine.analysis.coverage_table import label
-from engine.catalog.vocab import CLOSED, OPEN
+from engine.catalog.vocab import CLOSED, OPEN, SYNTHETIC_BASE, ZERO_SHOT
 from store import runs as store_runs
 from app.links import linked
+from store.db import StoreError
+from store.paper_tables import paper_table
 
 PARAMETER_LABELS = (f"with seeds, c1 {label('c1:seeds')}, c2 {label('c2:seeds')}; on published means, c1 "
                     f"{label('c1:means')}, c2 {label('c2:means')}")
@@ -197,3 +202,145 @@ for d, c in sorted({s[:2] for s in shown}):
                     "what the data say": r.get("text", "")} for r in closed_open]
 if claim_rows:
     st.dataframe(pd.DataFrame(claim_rows), hide_index=True, width="stretch")
+
+
+# ------------------------------------------------------------- appendix G: synthetic base, zero-shot
+# Runs of appendix G's protocols are settings of their own (the store's `base` and `task`): no fit or
+# IR above reads them, and each line below is one (dataset, classifier, set, traditional augmentation,
+# base, and for zero-shot the text encoder), never averaged across them.
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def protocol_runs(path: str, key: str, protocol: str) -> pd.DataFrame:
+    """The runs of one of appendix G's protocols (its own filter: a query sees them only when asked)."""
+    filters = {"base": SYNTHETIC_BASE} if protocol == SYNTHETIC_BASE else {"task": ZERO_SHOT}
+    return store_runs.query_runs(path, columns=["source", "dataset", "classifier", "augmentation", "generator",
+                                                "n_base", "n_real_added", "n_syn_added", "seed", "top1",
+                                                "traditional", "config"], **filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def published(path: str, key: str, table: int) -> pd.DataFrame | None:
+    try:
+        return paper_table(table, path)
+    except StoreError:
+        return None
+
+
+def encoder_of(config) -> str:
+    """A zero-shot run's text encoder, by the first digits of its content hash."""
+    try:
+        found = json.loads(config).get("text_encoder_sha256") if isinstance(config, str) else None
+    except ValueError:
+        found = None
+    return f"BERT {found[:10]}" if found else "text encoder not recorded"
+
+
+def protocol_points(runs: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """Mean, sd and seeds of top-1 per line and ratio. A synthetic base's ratio is real images added over
+    its n_base; a zero-shot one's synthetic images over its real n_base, whose real-only run (no set
+    behind it) starts the line of every set it is measured beside."""
+    r = runs.copy()
+    r["traditional"] = r.traditional.fillna("not recorded")
+    if protocol == SYNTHETIC_BASE:
+        r["ratio"], r["line"] = r.n_real_added / r.n_base, r.generator.fillna("")
+        keys = ["dataset", "classifier", "line", "traditional", "n_base"]
+    else:
+        r["ratio"], r["encoder"] = r.n_syn_added / r.n_base, r.config.map(encoder_of)
+        keys = ["dataset", "classifier", "encoder", "traditional", "n_base"]
+        base = r[r.n_syn_added == 0]
+        sets = r[r.n_syn_added > 0][keys + ["generator"]].drop_duplicates()
+        r = pd.concat([r[r.n_syn_added > 0].assign(line=r.generator),
+                       base.merge(sets, on=keys, how="left", suffixes=("_run", ""))
+                       .assign(line=lambda f: f.generator.fillna("no synthetic runs yet"))])
+        keys = ["dataset", "classifier", "line", "encoder", "traditional", "n_base"]
+    if r.empty:
+        return pd.DataFrame()
+    out = r.groupby(keys + ["source", "ratio"], dropna=False).top1.agg(["mean", "std", "count"]).reset_index()
+    return out.rename(columns={"mean": "top1", "std": "sd", "count": "runs"})
+
+
+def ratio_axis(ratios, zero_label: str) -> tuple[dict, float]:
+    """A log axis of ratios with the zero (only the base) drawn a decade left of the smallest ratio."""
+    positive = sorted({float(x) for x in ratios if x > 0})
+    zero_at = (positive[0] if positive else 1.0) / 10
+    ticks = [zero_at] + positive
+    return dict(type="log", tickvals=ticks, ticktext=[zero_label] + [f"1:{x:g}" for x in positive]), zero_at
+
+
+def protocol_figure(points: pd.DataFrame, paper: pd.DataFrame | None, x_title: str, zero_label: str, key: str):
+    ratios = (list(points.ratio) if not points.empty else []) + (list(paper.ratio) if paper is not None else [])
+    axis, zero_at = ratio_axis(ratios, zero_label)
+    fig = go.Figure()
+    group = [c for c in ("dataset", "classifier", "line", "encoder", "traditional", "n_base", "source") if c in points]
+    for values, g in (points.groupby(group, dropna=False) if not points.empty else []):
+        label = dict(zip(group, values))
+        g = g.sort_values("ratio")
+        fig.add_trace(go.Scatter(
+            x=g.ratio.where(g.ratio > 0, zero_at), y=g.top1, mode="lines+markers",
+            name=" · ".join(str(label[c]) for c in group if c not in ("n_base",)) + f" · n_base {label['n_base']:,}",
+            error_y=dict(type="data", array=g.sd.fillna(0)), customdata=g[["runs"]],
+            hovertemplate="ratio %{x:g}<br>top-1 %{y:.2f} %<br>%{customdata[0]} runs<extra></extra>"))
+    if paper is not None:
+        for (dataset, generator), g in paper.groupby(["dataset", "generator"], sort=False):
+            g = g.sort_values("ratio")
+            fig.add_trace(go.Scatter(x=g.ratio.where(g.ratio > 0, zero_at), y=g.value, mode="lines+markers",
+                                     line=dict(dash="dash"), marker=dict(symbol="diamond"),
+                                     name=f"paper: {dataset} · {generator}",
+                                     hovertemplate="ratio %{x:g}<br>published top-1 %{y:.2f} %<extra></extra>"))
+    fig.update_layout(xaxis=dict(title=x_title, **axis), yaxis_title="top-1 accuracy (%)", height=440,
+                      legend_title="ours (mean ± sd over seeds) and the paper's (dashed)")
+    st.plotly_chart(fig, key=key)
+
+
+st.subheader("Synthetic base, real images added (the paper's Fig. 13 and Tab. 20)")
+g1_runs = protocol_runs(str(path), stamps.all, SYNTHETIC_BASE)
+tab20 = published(str(path), stamps.all, 20)
+tab20 = tab20.assign(ratio=tab20.n_real / tab20.n_syn) if tab20 is not None else None
+g1 = protocol_points(g1_runs, SYNTHETIC_BASE)
+if g1.empty:
+    st.info(f"No runs with a synthetic base yet: `engine run --base {SYNTHETIC_BASE} --generator NAME --n-base K "
+            f"--added 0,0.01N,0.1N,0.5N,N` trains them (docs/openset.md). The paper's Tab. 20 is drawn alone.")
+protocol_figure(g1, tab20, "real images added : synthetic base (log scale)", "syn only", "scaling_g1")
+st.caption("Appendix G.1: the base is n_base synthetic images of one set, and real images are added at "
+           "syn-to-real ratios. Ours: mean ± sd over seeds of each point; the paper's Tab. 20 (ImageNet-10, "
+           "13,000 images of SD2 or SD3, 3 trials' means, classifier not named) dashed.")
+if not g1.empty:
+    st.dataframe(g1, hide_index=True, width="stretch")
+if tab20 is not None:
+    st.dataframe(tab20[["dataset", "generator", "n_syn", "n_real", "ratio", "value", "delta", "setting"]].rename(
+        columns={"n_syn": "synthetic base", "n_real": "real added", "value": "top-1 (Tab. 20)",
+                 "delta": "gain (printed)"}), hide_index=True, width="stretch")
+
+st.subheader("Zero-shot classification (the paper's Fig. 14 and Tab. 21)")
+g2_runs = protocol_runs(str(path), stamps.all, ZERO_SHOT)
+tab21 = published(str(path), stamps.all, 21)
+tab21 = tab21.assign(ratio=tab21.n_syn / tab21.n_real) if tab21 is not None else None
+g2 = protocol_points(g2_runs, ZERO_SHOT)
+if g2.empty:
+    st.info(f"No zero-shot runs yet: `engine run --task {ZERO_SHOT} --text-encoder DIR --augmentation open "
+            "--generator NAME --added 0,0.1N,0.5N,N,10N` trains them (docs/openset.md). The paper's Tab. 21 is "
+            "drawn alone.")
+protocol_figure(g2, tab21, "synthetic images of the unseen classes : real images of the seen ones (log scale)",
+                "real only", "scaling_g2")
+st.caption("Appendix G.2: real images of the first half of the classes, synthetic images of the second half, "
+           "tested on the second half's test images among those classes; a frozen BERT encodes each class's "
+           "sentence, the image encoder is trained from scratch (512-d joint space, cosine similarity). One line "
+           "per set, text encoder and traditional augmentation; the real-only run starts each. The paper's "
+           "Tab. 21 dashed (its ImageNet-100 base is printed as 130,000: kept as printed).")
+if not g2.empty:
+    st.dataframe(g2, hide_index=True, width="stretch")
+if tab21 is not None:
+    st.dataframe(tab21[["dataset", "generator", "n_real", "n_syn", "ratio", "value", "delta", "note"]].rename(
+        columns={"n_real": "real (seen classes)", "n_syn": "synthetic (unseen)", "value": "top-1 (Tab. 21)",
+                 "delta": "gain (printed)"}), hide_index=True, width="stretch")
+
+st.subheader("Traditional augmentation against generative (the paper's Tab. 6)")
+tab6 = published(str(path), stamps.all, 6)
+if tab6 is None:
+    st.info("The store holds no published tables yet: `engine store init` loads them.")
+else:
+    st.dataframe(tab6[["dataset", "classifier", "traditional", "augmentation", "generator", "n_real", "n_syn",
+                       "value", "delta"]].rename(columns={"value": "top-1 (Tab. 6)", "delta": "gain over none"}),
+                 hide_index=True, width="stretch")
+    st.caption("CIFAR-10-Large, ResNet-110 (docs/paper-tables.md says how each cell was read). "
+               "`engine study digits --traditional-baseline` measures the same comparison on digits.")

@@ -43,3 +43,16 @@ ALL_SOURCES = "all"   # pool every source (a run without a seed is one observati
 # How much of engine.quality runs on a synthetic set after synthetic runs.
 QUALITY_LEVELS = ("off", "cheap", "full")
 DEFAULT_QUALITY = "cheap"
+
+# Which images a run's base set is: real ones (the paper's main protocol), or K synthetic images a
+# class from a stored open-set set with real images as what is added (appendix G.1, Tab. 20, Fig. 13).
+# Part of a setting's identity: such runs are never pooled with real-base ones.
+BASES = (REAL, "synthetic")
+REAL_BASE, SYNTHETIC_BASE = BASES
+
+# What a run's classifier learns: supervised classification of every class (the paper's main
+# protocol), or zero-shot (appendix G.2, Tab. 21, Fig. 14): real images of half the classes, the
+# other half seen only through synthetic images, classified by similarity to a frozen text
+# encoder's embedding of each class name. Part of a setting's identity as well.
+TASKS = ("supervised", "zero-shot")
+SUPERVISED, ZERO_SHOT = TASKS

@@ -11,7 +11,7 @@ from engine.cli.common import Db, UserError, app, console, err_console, guarded
 from engine.catalog.classifiers import CLASSIFIERS
 from engine.catalog.datasets import DATASETS, DEFAULT_DATASET, FORMS, default_classifier, stored_name
 from engine.catalog.generators import GENERATORS
-from engine.catalog.vocab import AUGMENTATIONS, CLOSED, DEFAULT_QUALITY, TRADITIONAL
+from engine.catalog.vocab import AUGMENTATIONS, BASES, CLOSED, DEFAULT_QUALITY, SYNTHETIC_BASE, TASKS, TRADITIONAL, ZERO_SHOT
 from engine.spec import DEFAULTS, MAX_SEEDS, RECIPE_FIELDS, SpecError, validate
 
 
@@ -50,6 +50,15 @@ TraditionalOpt = Annotated[Optional[str], typer.Option(
                           f"{', '.join(TRADITIONAL)} (default: the dataset's: "
                           + ", ".join(f"{d.default_traditional} for {d.form}" for d in DATASETS.values()) + ").")]
 
+BaseOpt = Annotated[str, typer.Option(
+    "--base", help=f"{' or '.join(BASES)}: with {SYNTHETIC_BASE}, the base is n_base images of the synthetic set "
+                   "--generator NAME and real images are what --added adds (the paper's appendix G.1, Tab. 20).")]
+TaskOpt = Annotated[str, typer.Option(
+    "--task", help=f"{' or '.join(TASKS)}: {ZERO_SHOT} trains on real images of the first half of the classes and "
+                   "synthetic ones (--augmentation open) of the second, tested on the second (appendix G.2, Tab. 21).")]
+TextEncoderOpt = Annotated[Optional[str], typer.Option(
+    "--text-encoder", help=f"With --task {ZERO_SHOT}: a local BERT folder (transformers; frozen, never downloaded).")]
+
 
 # (name, option, default) of every study-grid option, in --help order. `grid_command` gives them to a
 # command, so `engine run` and `engine queue add` cannot drift apart.
@@ -59,16 +68,19 @@ GRID_OPTIONS = [("dataset", DatasetOpt, D.dataset), ("n_base", NBaseOpt, D.n_bas
                 ("subset_seed", SubsetSeedOpt, D.subset_seed), ("recipe", RecipeOpt, None),
                 ("data_root", DataRootOpt, D.data_root), ("size", SizeOpt, D.size),
                 ("generator", GeneratorKindOpt, D.generator), ("generator_preset", PresetOpt, D.generator_preset),
-                ("generator_option", GeneratorOpt, None), ("traditional", TraditionalOpt, D.traditional)]
+                ("generator_option", GeneratorOpt, None), ("traditional", TraditionalOpt, D.traditional),
+                ("base", BaseOpt, D.base), ("task", TaskOpt, D.task), ("text_encoder", TextEncoderOpt, D.text_encoder)]
 
 
 def grid_fields(dataset, n_base, augmentation, added, classifier, seeds, subset_seed, recipe, data_root, size,
-                generator, generator_preset, generator_option, traditional) -> dict:
+                generator, generator_preset, generator_option, traditional, base=D.base, task=D.task,
+                text_encoder=D.text_encoder) -> dict:
     """The raw fields of a study grid as typed on the command line, for engine.spec.validate()."""
     return {"dataset": dataset, "classifier": classifier, "n_base": n_base, "augmentation": augmentation,
             "added": added, "seeds": seeds, "subset_seed": subset_seed, "data_root": data_root, "size": size,
             "generator": generator, "generator_preset": generator_preset, "recipe": list(recipe or []),
-            "generator_options": list(generator_option or []), "traditional": traditional}
+            "generator_options": list(generator_option or []), "traditional": traditional, "base": base,
+            "task": task, "text_encoder": text_encoder}
 
 
 def grid_command(fn):

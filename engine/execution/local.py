@@ -6,6 +6,7 @@ leaves complete rows and nothing half-written. The worker and the Ray cluster ru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
@@ -14,11 +15,11 @@ import numpy as np
 
 from engine.catalog.classifiers import CLASSIFIERS
 from engine.catalog.defaults import default_recipe
-from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY, ENGINE, OPEN
+from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY, ENGINE, OPEN, SYNTHETIC_BASE, ZERO_SHOT
 from engine.data.dataset import Dataset
 from engine.data.subsets import indices_hash
 from engine.device.runtime import device_name, resolve_device, versions
-from engine.execution.plan import PlannedRun, base_and_additions, plan
+from engine.execution.plan import PlannedRun, base_and_additions, plan, seen_class_indices
 from engine.spec import SpecError, StudySpec, check_against_data, check_open_set, check_quality, validate
 from store import runs as store_runs
 
@@ -53,6 +54,7 @@ def store_row(planned: PlannedRun, spec: StudySpec, ds: Dataset, result, device,
         "wall_time_s": result.train_seconds, "device": device_name(device),
         "indices_hash": indices_hash(train_indices), "generator_id": extra.get("generator_id"),
         "synthetic_set_id": extra.get("synthetic_set_id"), "traditional": planned.traditional,
+        "base": spec.base, "task": spec.task,
     }
 
 
@@ -86,11 +88,23 @@ def train_run(spec: StudySpec, ds: Dataset, planned_run: PlannedRun, device, dat
     idx = torch.from_numpy(indices).to(device)
     x, y = train_x[idx], train_y[idx]
     extra = {}
-    if planned_run.n_syn_added:
+    if spec.base == SYNTHETIC_BASE:  # appendix G.1: the set's first n_base images are the base
+        x = torch.cat([syn[0][:spec.n_base], x])
+        y = torch.cat([syn[1][:spec.n_base], y])
+        extra = syn[2]
+    elif planned_run.n_syn_added:
         x = torch.cat([x, syn[0][:planned_run.n_syn_added]])
         y = torch.cat([y, syn[1][:planned_run.n_syn_added]])
         extra = syn[2]
     recipe = Recipe(**{**planned_run.config["recipe"], "milestones": tuple(planned_run.config["recipe"]["milestones"])})
+    if spec.task == ZERO_SHOT:
+        from engine.classifiers.zero_shot import class_text_features, train_zero_shot
+        unseen = seen_class_indices(ds)[1]
+        keep = torch.from_numpy(np.isin(ds.test_y, unseen)).to(test_x.device)
+        result = train_zero_shot(spec.classifier, x, y, test_x[keep], test_y[keep],
+                                 class_text_features(spec.text_encoder, ds.classes), unseen, recipe,
+                                 planned_run.seed, device, on_progress)
+        return store_row(planned_run, spec, ds, result, device, indices, extra)
     result = train_classifier(spec.classifier, x, y, test_x, test_y, ds.num_classes, recipe, planned_run.seed,
                               device, compile, on_progress)
     return store_row(planned_run, spec, ds, result, device, indices, extra)
@@ -135,7 +149,8 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
         return summary
     data = device_data(ds, device)
     syn = None
-    max_syn = max((p.n_syn_added for p in todo), default=0)
+    # A synthetic base (appendix G.1) trains every run on the set's first n_base images.
+    max_syn = spec.n_base if spec.base == SYNTHETIC_BASE else max((p.n_syn_added for p in todo), default=0)
 
     def stop_here(done: int):
         reason = should_stop(done, len(planned)) if should_stop else None
@@ -216,11 +231,49 @@ def build_spec(raw: dict | StudySpec, db=None, runtime: Runtime = Runtime(), ope
     except ValueError as err:
         raise SpecError(str(err)) from None
     synthetic = None
-    if spec.augmentation == CLOSED:
+    if spec.task == ZERO_SHOT:
+        check_zero_shot(spec, ds)
+    if spec.base == SYNTHETIC_BASE:  # its images are the base: n_base of them are drawn
+        from engine.generators.open_set import OpenSetSource
+        synthetic = OpenSetSource(dataclasses.replace(spec, added=(spec.n_base,)), ds, db, open_set_row)
+    elif spec.augmentation == CLOSED:
         from engine.execution import artifacts
         from engine.generators.closed_set import SyntheticSource
         synthetic = SyntheticSource(spec, ds, artifacts.root(db), device=runtime.device)
     elif spec.augmentation == OPEN:  # an imported set: checked against these data before anything trains
         from engine.generators.open_set import OpenSetSource
         synthetic = OpenSetSource(spec, ds, db, open_set_row)
+        if spec.task == ZERO_SHOT:
+            synthetic = UnseenClassImages(synthetic, seen_class_indices(ds)[1])
     return spec, ds, synthetic
+
+
+def check_zero_shot(spec: StudySpec, ds: Dataset) -> None:
+    """What a zero-shot grid needs of its data and its text encoder, before anything trains: two classes
+    at least, a base within the seen classes' images, and a folder the encoder loads from."""
+    from engine.classifiers.zero_shot import class_text_features
+    if ds.num_classes < 2:
+        raise SpecError(f"--task {ZERO_SHOT} splits the classes in two: {ds.name} has {ds.num_classes}")
+    seen = seen_class_indices(ds)[0]
+    n_seen = int(np.isin(ds.train_y, seen).sum())
+    if spec.n_base > n_seen:
+        raise SpecError(f"n_base {spec.n_base:,} is more than the {n_seen:,} training images of {ds.name}'s "
+                        f"{len(seen)} seen classes (the first half; the second half is only synthetic)")
+    class_text_features(spec.text_encoder, ds.classes)
+
+
+class UnseenClassImages:
+    """An open-set set as a zero-shot run draws it (appendix G.2): only its images of the unseen classes,
+    in the set's stored order, so that a draw stays class-balanced and a larger one holds a smaller one."""
+
+    def __init__(self, source, unseen):
+        self.source, self.unseen = source, np.asarray(unseen)
+        self.synthetic_set_id, self.generator_id = source.synthetic_set_id, source.generator_id
+        self.run_identity = source.run_identity
+        self.label = f"{source.label}, unseen classes only"
+
+    def prepare(self, n_images: int, on_train=None):
+        from engine.generators.open_set import open_set_images
+        x, y, extra = open_set_images(self.source.row, int(self.source.row["n_images"]))
+        keep = np.flatnonzero(np.isin(y, self.unseen))[:n_images]
+        return x[keep], y[keep], extra

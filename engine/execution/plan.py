@@ -14,11 +14,11 @@ import numpy as np
 
 from engine.catalog.defaults import default_recipe
 from engine.catalog.datasets import default_traditional
-from engine.catalog.vocab import DEFAULT_TRADITIONAL, REAL, SYNTHETIC
+from engine.catalog.vocab import DEFAULT_TRADITIONAL, REAL, SYNTHETIC, SYNTHETIC_BASE, ZERO_SHOT
 from engine.catalog.recipes import traditional_of
 from engine.data.dataset import Dataset
 from engine.data.subsets import base_indices, real_additions
-from engine.spec import StudySpec
+from engine.spec import StudySpec, zero_shot_split
 
 
 def run_key(config: dict) -> str:
@@ -47,7 +47,37 @@ def identity(spec: StudySpec, ds: Dataset, recipe: dict, n_real_added: int, n_sy
             "generator_id": generator_id, "seed": seed}
 
 
+def protocol_identity(spec: StudySpec, ds: Dataset) -> dict:
+    """What appendix G's protocols add to a run's identity; nothing for the main protocol, whose run
+    keys stay the ones they always were. A synthetic base is named by its set (the run's generator_id);
+    a zero-shot run by its text encoder's content, its class split, prompt and joint space."""
+    if spec.base == SYNTHETIC_BASE:
+        return {"base": SYNTHETIC_BASE}
+    if spec.task == ZERO_SHOT:
+        from engine.classifiers import zero_shot
+        seen, unseen = zero_shot_split(ds.classes)
+        return {"task": ZERO_SHOT, "text_encoder_sha256": zero_shot.text_encoder_sha256(spec.text_encoder),
+                "class_split": {"seen": seen, "unseen": unseen}, "prompt": zero_shot.PROMPT,
+                "pooling": zero_shot.POOLING, "embed_dim": zero_shot.EMBED_DIM,
+                "temperature_init": zero_shot.TEMPERATURE_INIT}
+    return {}
+
+
+def seen_class_indices(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(seen, unseen) class indices of a zero-shot run (engine.spec.zero_shot_split)."""
+    seen, _ = zero_shot_split(ds.classes)
+    return np.arange(len(seen)), np.arange(len(seen), ds.num_classes)
+
+
 def base_and_additions(ds: Dataset, spec: StudySpec, n_real_added: int):
+    """(base, added) real training indices of a run. A synthetic base has no real base: its real images
+    are all added, from the whole train split. A zero-shot base is drawn from the seen classes only."""
+    if spec.base == SYNTHETIC_BASE:
+        none = np.empty(0, int)
+        return none, real_additions(ds.train_y, none, n_real_added, spec.subset_seed) if n_real_added else none
+    if spec.task == ZERO_SHOT:
+        pool = np.flatnonzero(np.isin(ds.train_y, seen_class_indices(ds)[0]))
+        return pool[base_indices(ds.train_y[pool], spec.n_base, spec.subset_seed)], np.empty(0, int)
     base = base_indices(ds.train_y, spec.n_base, spec.subset_seed)
     added = real_additions(ds.train_y, base, n_real_added, spec.subset_seed) if n_real_added else np.empty(0, int)
     return base, added
@@ -56,6 +86,7 @@ def base_and_additions(ds: Dataset, spec: StudySpec, n_real_added: int):
 def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[PlannedRun]:
     """Every (point, seed) run of a validated grid on its loaded data, with its identity and run key."""
     traditional = spec.traditional or default_traditional(ds.name)
+    protocol = protocol_identity(spec, ds)
     planned = []
     for amount in spec.added:
         is_base = amount == 0
@@ -69,7 +100,9 @@ def plan(spec: StudySpec, ds: Dataset, generator_id: str | None = None) -> list[
                                 traditional).with_overrides(spec.recipe)
         applied, recipe = traditional_of(recipe), recipe.to_dict()
         for seed in range(spec.seeds):
+            # A synthetic base's runs all train on its set's images, the base-only run too.
             config = identity(spec, ds, recipe, n_real_added, n_syn_added, seed, augmentation,
-                              generator_id if augmentation != REAL else None)
+                              generator_id if augmentation != REAL or spec.base == SYNTHETIC_BASE else None)
+            config.update(protocol)
             planned.append(PlannedRun(config, run_key(config), n_real_added, n_syn_added, seed, augmentation, applied))
     return planned

@@ -358,7 +358,7 @@ def dispatch(db=None, once: bool = False, poll_s: float = 5.0, heartbeat_s: floa
         job = None
         try:
             with deferred_interrupt():
-                job = jobs.claim(dispatcher_id, db, stale_after_s)
+                job = jobs.claim(dispatcher_id, db, stale_after_s, main_protocol_only=True)
             if job is None:
                 if once or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
                     return processed

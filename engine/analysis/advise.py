@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from engine.analysis.answers import CAP
+from engine.messages import InputError
 from engine.analysis.verdict import explain
 from engine.catalog.vocab import CLOSED, REAL
 
@@ -43,7 +44,8 @@ class Candidate:
     def row(self) -> dict:
         d = asdict(self)
         # which measured point more seeds go to: its real or its synthetic amount
-        d["point"] = ("real" if d.pop("axis") == REAL else "synthetic") if self.kind == "seeds" else None
+        axis = d.pop("axis")
+        d["point"] = ("real" if axis == REAL else "synthetic") if self.kind == "seeds" else None
         return d
 
     def points(self) -> list[tuple[int, int]]:
@@ -217,3 +219,67 @@ def cost_hours(model, classifier: str, dataset: str, n_total: int | None, tradit
                 generator_hours(model, kind[0], kind[1], {}, device, h)
         return h.hours if isinstance(h, Hours) else None
     return hours_of
+
+
+class AdviceError(InputError):
+    """A question advice cannot be given for; the message names why."""
+
+
+def setting_advice(runs: pd.DataFrame, model, dataset: str, classifier: str, augmentation: str, generator: str | None,
+                   n_base: int | None = None, n_real_added: float | None = None, *, sims: int = 3, n_boot: int = 50,
+                   seed: int = 0, top: int | None = None, device: str = "auto", source: str | None = None,
+                   traditional: str | None = None) -> dict:
+    """advise() for one stored setting (its runs as the store gives them), each row with the Queue form's
+    fields that would run it (`queue`; None where the dataset's path is not stored: a folder)."""
+    from engine.analysis.fit import analyse
+    from engine.analysis.select import fit_runs
+    from engine.catalog.classifiers import by_stored_name
+    a = analyse(runs, dataset, classifier, augmentation, generator, traditional, n_boot=n_boot, seed=seed,
+                source=source)
+    own = fit_runs(runs, dataset, classifier, augmentation, generator, a.traditional, a.source)
+    measured = sorted(int(b) for b in a.bases)
+    if not measured:
+        raise AdviceError(f"{dataset} / {classifier} / {augmentation} has no measured base to advise on")
+    n_base = int(n_base or measured[len(measured) // 2])
+    if n_base <= 0:
+        raise AdviceError(f"n_base {n_base} must be positive")
+    amount = float(n_real_added if n_real_added is not None else n_base)
+
+    def refit(r):
+        return analyse(r, dataset, classifier, augmentation, generator, a.traditional, n_boot=n_boot, seed=seed,
+                       source=a.source)
+    entry = by_stored_name(classifier)
+    hours_of = cost_hours(model, entry.name, dataset, a.n_total, a.traditional, generator, device) if entry \
+        else (lambda c: None)
+    out = advise(a, own, n_base, amount, refit, hours_of, sims=sims, seed=seed, top=top)
+    out.update(dataset=dataset, classifier=classifier, augmentation=augmentation, generator=generator,
+               source=a.source, traditional=a.traditional, device=model.resolve(device))
+    if entry is None:
+        out["left_out"].append(f"{classifier} is not a classifier this engine trains: no hours")
+    for row in out["candidates"]:
+        row["queue"] = queue_fields(row, out, entry.name if entry else None, own)
+    return out
+
+
+def queue_fields(row: dict, advice: dict, classifier: str | None, runs: pd.DataFrame) -> dict | None:
+    """The Queue form's fields (engine.spec field names) that run a candidate, or None where they cannot be
+    known here (a folder dataset's path, a classifier or generator this engine does not train)."""
+    from engine.analysis.cost import generator_of
+    from engine.catalog.datasets import cli_name
+    dataset = cli_name(advice["dataset"])
+    if dataset is None or classifier is None:
+        return None
+    closed = row["kind"] == "synthetic" or row["kind"] == "base" or (row["kind"] == "seeds" and
+                                                                      row.get("point") == "synthetic")
+    fields = {"dataset": dataset, "classifier": classifier, "n_base": row["n_base"], "seeds": row["seeds"],
+              "augmentation": advice["augmentation"] if closed else REAL, "traditional": advice.get("traditional")}
+    if row["kind"] == "seeds":   # seeds run 0..S-1: S = those measured at the point + the new ones
+        at = runs[(runs.n_base == row["n_base"]) & ((runs.n_syn_added if closed else runs.n_real_added) == row["n_added"])]
+        fields["seeds"] = int(at.seed.max()) + 1 + row["seeds"] if at.seed.notna().any() else row["seeds"]
+    fields["added"] = f"0,{row['n_added']}" if row["kind"] == "base" else str(row["n_added"])
+    if closed:
+        kind = generator_of(advice["generator"]) if advice["augmentation"] == CLOSED else None
+        if advice["augmentation"] == CLOSED and kind is None:
+            return None
+        fields.update(generator=kind[0] if kind else advice["generator"], generator_preset=kind[1] if kind else None)
+    return fields

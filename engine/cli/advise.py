@@ -13,43 +13,17 @@ from engine.cli.common import Db, UserError, app, console, guarded, to_json
 def advice_for(db, dataset: str, classifier: str, augmentation: str, generator: str | None, n_base: int | None,
                n_real_added: float | None, sims: int = 3, n_boot: int = 50, seed: int = 0, top: int | None = None,
                device: str = "auto") -> dict:
-    """The advice for one setting and question, as `engine advise --json` prints it (also the Budget page's)."""
-    from engine.analysis.advise import advise, cost_hours
+    """The advice for one setting and question, as `engine advise --json` prints it."""
+    from engine.analysis.advise import AdviceError, setting_advice
     from engine.analysis.cost import CostModel
-    from engine.analysis.fit import analyse
-    from engine.analysis.select import fit_runs
-    from engine.catalog.classifiers import by_stored_name
-    from engine.catalog.datasets import cli_name
     from engine.cli.analysis import select_setting, setting_runs
     runs = setting_runs(db, dataset, classifier)
     generator = select_setting(runs, dataset, classifier, augmentation, generator)
-    a = analyse(runs, dataset, classifier, augmentation, generator, n_boot=n_boot, seed=seed)
-    own = fit_runs(runs, dataset, classifier, augmentation, generator, a.traditional, a.source)
-    measured = sorted(int(b) for b in a.bases)
-    if not measured:
-        raise UserError(f"{dataset} / {classifier} / {augmentation} has no measured base to advise on")
-    n_base = n_base or measured[len(measured) // 2]
-    if n_base <= 0:
-        raise UserError(f"--n-base {n_base} must be positive")
-    amount = float(n_real_added if n_real_added is not None else n_base)
-
-    def refit(r):
-        return analyse(r, dataset, classifier, augmentation, generator, a.traditional, n_boot=n_boot, seed=seed,
-                       source=a.source)
-    model = CostModel.from_store(db)
-    entry = by_stored_name(classifier)
-    if entry is None:
-        def hours_of(c):
-            return None
-    else:
-        hours_of = cost_hours(model, entry.name, dataset, a.n_total, a.traditional, generator, device)
-    out = advise(a, own, n_base, amount, refit, hours_of, sims=sims, seed=seed, top=top)
-    out.update(dataset=dataset, classifier=classifier, augmentation=augmentation, generator=generator,
-               source=a.source, traditional=a.traditional, device=model.resolve(device),
-               dataset_form=cli_name(dataset), classifier_form=entry.name if entry else None)
-    if entry is None:
-        out["left_out"].append(f"{classifier} is not a classifier this engine trains: no hours")
-    return out
+    try:
+        return setting_advice(runs, CostModel.from_store(db), dataset, classifier, augmentation, generator, n_base,
+                              n_real_added, sims=sims, n_boot=n_boot, seed=seed, top=top, device=device)
+    except AdviceError as err:
+        raise UserError(str(err)) from None
 
 
 @app.command()

@@ -188,7 +188,7 @@ class StudyPlan:
 def _amounts_text(amounts: list[int], n_base: int) -> str:
     def one(a):
         r = a / n_base
-        return "0" if a == 0 else (f"{r:g}N" if float(r).is_integer() else str(a))
+        return "0" if a == 0 else "N" if r == 1 else (f"{r:g}N" if float(r).is_integer() else str(a))
     return ",".join(one(a) for a in amounts)
 
 
@@ -203,7 +203,7 @@ def build_grids(facts: DataFacts, bases: list[int], seeds: int, classifier: str 
                       "added": real_added or _amounts_text(real_amounts(b, facts.n_train), b)})
         grids.append({**common, "augmentation": CLOSED, "generator": generator, "generator_preset": preset,
                       "generator_options": list(generator_options),
-                      "added": syn_added or ",".join(f"{r}N" for r in SYN_RATIOS)})
+                      "added": syn_added or ",".join("N" if r == 1 else f"{r}N" for r in SYN_RATIOS)})
     return grids
 
 

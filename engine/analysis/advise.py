@@ -266,7 +266,8 @@ def queue_fields(row: dict, advice: dict, classifier: str | None, runs: pd.DataF
     known here (a folder dataset's path, a classifier or generator this engine does not train)."""
     from engine.analysis.cost import generator_of
     from engine.catalog.datasets import cli_name
-    dataset = cli_name(advice["dataset"])
+    # A folder's path is not stored: its stored name stands in, for the user to correct to the path.
+    dataset = cli_name(advice["dataset"]) or (advice["dataset"] if advice["dataset"].startswith("folder:") else None)
     if dataset is None or classifier is None:
         return None
     closed = row["kind"] == "synthetic" or row["kind"] == "base" or (row["kind"] == "seeds" and

@@ -16,6 +16,7 @@ from engine.analysis.bootstrap import MIN_DRAWS
 from engine.analysis.select import fit_runs
 from engine.analysis.verdict import explain, interval_labels
 from engine.analysis.surface import FitError
+from engine.catalog.vocab import REAL
 
 started = time.perf_counter()
 runs, setting = page_with_setting("Budget calculator", "budget")
@@ -296,7 +297,7 @@ def advice_panel(analysis, setting) -> None:
         return
     for k, row in enumerate(adv["candidates"]):
         c = st.columns([5, 1])
-        what = {"synthetic": f"{row['n_added']:,} synthetic images", "real": f"{row['n_added']:,} more real images",
+        what = {"synthetic": f"{row['n_added']:,} synthetic images", REAL: f"{row['n_added']:,} more real images",
                 "seeds": f"{row['seeds']} more seeds at +{row['n_added']:,} {row.get('point') or ''}",
                 "base": f"a new base (base run, +{row['n_added']:,} real and synthetic)"}[row["kind"]]
         hours = "unknown hours" if row["gpu_hours"] is None else f"{row['gpu_hours']:.3g} h on {adv['device']}"

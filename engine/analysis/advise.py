@@ -32,10 +32,10 @@ MORE_SEEDS = 2
 @dataclass
 class Candidate:
     n_base: int
-    kind: str              # "synthetic", "real", "seeds" (at a measured point) or "base" (a new base)
+    kind: str              # "synthetic", REAL, "seeds" (at a measured point) or "base" (a new base)
     n_added: int           # images added (seeds: the point's amount; base: N = n_base real and synthetic)
     seeds: int
-    axis: str = "syn"      # seeds only: which amount n_added is ("real" or "syn")
+    axis: str = "syn"      # seeds only: which amount n_added is (REAL or "syn")
     gpu_hours: float | None = None
     width_now: float | None = None
     width_expected: float | None = None
@@ -45,14 +45,14 @@ class Candidate:
         d = asdict(self)
         # which measured point more seeds go to: its real or its synthetic amount
         axis = d.pop("axis")
-        d["point"] = ("real" if axis == REAL else "synthetic") if self.kind == "seeds" else None
+        d["point"] = (REAL if axis == REAL else "synthetic") if self.kind == "seeds" else None
         return d
 
     def points(self) -> list[tuple[int, int]]:
         """(n_real_added, n_syn_added) of the runs it adds (once per seed)."""
         if self.kind == "synthetic":
             return [(0, self.n_added)]
-        if self.kind == "real":
+        if self.kind == REAL:
             return [(self.n_added, 0)]
         if self.kind == "seeds":
             return [(self.n_added, 0)] if self.axis == REAL else [(0, self.n_added)]
@@ -83,7 +83,7 @@ def candidates(analysis, n_base: int, amount: float, n_total: int | None, answer
         real = [int(round(r * b)) for r in REAL_RATIOS if int(round(r * b)) not in real_have and b + r * b <= limit]
         k = PER_KIND if b == n_base else 1
         out += [Candidate(b, "synthetic", a, 3) for a in _nearest(syn, target_syn * b / n_base, k)]
-        out += [Candidate(b, "real", a, 3) for a in _nearest(real, amount * b / n_base, k)]
+        out += [Candidate(b, REAL, a, 3) for a in _nearest(real, amount * b / n_base, k)]
         if b == n_base:
             measured = [(int(r), REAL) for r in real_have] + [(int(s), "syn") for s in syn_have]
             for a, axis in sorted(measured, key=lambda p: abs(np.log(p[0] / max(target_syn if p[1] == "syn"

@@ -1,19 +1,12 @@
 """Torch-free: what a run, a generator and a study cost in device-hours, fitted to the store's own times.
 
-Classifier training: per (stored classifier, input size, device) a log-linear fit of the measured
-training seconds on the work of the run (images processed = steps x batch size, from the run's
-config, else from the recipe it would have had), log t = a + b log(work). With fewer than three
-distinct amounts of work, or a slope the runs cannot pin down (outside [0.3, 1.5]), b is held at 1
-(seconds per image processed). The 95 % interval of a new run is the fit's prediction interval
-from its residual spread (Student t, n - p degrees of freedom): it says how far single runs
-scattered around the fit on that device, and is absent with fewer runs than parameters + 1.
-Generator training: the same fit of training seconds on images seen, per (kind, preset, device).
-Sampling: seconds per image, per (kind, preset, device), its spread over the measured sets.
-
-Where the store holds no timing of a thing, the project's bench figures (docs/speed.md, one run on an
-idle 2-core CPU, no interval) stand in, and every estimate says which it rests on and how many runs.
-Sums over a plan add the runs' intervals end to end (as if every run erred the same way): wide, never
-too narrow. `estimate_job_hours(spec, db) -> dict` is the Queue page's entry point.
+Classifiers: per (stored classifier, input size, device class) log seconds = a + b log(images processed)
+by least squares (steps x batch from each run's config, else its recipe's); b is held at 1 with fewer
+than three distinct amounts or a slope outside SLOPE_RANGE. A new run's 95 % interval is the Student-t
+prediction interval from the residual spread (none without degrees of freedom). Generators: the same on
+training images per (kind, preset, device); sampling: seconds per image. Without timings the bench
+figures of docs/speed.md stand in (CPU, no interval), and every estimate says what it rests on. Sums add
+the runs' intervals end to end: wide, never too narrow. estimate_job_hours(spec, db) serves the Queue.
 """
 from __future__ import annotations
 
@@ -22,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.catalog.classifiers import CLASSIFIERS
+from engine.catalog.classifiers import CLASSIFIERS, RESNET50, RESNET110, SMALLCNN, VIT_B32
 from engine.catalog.datasets import known_train_size, paper_n_total, stored_name
 from engine.catalog.generators import DEFAULT_GENERATOR, GENERATORS
-from engine.catalog.vocab import CLOSED
+from engine.catalog.vocab import CLOSED, REAL
 from engine.spec import StudySpec
 
 LEVEL = 0.95
@@ -34,7 +27,8 @@ SLOPE_RANGE = (0.3, 1.5)
 # docs/speed.md, "On this project's CPU machines": bench/bench_classifiers.py (images processed per
 # second) and bench/bench_edm.py (training images per second, sampling seconds per image).
 BENCH_BASIS = "bench figures of docs/speed.md (one run on an idle 2-core CPU; no interval)"
-BENCH_CLASSIFIER = {"SmallCNN": 4441.0, "ResNet-110": 56.5, "ResNet-50": 3.6, "ViT-B/32": 5.1}
+BENCH_CLASSIFIER = {CLASSIFIERS[k].stored_name: v for k, v in
+                    ((SMALLCNN, 4441.0), (RESNET110, 56.5), (RESNET50, 3.6), (VIT_B32, 5.1))}
 BENCH_GENERATOR = {("edm", "tiny"): (1943.0, 0.0064), ("edm", "small"): (12.4, 1.15), ("edm", "cifar"): (1.2, 8.8)}
 
 
@@ -200,30 +194,24 @@ class CostModel:
             keys = [k for k in keys if k[-1] == device]
         return max(keys, key=lambda k: table[k].n) if keys else None
 
-    def classifier_fit(self, classifier: str, input_size: int, device: str = CPU) -> TimeFit | None:
-        """The fit for a stored classifier at an input size on a device, else the bench figure (CPU)."""
-        key = self._pick(self.classifiers, (classifier, input_size), device)
+    def _fit(self, table: dict, prefix: tuple, device: str, bench: float | None) -> TimeFit | None:
+        """The group's fit on the device, else (on a CPU) the bench figure: seconds per unit of work."""
+        key = self._pick(table, prefix, device)
         if key is not None:
-            return self.classifiers[key]
-        if classifier in BENCH_CLASSIFIER and device in (CPU, "auto"):
-            return bench_fit(1.0 / BENCH_CLASSIFIER[classifier])
-        return None
+            return table[key]
+        return bench_fit(bench) if bench is not None and device in (CPU, "auto") else None
+
+    def classifier_fit(self, classifier: str, input_size: int, device: str = CPU) -> TimeFit | None:
+        rate = BENCH_CLASSIFIER.get(classifier)
+        return self._fit(self.classifiers, (classifier, input_size), device, 1.0 / rate if rate else None)
 
     def generator_fit(self, kind: str, preset: str, device: str = CPU) -> TimeFit | None:
-        key = self._pick(self.generators, (kind, preset), device)
-        if key is not None:
-            return self.generators[key]
-        if (kind, preset) in BENCH_GENERATOR and device in (CPU, "auto"):
-            return bench_fit(1.0 / BENCH_GENERATOR[(kind, preset)][0])
-        return None
+        rate = BENCH_GENERATOR.get((kind, preset))
+        return self._fit(self.generators, (kind, preset), device, 1.0 / rate[0] if rate else None)
 
     def sampling_fit(self, kind: str, preset: str, device: str = CPU) -> TimeFit | None:
-        key = self._pick(self.sampling, (kind, preset), device)
-        if key is not None:
-            return self.sampling[key]
-        if (kind, preset) in BENCH_GENERATOR and device in (CPU, "auto"):
-            return bench_fit(BENCH_GENERATOR[(kind, preset)][1])
-        return None
+        rate = BENCH_GENERATOR.get((kind, preset))
+        return self._fit(self.sampling, (kind, preset), device, rate[1] if rate else None)
 
     def resolve(self, device: str) -> str:
         """"auto": the device class with the most measured classifier runs (a CPU without any: the bench's);
@@ -275,10 +263,6 @@ class Hours:
         for what, how in self.basis:
             groups.setdefault(how, []).append(what)
         return "; ".join(", ".join(whats) + (f": {how}" if how else "") for how, whats in groups.items())
-
-    @property
-    def bench(self) -> bool:
-        return any(how == BENCH_BASIS for _, how in self.basis)
 
     def as_dict(self) -> dict:
         return {"hours": self.hours, "lo": self.lo, "hi": self.hi, "basis": self.text()}
@@ -342,8 +326,7 @@ def sampling_hours(model: CostModel, kind: str, preset: str, images: float, devi
             f.basis(f"sampling {name}"), f.n if f.source == "store" else 0)
 
 
-def spec_estimate(spec: StudySpec, model: CostModel, device: str = "auto", n_train_total: int | None = None,
-                  generator_needed: bool = True) -> dict:
+def spec_estimate(spec: StudySpec, model: CostModel, device: str = "auto", n_train_total: int | None = None) -> dict:
     """{classifier, generator, sampling: Hours, total: Hours} of one validated study grid."""
     device = model.resolve(device)
     dataset = stored_name(spec.dataset) or spec.dataset
@@ -352,8 +335,7 @@ def spec_estimate(spec: StudySpec, model: CostModel, device: str = "auto", n_tra
     cls = classifier_hours(model, spec.classifier, dataset, runs, n_total, spec.recipe, spec.traditional, device)
     gen, samp = Hours(), Hours()
     if spec.augmentation == CLOSED and any(a > 0 for a in spec.added):
-        if generator_needed:
-            generator_hours(model, spec.generator, spec.generator_preset, spec.generator_options, device, gen)
+        generator_hours(model, spec.generator, spec.generator_preset, spec.generator_options, device, gen)
         sampling_hours(model, spec.generator, spec.generator_preset, max(spec.added), device, samp)
     total = Hours()
     for part in (cls, gen, samp):
@@ -455,7 +437,7 @@ def answer_cost(verdict: dict, direction: str, amount: float, n_base: int, gener
     label = None if real_n is None or label_cost is None else real_n * label_cost
     label_ci = _mul(real_ci, label_cost)
     out = {"device": device, "gpu_price": gpu_cost, "label_price": label_cost,
-           "real": {"images": real_n, "images_ci": real_ci, "label_cost": label, "label_cost_ci": label_ci},
+           REAL: {"images": real_n, "images_ci": real_ci, "label_cost": label, "label_cost_ci": label_ci},
            "synthetic": {"images": syn_n, "images_ci": syn_ci, "generator_hours": gen.hours,
                          "generator_hours_ci": _ci(gen.lo, gen.hi), "sampling_hours": samp_h,
                          "sampling_hours_ci": _ci(*samp_ci), "gpu_hours": hours, "gpu_hours_ci": _ci(*hours_ci),
@@ -474,7 +456,7 @@ def answer_cost(verdict: dict, direction: str, amount: float, n_base: int, gener
 
 
 def _cheaper(label, label_ci, gpu, gpu_ci) -> str | None:
-    """"real", "synthetic", or "unclear" where the two intervals overlap; None without both prices."""
+    """REAL, "synthetic", or "unclear" where the two intervals overlap; None without both prices."""
     if label is None and not label_ci or gpu is None and not (gpu_ci and gpu_ci[0] is not None):
         return None
     r_lo, r_hi = (label_ci or [label, label])
@@ -482,7 +464,7 @@ def _cheaper(label, label_ci, gpu, gpu_ci) -> str | None:
     if s_hi is not None and r_lo is not None and s_hi < r_lo:
         return "synthetic"
     if s_lo is not None and r_hi is not None and s_lo > r_hi:
-        return "real"
+        return REAL
     return "unclear"
 
 
@@ -501,7 +483,7 @@ def _money(v) -> str:
 def _span(ci, fmt) -> str:
     if not ci or (ci[0] is None and ci[1] is None) or (ci[0] is not None and fmt(ci[0]) == fmt(ci[1] or -1)):
         return ""
-    return f" [{fmt(ci[0]) if ci[0] is not None else '?'}-{fmt(ci[1]) if ci[1] is not None else 'open'}]"
+    return f" [{fmt(ci[0]) if ci[0] is not None else '?'}-{fmt(ci[1]) if ci[1] is not None else 'no upper bound'}]"
 
 
 def _amount(value, ci, fmt) -> str:
@@ -513,7 +495,7 @@ def _amount(value, ci, fmt) -> str:
 
 def cost_sentence(c: dict) -> str:
     """One line: labelling against generating, as the Budget page and `engine equiv` print it."""
-    real, syn = c["real"], c["synthetic"]
+    real, syn = c[REAL], c["synthetic"]
     count = lambda v: f"{v:,.0f}"  # noqa: E731
     unit = "GPU-h" if c["device"] != CPU else "h on a CPU"
     if real["images"] is None and not real["images_ci"] or syn["images"] is None and not syn["images_ci"]:

@@ -12,7 +12,6 @@ hours on the device (engine.analysis.cost) and the disk the synthetic sets and c
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +27,7 @@ ROOM_RATIOS = (0.4, 0.6, 1.0)          # of the room left past a large base
 SYN_RATIOS = (1, 2, 3, 4, 5)
 SEEDS = 3
 PIXEL_SPACE_MAX = 32                   # EDM up to 32 x 32 (engine.catalog.generators); DiT above
-KNOWN_SHAPES = {"digits": (8, 8, 1), "cifar10": (32, 32, 3)}
-KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "imagenet100": 100, "imagenet10": 10}
+TEN_CLASSES = 10    # digits and CIFAR-10; the ImageNet subsets' lists ship in engine/data/classes/
 
 
 class PlanError(InputError):
@@ -110,14 +108,19 @@ def data_facts(form: str, data_root: str | None = None, size: int | None = None,
         return _folder_facts(form, arg, size)
     if kind.family == catalog.MEDMNIST_FAMILY:
         return _medmnist_facts(form, arg, data_root, size)
+    from importlib import resources
     stored = kind.stored_name
     n_train = catalog.known_train_size(form) or kind.n_total
-    if form in KNOWN_SHAPES:
-        shape = KNOWN_SHAPES[form]
-    else:   # ImageNet subsets decode at the classifier's input size (or --size)
+    # Fixed-size sets keep their images' size, which their default classifier takes (8 and 32); the ImageNet
+    # subsets decode at the classifier's input size (or --size). Only the built-in digits are grey.
+    if kind.takes_size:
         side = size or CLASSIFIERS[classifier or kind.default_classifier].input_size
-        shape = (side, side, 3)
-    return DataFacts(form, stored, int(n_train), KNOWN_CLASSES.get(form, 0), shape, {}, "the catalog")
+    else:
+        side = CLASSIFIERS[kind.default_classifier].input_size
+    listed = resources.files("engine.data").joinpath("classes", f"{form}.txt")
+    classes = len([ln for ln in listed.read_text().splitlines() if ln.strip()]) if listed.is_file() else TEN_CLASSES
+    return DataFacts(form, stored, int(n_train), classes, (side, side, 1 if form == catalog.DEFAULT_DATASET else 3),
+                     {}, "the catalog")
 
 
 # ------------------------------------------------------------------------------ the grid
@@ -303,7 +306,3 @@ def fmt_bytes(n: int | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return ""
-
-
-def ceil_minutes(hours: float | None) -> str:
-    return "unknown" if hours is None else f"{math.ceil(hours * 60)} min"

@@ -42,7 +42,7 @@ def realise(truth: Curves, runs, c, sd, rng):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=20, help="trials per truth")
-    parser.add_argument("--sims", type=int, default=2)
+    parser.add_argument("--sims", type=int, default=4)
     parser.add_argument("--n-boot", type=int, default=20)
     parser.add_argument("--noise", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=0)

@@ -273,7 +273,7 @@ def _advice(path: str, file_stamp: tuple, setting: tuple, source, traditional, n
     from engine.analysis.advise import setting_advice
     runs_here = runs[(runs.dataset == setting[0]) & (runs.classifier == setting[1])]
     return setting_advice(runs_here, cost_model(path, file_stamp), setting[0], setting[1], setting[2], setting[3],
-                          n_base, amount, sims=3, n_boot=50, top=ADVICE_TOP, source=source, traditional=traditional)
+                          n_base, amount, sims=4, n_boot=50, top=ADVICE_TOP, source=source, traditional=traditional)
 
 
 def advice_panel(analysis, setting) -> None:

@@ -154,7 +154,7 @@ def new_runs(runs: pd.DataFrame, c: Candidate, means: np.ndarray, sd: float, rng
 
 
 def advise(analysis, runs: pd.DataFrame, n_base: int, amount: float, refit, hours_of, *,
-           direction: str = "syn_for_real", sims: int = 3, seed: int = 0, top: int | None = None) -> dict:
+           direction: str = "syn_for_real", sims: int = 4, seed: int = 0, top: int | None = None) -> dict:
     """{"question", "width_now", "verdict", "candidates": rows ranked by shrink per GPU-hour, "left_out"}.
 
     `refit(runs) -> Analysis` refits the setting as `analysis` was fitted; `hours_of(candidate) -> hours
@@ -226,7 +226,7 @@ class AdviceError(InputError):
 
 
 def setting_advice(runs: pd.DataFrame, model, dataset: str, classifier: str, augmentation: str, generator: str | None,
-                   n_base: int | None = None, n_real_added: float | None = None, *, sims: int = 3, n_boot: int = 50,
+                   n_base: int | None = None, n_real_added: float | None = None, *, sims: int = 4, n_boot: int = 50,
                    seed: int = 0, top: int | None = None, device: str = "auto", source: str | None = None,
                    traditional: str | None = None) -> dict:
     """advise() for one stored setting (its runs as the store gives them), each row with the Queue form's

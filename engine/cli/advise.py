@@ -11,7 +11,7 @@ from engine.cli.common import Db, UserError, app, console, guarded, to_json
 
 
 def advice_for(db, dataset: str, classifier: str, augmentation: str, generator: str | None, n_base: int | None,
-               n_real_added: float | None, sims: int = 3, n_boot: int = 50, seed: int = 0, top: int | None = None,
+               n_real_added: float | None, sims: int = 4, n_boot: int = 50, seed: int = 0, top: int | None = None,
                device: str = "auto") -> dict:
     """The advice for one setting and question, as `engine advise --json` prints it."""
     from engine.analysis.advise import AdviceError, setting_advice
@@ -36,7 +36,7 @@ def advise(dataset: Annotated[str, typer.Option(help="Dataset as stored, e.g. di
            n_real_added: Annotated[Optional[float], typer.Option(
                help="The question's N: how many synthetic images equal N more real ones [default: n_base].")] = None,
            generator: Annotated[Optional[str], typer.Option(help="Generator, if several.")] = None,
-           sims: Annotated[int, typer.Option(help="Simulated outcomes per candidate (1-50).")] = 3,
+           sims: Annotated[int, typer.Option(help="Simulated outcomes per candidate (1-50).")] = 4,
            n_boot: Annotated[int, typer.Option(help="Bootstrap draws of each refit (0-1,000).")] = 50,
            seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 0,
            top: Annotated[int, typer.Option(help="Rows to print (0: all).")] = 10,

@@ -8,13 +8,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.common import (default_when_changed, features_text, fit, fmt_ci, page_with_setting, source_picker,
-                        surface_controls, traditional_picker)
+from app.common import (default_when_changed, features_text, fit, fmt_ci, page_with_setting, source_picker, stamp,
+                        store_path, surface_controls, traditional_picker)
+from engine.analysis.cost import CostModel, answer_cost
 from engine.analysis.equivalence import eq1
 from engine.analysis.bootstrap import MIN_DRAWS
 from engine.analysis.select import fit_runs
 from engine.analysis.verdict import explain, interval_labels
 from engine.analysis.surface import FitError
+from engine.catalog.vocab import REAL
 from app.links import linked
 from app.report_button import report_button
 
@@ -174,6 +176,7 @@ def question_panel(analysis, setting_key):
         amount_text = linked(cols[2].text_input, "N: real images added", value=str(default_base), key="budget_n_real_added")
     else:
         amount_text = linked(cols[2].text_input, "K: synthetic images added", value=str(default_base), key="budget_k_syn_added")
+    prices = price_fields()
     try:
         if picked == OTHER_BASE:
             n_base = parse_count(linked(cols[1].text_input, "Another n_base", value=str(default_base), key="budget_n_base_other"),
@@ -205,6 +208,7 @@ def question_panel(analysis, setting_key):
     # which the page keeps for input it cannot read.
     box = {"A": st.success, "B": st.success, "C": st.warning, "D": st.info}[v["grade"]]
     box(f"**Verdict, grade {v['grade']}** ({GRADES[v['grade']]}): {v['text']}")
+    cost_line(analysis, v, direction, amount, n_base, prices)
     st.caption(f"[Paper check: how the published equations fare on their own runs](./paper_check?dataset="
                f"{quote(analysis.dataset)}&classifier={quote(analysis.classifier)}) · grades: "
                + "; ".join(f"{g} {t}" for g, t in GRADES.items()))
@@ -236,6 +240,76 @@ def question_panel(analysis, setting_key):
 
     eq1_chart(analysis, bases, f"{analysis.level:.0%}", st.session_state.get("budget_question_asked"))
     st.caption(f"Answer computed in {(time.perf_counter() - started) * 1000:.0f} ms")
+    if prices[2]:
+        advice_panel(analysis, setting_key)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cost_model(path: str, file_stamp: tuple) -> CostModel:
+    """engine.analysis.cost's model of this store's timings, refitted when the store changes."""
+    return CostModel.from_store(path)
+
+
+def price_fields() -> tuple[float, float]:
+    """The prices the cost sentence uses; drawn on every run of the panel, whatever else fails below them."""
+    p = st.columns([1, 1, 4])
+    gpu_price = linked(p[0].number_input, "Price per GPU-hour ($)", min_value=0.0, value=2.0, step=0.5, key="budget_gpu_cost")
+    label_price = linked(p[1].number_input, "Price per labelled image ($)", min_value=0.0, value=0.10, step=0.01,
+                                    format="%.3f", key="budget_label_cost")
+    advise = p[2].toggle("Advise the next runs to buy (simulates each candidate: seconds)", key="budget_advice_on")
+    return gpu_price, label_price, advise
+
+
+def cost_line(analysis, v: dict, direction: str, amount: int, n_base: int, prices: tuple) -> None:
+    """One sentence: labelling the real images against generating the synthetic ones, at the page's prices."""
+    c = answer_cost(v, direction, amount, n_base, analysis.generator, cost_model(str(store_path()), stamp(store_path())),
+                    *prices[:2])
+    st.markdown(f"**Cost:** {c['text']}", help=c["basis"])
+
+
+ADVICE_TOP = 5
+
+
+@st.cache_data(show_spinner="Simulating each candidate run…", max_entries=16)
+def _advice(path: str, file_stamp: tuple, setting: tuple, source, traditional, n_base: int, amount: int) -> dict:
+    from engine.analysis.advise import setting_advice
+    runs_here = runs[(runs.dataset == setting[0]) & (runs.classifier == setting[1])]
+    return setting_advice(runs_here, cost_model(path, file_stamp), setting[0], setting[1], setting[2], setting[3],
+                          n_base, amount, sims=4, n_boot=50, top=ADVICE_TOP, source=source, traditional=traditional)
+
+
+def advice_panel(analysis, setting) -> None:
+    """The five runs expected to narrow the verdict most per GPU-hour, each a button that opens the Queue
+    form prefilled with it (st.session_state["queue_prefill"], read by views/queue.py)."""
+    asked = st.session_state.get("budget_question_asked")
+    if not asked or asked[2] != "syn_for_real":
+        st.caption("Advice answers the question \"how many synthetic images equal N more real ones\".")
+        return
+    n_base, amount = int(asked[0]), int(asked[1])
+    st.markdown("**Next runs to buy**: ranked by how much each is expected to narrow the verdict's interval per "
+                "GPU-hour (its outcome simulated from the current fit and the runs' own noise)")
+    try:
+        adv = _advice(str(store_path()), stamp(store_path()), setting, analysis.source, analysis.traditional,
+                      n_base, amount)
+    except Exception as err:  # an advice the fit cannot give is said, never a broken page
+        st.warning(f"No advice: {err}")
+        return
+    if not adv["candidates"]:
+        st.info("No advice: " + "; ".join(dict.fromkeys(adv["left_out"])))
+        return
+    for k, row in enumerate(adv["candidates"]):
+        c = st.columns([5, 1])
+        what = {"synthetic": f"{row['n_added']:,} synthetic images", REAL: f"{row['n_added']:,} more real images",
+                "seeds": f"{row['seeds']} more seeds at +{row['n_added']:,} {row.get('point') or ''}",
+                "base": f"a new base (base run, +{row['n_added']:,} real and synthetic)"}[row["kind"]]
+        hours = "unknown hours" if row["gpu_hours"] is None else f"{row['gpu_hours']:.3g} h on {adv['device']}"
+        shrink = "—" if row["shrink_per_gpu_hour"] is None else f"{row['shrink_per_gpu_hour']:,.0f} images / h"
+        c[0].markdown(f"{k + 1}. n_base {row['n_base']:,}: {what}, {row['seeds']} seeds; {hours}; interval "
+                      f"{row['width_now']:,.0f} → {row['width_expected']:,.0f} images expected ({shrink})")
+        if c[1].button("Queue this", key=f"budget_advice_queue_{k}", disabled=row.get("queue") is None,
+                       help=None if row.get("queue") else "its dataset or generator cannot be queued from here"):
+            st.session_state["queue_prefill"] = row["queue"]
+            st.switch_page("views/queue.py")
 
 
 question_panel(analysis, setting)

@@ -5,8 +5,8 @@ import time
 import pandas as pd
 import streamlit as st
 
-from app.common import default_when_changed, store_path
-from engine.analysis.cost import estimate_job_hours
+from app.common import default_when_changed, stamp, store_path
+from engine.analysis.cost import CostModel, estimate_job_hours, fmt_hours, spec_estimate
 from engine.catalog.classifiers import CLASSIFIERS
 from engine.catalog.datasets import DATASETS, FORMS
 from engine.catalog.generators import GENERATORS
@@ -19,13 +19,37 @@ from store import synthetic as store_synthetic
 from store.db import StoreError, connect, migrate
 
 st.title("Queue new runs")
+# A job handed over by another page (the Budget page's advice): its fields go into this form's widgets
+# before they are drawn, once; the form then stays the user's to edit.
+PREFILL_KEYS = {"dataset": "queue_dataset", "n_base": "queue_n_base", "added": "queue_added", "seeds": "queue_seeds",
+                "augmentation": "queue_augmentation"}
+prefill = st.session_state.pop("queue_prefill", None)
+if prefill:
+    for field, key in PREFILL_KEYS.items():
+        if prefill.get(field) is not None:
+            st.session_state[key] = str(prefill[field]) if key != "queue_augmentation" else prefill[field]
+    st.session_state["queue_classifier"] = prefill.get("classifier") or "(default for the dataset)"
+    st.session_state["queue_traditional"] = prefill.get("traditional") or "(default for the dataset)"
+    if prefill.get("augmentation") == OPEN:
+        st.session_state["queue_open_set"] = prefill.get("generator")
+    elif prefill.get("generator") in GENERATORS:
+        st.session_state["queue_generator"] = prefill["generator"]
+        if prefill.get("generator_preset"):
+            st.session_state[f"queue_preset_{prefill['generator']}"] = prefill["generator_preset"]
+# The text fields' first values, set here rather than as the widgets' `value`: a value set through
+# session_state (the prefill above, or another page) and a `value` argument together make Streamlit warn.
+for key, value in (("queue_dataset", DEFAULTS.dataset), ("queue_n_base", str(DEFAULTS.n_base)),
+                   ("queue_added", DEFAULTS.added), ("queue_seeds", str(DEFAULTS.seeds))):
+    st.session_state.setdefault(key, value)
+if prefill:
+    st.info("Prefilled from the Budget page's advice: check the fields, then queue it.")
 st.caption("A job is a study grid (points × seeds) that `engine worker` executes with the same code as "
            "`engine run`; its runs then appear on the other pages. Start a worker with "
            "`engine worker --device cuda:0` (one per GPU) or `engine worker --device cpu`, or send the jobs "
            "to a Ray cluster with `engine cluster --address HOST:PORT`.")
 
 c = st.columns(4)
-dataset = c[0].text_input("Dataset", DEFAULTS.dataset, key="queue_dataset", help=", ".join(FORMS))
+dataset = c[0].text_input("Dataset", key="queue_dataset", help=", ".join(FORMS))
 classifier = c[1].selectbox("Classifier", ["(default for the dataset)", *CLASSIFIERS], key="queue_classifier")
 augmentation = c[2].radio("Augmentation", AUGMENTATIONS, key="queue_augmentation", horizontal=True)
 g = c[3].columns(2)
@@ -49,9 +73,9 @@ c = st.columns(4)
 # Text, not number_input: a number_input shows a rejected value (-5, or one past its max) while the
 # server keeps the last valid one, and the button would queue that. Text reaches the server as
 # shown, and validate() below is the one judge of it, as for `engine queue add`.
-n_base = c[0].text_input("n_base", str(DEFAULTS.n_base), key="queue_n_base", help="images in the real base set")
-added = c[1].text_input("Images to add", DEFAULTS.added, key="queue_added", help="counts, or multiples of N = n_base")
-seeds = c[2].text_input("Seeds", str(DEFAULTS.seeds), key="queue_seeds", help=f"1 to {MAX_SEEDS}")
+n_base = c[0].text_input("n_base", key="queue_n_base", help="images in the real base set")
+added = c[1].text_input("Images to add", key="queue_added", help="counts, or multiples of N = n_base")
+seeds = c[2].text_input("Seeds", key="queue_seeds", help=f"1 to {MAX_SEEDS}")
 data_root = c[3].text_input("Data path (as the workers see it)", "", key="queue_data_root",
                             help="Workers run only jobs whose data lie under their --data-root folders.")
 c = st.columns([2, 2, 1])
@@ -156,6 +180,26 @@ def job_table():
         getattr(message, kind)(text)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def cost_model(path: str, file_stamp: tuple) -> CostModel:
+    return CostModel.from_store(path)
+
+
+def job_hours(specs) -> list[str]:
+    """Each job's estimated hours on one worker (engine.analysis.cost), its 95 % interval where it has one."""
+    model = cost_model(str(store_path()), stamp(store_path()))
+    out = []
+    for raw in specs:
+        try:
+            h = spec_estimate(validate(raw), model)["total"]
+        except (SpecError, ValueError):
+            out.append("")
+            continue
+        out.append("unknown" if h.hours is None else fmt_hours(h.hours) + (
+            f" [{fmt_hours(h.lo)}-{fmt_hours(h.hi)}]" if h.lo is not None and h.hi is not None else ""))
+    return out
+
+
 def jobs_and_cancel():
     try:
         frame = jobs.list_jobs(store_path())
@@ -186,6 +230,7 @@ def jobs_and_cancel():
                                                                 frame.get("runs_planned", [None] * len(frame)))],
         "runs": frame.run_ids.map(lambda r: len(json.loads(r)) if isinstance(r, str) else 0),
         "error": frame.error, "queued at (UTC)": frame.created_at, "finished (UTC)": frame.finished_at})
+    view.insert(4, "est. hours", job_hours(frame.spec))
     st.dataframe(view.iloc[::-1], hide_index=True, width="stretch", key="queue_jobs")
     active = frame[frame.status.isin(["queued", "running"])].job_id.tolist()
     if active:

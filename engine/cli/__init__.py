@@ -5,7 +5,8 @@ The groups are imported when `app` is first asked for, not when the package is: 
 needs (numpy, DuckDB, the analysis, torch) inside itself, so `engine --help` and the questions
 (`fit`, `equiv`, `queue`) never load torch, diffusers, streamlit or scikit-learn."""
 
-GROUPS = ("analysis", "checks", "app_cmd", "cluster", "quality", "queue", "report", "runs", "store_cmd", "study", "synthetic")
+GROUPS = ("advise", "analysis", "checks", "app_cmd", "cluster", "quality", "queue", "report", "runs", "store_cmd", "study",
+          "synthetic")
 
 
 def __getattr__(name):

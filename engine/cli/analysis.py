@@ -187,9 +187,16 @@ def equiv(dataset: Annotated[str, typer.Option()],
           n_boot: NBootOpt = 200,
           seed: Annotated[int, typer.Option()] = 0,
           source: SourceOpt = None,
+          gpu_cost: Annotated[Optional[float], typer.Option(
+              "--gpu-cost", help="Price of one GPU-hour (or device-hour), for the cost of the synthetic side.")] = None,
+          label_cost: Annotated[Optional[float], typer.Option(
+              "--label-cost", help="Price of labelling one real image, for the cost of the real side.")] = None,
           as_json: Annotated[bool, typer.Option("--json")] = False,
           db: Db = None):
     """Answer "how many synthetic images equal N more real ones" (or the inverse); exit 1 without an answer."""
+    for name, price in (("--gpu-cost", gpu_cost), ("--label-cost", label_cost)):
+        if price is not None and not (math.isfinite(price) and price >= 0):
+            raise UserError(f"{name} {price:g} must be a finite, non-negative price")
     if (n_real_added is None) == (n_syn_added is None):
         raise UserError("give exactly one of --n-real-added or --n-syn-added")
     if n_base <= 0:
@@ -212,6 +219,8 @@ def equiv(dataset: Annotated[str, typer.Option()],
                 "c1_ci": a.c1_ci, "c2_ci": a.c2_ci, "level": a.level, "verdict": exp["verdict"],
                 "methods": exp["answers"], "labels": {f"{k}_ci": v for k, v in labels.items()}})
     v = exp["verdict"]
+    from engine.analysis.cost import CostModel, answer_cost
+    ans["cost"] = answer_cost(v, direction, amount, n_base, a.generator, CostModel.from_store(db), gpu_cost, label_cost)
     answered = v["value"] is not None or v["lo"] is not None or v["hi"] is not None or a.has_answer(ans)
     if as_json:
         print(to_json(ans))
@@ -220,6 +229,7 @@ def equiv(dataset: Annotated[str, typer.Option()],
         return
     unit = "synthetic images" if n_real_added is not None else "real images"
     console.print(f"[bold]verdict (grade {v['grade']}):[/] {v['text']}", highlight=False, soft_wrap=True)
+    console.print(f"cost: {ans['cost']['text']} ({ans['cost']['basis']})", highlight=False, soft_wrap=True)
     console.print(f"the other answers (source: {a.source} runs):", highlight=False)
     if ans.get("bound"):
         console.print(f"  at this base: {ans['bound']['text']}", highlight=False)

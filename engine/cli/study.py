@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from engine.cli.common import Db, UserError, app, console, err_console, guarded
+from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json
 from engine.catalog.classifiers import CLASSIFIERS
 from engine.catalog.datasets import DATASETS, DEFAULT_DATASET, FORMS, default_classifier, stored_name
 from engine.catalog.generators import GENERATORS
@@ -170,63 +170,200 @@ def run_grid_cli(fields, db, device="auto", force=False, compile_=False, downloa
         raise typer.Exit(130)
 
 
-study_app = typer.Typer(help="Built-in end-to-end studies.", no_args_is_help=True)
-app.add_typer(study_app, name="study")
-
-
-@study_app.command(DEFAULT_DATASET)
+@app.command("study")
 @guarded
-def study_digits(bases: Annotated[str, typer.Option(help="Base sizes n_base.")] = "20,50,100,200",
-                 seeds: Annotated[int, typer.Option(help="Seeds per point.")] = 3,
-                 recipe: RecipeOpt = None,
-                 generator: GeneratorKindOpt = D.generator,
-                 generator_option: GeneratorOpt = None,
-                 device: DeviceOpt = "auto",
-                 force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
-                 threads: ThreadsOpt = None,
-                 quality: Annotated[Optional[str], typer.Option(
-                     "--quality", help="Quality of the synthetic sets after closed-set runs: cheap, full or off "
-                                       "[default: full; off with --traditional-baseline].")] = None,
-                 traditional_baseline: Annotated[bool, typer.Option(
-                     "--traditional-baseline", help="Run the paper's Tab. 6 comparison instead: no augmentation, "
-                     "flip, crop, crop+flip, and closed-set images at 1:1 without traditional augmentation.")] = False,
-                 db: Db = None):
-    """Real and closed-set grids on digits (3 seeds), then the equivalence fit. Resumable."""
+def study(dataset: Annotated[str, typer.Argument(help=f"{', '.join(FORMS)} (default: the built-in {DEFAULT_DATASET}).")]
+          = DEFAULT_DATASET,
+          bases: Annotated[Optional[str], typer.Option(
+              help="Base sizes n_base [default: digits 20,50,100,200; else about 1 %, 10 % and 50 % of the train split].")]
+          = None,
+          seeds: Annotated[int, typer.Option(help="Seeds per point.")] = 3,
+          classifier: ClassifierOpt = None,
+          data_root: DataRootOpt = None,
+          size: SizeOpt = None,
+          recipe: RecipeOpt = None,
+          generator: Annotated[Optional[str], typer.Option(
+              "--generator", help="Closed-set generator kind: edm or dit [default: edm up to 32x32 images, else dit].")]
+          = None,
+          generator_preset: PresetOpt = None,
+          generator_option: GeneratorOpt = None,
+          device: DeviceOpt = "auto",
+          force: Annotated[bool, typer.Option(help="Rerun points already stored.")] = False,
+          threads: ThreadsOpt = None,
+          quality: Annotated[Optional[str], typer.Option(
+              "--quality", help="Quality of the synthetic sets after closed-set runs: cheap, full or off "
+                                "[default: full; off with --traditional-baseline].")] = None,
+          traditional_baseline: Annotated[bool, typer.Option(
+              "--traditional-baseline", help="digits: run the paper's Tab. 6 comparison instead: no augmentation, "
+              "flip, crop, crop+flip, and closed-set images at 1:1 without traditional augmentation.")] = False,
+          plan_only: Annotated[bool, typer.Option("--plan", help="Print the plan and run nothing.")] = False,
+          as_json: Annotated[bool, typer.Option("--json", help="With --plan: print the plan as one JSON object.")] = False,
+          yes: Annotated[bool, typer.Option("--yes", help="Run the plan here (digits runs without it).")] = False,
+          queue: Annotated[bool, typer.Option("--queue", help="Queue the plan's grids for `engine worker`s instead.")]
+          = False,
+          db: Db = None):
+    """A whole study on DATASET: the plan (runs, generator trainings, hours, disk), then run here or queue. Resumable."""
     import time as _time
-    from engine.execution.study import study_grids, tab6_grids
+    from engine.execution.study_plan import PlanError
+    if as_json and not plan_only:
+        raise UserError("--json prints the plan only: add --plan")
+    if plan_only and (yes or queue):
+        raise UserError("--plan runs nothing: drop --yes/--queue, or drop --plan")
+    if yes and queue:
+        raise UserError("--yes runs here and --queue sends the grids to workers: choose one")
+    if traditional_baseline and dataset != DEFAULT_DATASET:
+        raise UserError(f"--traditional-baseline is the digits study's Tab. 6 comparison, not {dataset!r}'s")
     quality = quality or ("off" if traditional_baseline else "full")
+    base_sizes = parse_bases(bases)
+    if seeds < 1 or seeds > MAX_SEEDS:
+        raise UserError(f"seeds = {seeds:,} must be between 1 and {MAX_SEEDS}")
+    from engine.execution.local import Runtime
+    try:
+        Runtime(quality=quality)
+        plan = make_plan(dataset, base_sizes, seeds, classifier, data_root, size, recipe, generator, generator_preset,
+                         generator_option, traditional_baseline, device, db)
+    except (SpecError, PlanError) as err:
+        raise UserError(str(err)) from None
+    if as_json:
+        print(to_json(plan.as_dict()))
+        return
+    print_plan(plan)
+    if plan_only:
+        return
+    if queue:
+        queue_plan(plan, quality, db)
+        return
+    if not yes and dataset != DEFAULT_DATASET:
+        err_console.print("nothing run: add --yes to run it here, or --queue to queue it for workers")
+        return
+    start = _time.perf_counter()
+    run_keys = []
+    for k, fields in enumerate(plan.grids, 1):
+        err_console.rule(f"[{k}/{len(plan.grids)}] {dataset} n_base {fields['n_base']}: {fields['augmentation']} "
+                         f"{fields['added']}" + (f", traditional {fields['traditional']}" if fields.get("traditional")
+                                                 else ""))
+        run_keys += run_grid_cli(fields, db, device, force, threads=threads, quality=quality)[0]["run_keys"]
+    err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
+    if traditional_baseline:
+        print_tab6(db, run_keys)
+    elif dataset == DEFAULT_DATASET:
+        print_study_report(db)
+    else:
+        print_verdict(db, plan)
+
+
+def parse_bases(bases: str | None) -> list[int] | None:
+    if bases is None:
+        return None
     try:
         base_sizes = [int(b) for b in bases.split(",") if b.strip()]
     except ValueError:
         raise UserError(f"--bases {bases!r} should be whole numbers like 20,50,100,200") from None
     if not base_sizes:
         raise UserError(f"--bases {bases!r} names no base size")
-    plan = tab6_grids(base_sizes) if traditional_baseline else \
+    return base_sizes
+
+
+def this_device(device: str) -> str:
+    """The cost model's name for the device a study runs on: "cpu" or "gpu"."""
+    from engine.device.runtime import resolve_device
+    return "cpu" if resolve_device(device).type == "cpu" else "gpu"
+
+
+def make_plan(dataset, base_sizes, seeds, classifier, data_root, size, recipe, generator, preset, generator_option,
+              traditional_baseline, device, db):
+    """The digits study's built-in grids, or a plan from the dataset's size (engine.execution.study_plan)."""
+    from engine.execution.study import DIGITS_BASES, study_grids, tab6_grids
+    from engine.execution.study_plan import data_facts, finish_plan, plan_study
+    where = this_device(device)
+    if dataset != DEFAULT_DATASET:
+        return plan_study(dataset, data_root=data_root, size=size, classifier=classifier, seeds=seeds,
+                          bases=base_sizes, generator=generator, preset=preset, recipe=recipe or [],
+                          generator_options=generator_option or [], device=where, db=db)
+    if data_root or size:
+        raise UserError(f"--data-root/--size do not apply to {DEFAULT_DATASET}: it is built in")
+    base_sizes = base_sizes or list(DIGITS_BASES)
+    kind = generator or D.generator
+    layout = tab6_grids(base_sizes) if traditional_baseline else \
         [(n_base, aug, added, None) for n_base, aug, added in study_grids(base_sizes)]
-    grids = [{"dataset": DEFAULT_DATASET, "classifier": default_classifier(DEFAULT_DATASET), "n_base": n_base,
-              "augmentation": aug, "added": added, "seeds": seeds, "generator": generator,
-              "generator_preset": GENERATORS[generator].presets[0] if generator in GENERATORS else None,
+    grids = [{"dataset": DEFAULT_DATASET, "classifier": classifier or default_classifier(DEFAULT_DATASET),
+              "n_base": n_base, "augmentation": aug, "added": added, "seeds": seeds, "generator": kind,
+              "generator_preset": preset or (GENERATORS[kind].presets[0] if kind in GENERATORS else None),
               "recipe": list(recipe or []), "generator_options": list(generator_option or []) if aug == CLOSED else [],
               "traditional": trad}
-             for n_base, aug, added, trad in plan]
-    from engine.execution.local import Runtime
-    try:  # every grid (and the quality level) is checked before the first one trains
-        Runtime(quality=quality)
-        for fields in grids:
-            validate(fields)
-    except SpecError as err:
-        raise UserError(str(err)) from None
-    start = _time.perf_counter()
-    run_keys = []
-    for k, fields in enumerate(grids, 1):
-        err_console.rule(f"[{k}/{len(grids)}] digits n_base {fields['n_base']}: {fields['augmentation']} "
-                         f"{fields['added']}" + (f", traditional {fields['traditional']}" if fields["traditional"] else ""))
-        run_keys += run_grid_cli(fields, db, device, force, threads=threads, quality=quality)[0]["run_keys"]
-    err_console.print(f"study grids done in {_time.perf_counter() - start:.0f} s")
-    if traditional_baseline:
-        print_tab6(db, run_keys)
-    else:
-        print_study_report(db)
+             for n_base, aug, added, trad in layout]
+    return finish_plan(data_facts(DEFAULT_DATASET), base_sizes, grids, seeds, where, db)
+
+
+def print_plan(plan) -> None:
+    from engine.analysis.cost import fmt_hours
+    from engine.execution.study_plan import fmt_bytes
+    f = plan.facts
+    console.print(f"[bold]Study plan for {f.form}[/] (stored as {f.stored}): {f.n_train:,} training images, "
+                  f"{f.classes} classes, images {'x'.join(map(str, f.shape))} (read from {f.read_from})",
+                  highlight=False, soft_wrap=True)
+    table = Table("grid", "n_base", "augmentation", "added", "seeds", "runs", "est. hours [95 %]",
+                  title=f"{len(plan.grids)} grids, generator {plan.generator} ({plan.preset})")
+    for k, (g, est) in enumerate(zip(plan.grids, plan.grid_hours), 1):
+        spec = plan.specs[k - 1]
+        span = "unknown" if est.hours is None else fmt_hours(est.hours) + (
+            f" [{fmt_hours(est.lo)}-{fmt_hours(est.hi)}]" if est.lo is not None and est.hi is not None else "")
+        table.add_row(str(k), f"{g['n_base']:,}", g["augmentation"], g["added"], str(spec.seeds),
+                      str(len(spec.added) * spec.seeds), span)
+    console.print(table)
+    h = plan.estimate["hours"]
+    span = "unknown" if h["hours"] is None else fmt_hours(h["hours"]) + (
+        f" [{fmt_hours(h['lo'])}-{fmt_hours(h['hi'])}]" if h["lo"] is not None and h["hi"] is not None else
+        " (no interval)")
+    console.print(f"{plan.runs} classifier runs, {plan.generator_trainings} generator trainings; estimated "
+                  f"{span} of {plan.estimate['device']} time, which is the wall time here run one after another "
+                  f"(stored runs and trained generators are skipped: it errs long); disk {fmt_bytes(plan.disk_bytes)} "
+                  f"({plan.disk_note})", highlight=False, soft_wrap=True)
+    gpu = plan.estimate.get("gpu_hours")
+    if gpu is not None:
+        console.print(f"GPU-hours: {fmt_hours(gpu['hours']) if gpu['hours'] is not None else 'unknown'} "
+                      f"({gpu['basis'] or 'no GPU timing in this store'})", highlight=False, soft_wrap=True)
+    console.print(f"basis: {h['basis']}", highlight=False, soft_wrap=True)
+
+
+def queue_plan(plan, quality: str, db) -> None:
+    """Each grid as one job; a grid already queued, running or done with the same spec is not queued twice."""
+    from engine.cli.common import with_store
+    from engine.spec import validate as check
+    from store import jobs
+    with_store(db)
+    existing = jobs.list_jobs(db)
+    have = {json.dumps(json.loads(s), sort_keys=True) for s, st in zip(existing.spec, existing.status)
+            if st in ("queued", "running", "done")}
+    queued = 0
+    for fields in plan.grids:
+        spec = check(fields).to_dict()
+        if json.dumps(spec, sort_keys=True) in have:
+            continue
+        jobs.submit(spec, db, quality=quality)
+        queued += 1
+    console.print(f"queued {queued} job(s), {len(plan.grids) - queued} already queued or done; start workers with "
+                  f"`engine worker --device cuda:0`, then `engine study {plan.facts.form} --yes` or `engine equiv` "
+                  f"reads their runs")
+
+
+def print_verdict(db, plan) -> None:
+    """The fit of the study's closed-set setting and the verdict at its middle base for N = n_base."""
+    from engine.analysis.fit import analyse
+    from engine.analysis.verdict import explain
+    from engine.cli.analysis import print_analysis, setting_runs
+    classifier = CLASSIFIERS[plan.specs[0].classifier].stored_name
+    runs = setting_runs(db, plan.facts.stored, classifier)
+    gen = GENERATORS[plan.generator].stored_name(plan.preset)
+    a = analyse(runs, plan.facts.stored, classifier, CLOSED, gen, n_boot=200)
+    print_analysis(a)
+    b = plan.bases[len(plan.bases) // 2]
+    v = explain(a, b, b)["verdict"]
+    console.print(f"[bold]verdict (grade {v['grade']}):[/] {v['text']}", highlight=False, soft_wrap=True)
+    console.print(f"next: engine equiv --dataset '{plan.facts.stored}' --classifier '{classifier}' --augmentation "
+                  f"closed --n-base {b} --n-real-added {b} --gpu-cost 2 --label-cost 0.1; engine advise --dataset "
+                  f"'{plan.facts.stored}' --classifier '{classifier}' --augmentation closed", highlight=False,
+                  soft_wrap=True)
 
 
 def print_tab6(db, run_keys: list[str]) -> None:

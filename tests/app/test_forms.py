@@ -72,37 +72,36 @@ def test_queue_shows_the_job_its_trainings_and_its_estimated_time(store, monkeyp
     at = page(store, monkeypatch, "queue")
     shown = at.info[0].value
     assert summary(validate({})) in shown and "12 classifier trainings (4 points × 3 seeds)" in shown
-    assert "Estimated time: unknown: no measured runs of this classifier (SmallCNN)" in shown
-    engine_runs(store)  # 0.2 s a training image
+    # No measured run yet: the bench figures stand in, and say so.
+    assert "Estimated time: 33 s (no interval) on cpu (SmallCNN (8x8): bench figures of docs/speed.md" in shown
+    engine_runs(store)  # 0.2 s a training image: 10, 20 and 40 s for runs of 12,800 images processed each
     at.text_input(key="queue_seeds").set_value("1").run()
     shown = at.info[0].value
-    # (50 + 100 + 150 + 200) images x 1 seed x 0.2 s = 100 s
     assert summary(validate({"seeds": 1})) in shown and "4 classifier trainings" in shown
-    assert "Estimated time: about 2 min: a rough estimate from 3 measured engine runs of SmallCNN on digits" in shown
+    assert "fitted to 3 measured times on cpu, seconds per image (slope held at 1)" in shown
 
 
-def test_estimate_rests_on_the_closest_measured_runs_and_says_so(store):
-    assert estimate_job_hours(validate({}), store)["text"] == "unknown: no measured runs of this classifier (SmallCNN)"
+def test_estimate_rests_on_the_measured_runs_and_says_so(store):
+    # engine.analysis.cost's fit in detail is tests/analysis/test_cost.py's; here: what the Queue reads.
+    bench = estimate_job_hours(validate({}), store)
+    assert bench["source"] == "bench" and bench["lo"] is None and bench["n_runs"] == 0
     engine_runs(store, seconds_per_image=0.2)
-    engine_runs(store, dataset="other", seconds_per_image=5.0)
     mine = estimate_job_hours(validate({"seeds": 1}), store)
-    assert mine["hours"] == pytest.approx(0.2 * 500 / 3600) and mine["n_runs"] == 3
-    assert mine["basis"] == "SmallCNN on digits" and mine["devices"] == ["cpu"]
-    elsewhere = estimate_job_hours(validate({"dataset": "cifar10", "classifier": "smallcnn", "n_base": 500,
-                                             "added": "0", "seeds": 1}), store)
-    assert elsewhere["n_runs"] == 6 and elsewhere["basis"] == "SmallCNN on other datasets"
-    assert elsewhere["hours"] == pytest.approx((0.2 + 5.0) / 2 * 500 / 3600)  # the median of the six rates
-    assert estimate_job_hours(validate({"classifier": "resnet110"}), store)["hours"] is None
-    # A closed-set job adds a generator training: unknown until one was measured, then its time.
+    # Images processed: 200 iterations x min(64, n_train), so 10,000 for the 50-image run, else 12,800; its
+    # 4 planned runs at the geometric mean of the 3 measured rates (two distinct amounts: slope held at 1).
+    rate = (10 / 10_000 * 20 / 12_800 * 40 / 12_800) ** (1 / 3)
+    assert mine["hours"] == pytest.approx(rate * (10_000 + 3 * 12_800) / 3600) and mine["n_runs"] == 3
+    assert mine["source"] == "store" and mine["devices"] == ["cpu"] and mine["lo"] < mine["hours"] < mine["hi"]
+    assert estimate_job_hours(validate({"classifier": "resnet110"}), store)["source"] == "bench"
+    # A closed-set job adds a generator training and its sampling: bench figures until one was measured.
     closed = validate({"augmentation": "closed", "seeds": 1})
-    first = estimate_job_hours(closed, store)
-    assert first["hours"] is None and "generator training unknown: no measured training of EDM-tiny" in first["text"]
+    assert "training EDM-tiny, sampling EDM-tiny: bench figures" in estimate_job_hours(closed, store)["text"]
     artifacts.upsert_generator(dict(generator_id="g", dataset="digits", n_base=50, indices_hash="h", preset="tiny",
-                                    seed=0, train_images=1000, checkpoint="x", train_time_s=720.0,
+                                    seed=0, train_images=60_000, checkpoint="x", train_time_s=720.0,
                                     config={"kind": "edm", "name": "EDM-tiny"}), store)
     then = estimate_job_hours(closed, store)
-    assert then["generator_hours"] == pytest.approx(0.2) and then["hours"] == pytest.approx(0.2 + 100 / 3600)
-    assert "12 min training the generator (from 1 measured EDM-tiny training)" in then["text"]
+    assert then["generator_hours"] == pytest.approx(0.2)
+    assert "training EDM-tiny: fitted to 1 measured time" in then["text"]
     assert estimate_job_hours(validate({"augmentation": "closed", "generator": "dit"}), store)["hours"] is None
 
 

@@ -48,7 +48,17 @@ def write_images(figures: list, paths: list[Path], fmt: str, width: int = 1100, 
     check_export()
     widths = [max(width, int(f.layout.width or 0)) for f in figures]
     heights = [height or int(f.layout.height or 500) for f in figures]
-    try:
-        pio.write_images(figures, [str(p) for p in paths], format=fmt, width=widths, height=heights, scale=scale)
-    except RuntimeError as err:  # plotly's word for kaleido failing to start a browser
-        raise ExportError(f"static export failed: {str(err).strip().splitlines()[0]}") from err
+    todo = list(range(len(figures)))
+    # kaleido can return without writing a figure whose render timed out on a loaded machine: what is
+    # missing is tried once more, then said, never reported as written.
+    for _attempt in range(2):
+        try:
+            pio.write_images([figures[i] for i in todo], [str(paths[i]) for i in todo], format=fmt,
+                             width=[widths[i] for i in todo], height=[heights[i] for i in todo], scale=scale)
+        except RuntimeError as err:  # plotly's word for kaleido failing to start a browser
+            raise ExportError(f"static export failed: {str(err).strip().splitlines()[0]}") from err
+        todo = [i for i in todo if not (paths[i].exists() and paths[i].stat().st_size > 0)]
+        if not todo:
+            return
+    raise ExportError(f"static export wrote no file for {', '.join(paths[i].name for i in todo)} (twice): "
+                      "kaleido's browser did not render them")

@@ -10,7 +10,8 @@ import streamlit as st
 
 from app.common import (default_when_changed, features_text, fit, fmt_ci, page_with_setting, source_picker, stamp,
                         store_path, surface_controls, traditional_picker)
-from engine.analysis.cost import CostModel, answer_cost
+from engine.analysis.cost import CostModel
+from engine.analysis.pricing import answer_cost
 from engine.analysis.equivalence import eq1
 from engine.analysis.bootstrap import MIN_DRAWS
 from engine.analysis.select import fit_runs

@@ -203,7 +203,8 @@ def cost_hours(model, classifier: str, dataset: str, n_total: int | None, tradit
                generator: str | None, device: str = "auto"):
     """hours_of for advise(): the candidate's classifier runs, plus sampling its synthetic images and, for a
     new base, training its generator (engine.analysis.cost; None where that is unknown)."""
-    from engine.analysis.cost import Hours, classifier_hours, generator_hours, generator_of, sampling_hours
+    from engine.analysis.cost import Hours, classifier_hours, generator_hours, sampling_hours
+    from engine.analysis.pricing import generator_of
     device = model.resolve(device)
     kind = generator_of(generator)
 
@@ -264,7 +265,7 @@ def setting_advice(runs: pd.DataFrame, model, dataset: str, classifier: str, aug
 def queue_fields(row: dict, advice: dict, classifier: str | None, runs: pd.DataFrame) -> dict | None:
     """The Queue form's fields (engine.spec field names) that run a candidate, or None where they cannot be
     known here (a folder dataset's path, a classifier or generator this engine does not train)."""
-    from engine.analysis.cost import generator_of
+    from engine.analysis.pricing import generator_of
     from engine.catalog.datasets import cli_name
     # A folder's path is not stored: its stored name stands in, for the user to correct to the path.
     dataset = cli_name(advice["dataset"]) or (advice["dataset"] if advice["dataset"].startswith("folder:") else None)

@@ -219,7 +219,8 @@ def equiv(dataset: Annotated[str, typer.Option()],
                 "c1_ci": a.c1_ci, "c2_ci": a.c2_ci, "level": a.level, "verdict": exp["verdict"],
                 "methods": exp["answers"], "labels": {f"{k}_ci": v for k, v in labels.items()}})
     v = exp["verdict"]
-    from engine.analysis.cost import CostModel, answer_cost
+    from engine.analysis.cost import CostModel
+    from engine.analysis.pricing import answer_cost
     ans["cost"] = answer_cost(v, direction, amount, n_base, a.generator, CostModel.from_store(db), gpu_cost, label_cost)
     answered = v["value"] is not None or v["lo"] is not None or v["hi"] is not None or a.has_answer(ans)
     if as_json:

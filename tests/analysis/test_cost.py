@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from engine.analysis.cost import (BENCH_BASIS, CostModel, answer_cost, device_class, estimate_job_hours, fit_times,
-                                  generator_of, spec_estimate)
+from engine.analysis.cost import BENCH_BASIS, CostModel, device_class, estimate_job_hours, fit_times, spec_estimate
+from engine.analysis.pricing import answer_cost, generator_of
 from engine.cli.common import to_json
 from engine.spec import validate
 from store import runs as store_runs

@@ -1,9 +1,27 @@
+import os
 import shutil
 
 import pandas as pd
 import pytest
 
 from store import runs as store_runs
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's: Playwright's own download needs the internet), one per test module;
+    skipped where it is not installed, a failure in CI, which installs it."""
+    from tests.browser import chromium_path
+    path = chromium_path()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

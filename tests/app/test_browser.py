@@ -1,12 +1,11 @@
 """End to end: the real dashboard server, every page in headless Chromium, screenshots kept."""
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.browser import PAGES, chromium_path, dashboard, wait_until_idle
+from tests.browser import PAGES, dashboard, wait_until_idle
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 KEY_TEXT = {"runs": ["168 of 168 runs", "accuracy against augmentation scale"],
@@ -18,20 +17,6 @@ KEY_TEXT = {"runs": ["168 of 168 runs", "accuracy against augmentation scale"],
             "generators": ["Generators and synthetic sets", "No synthetic sets in the store yet"]}
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = chromium_path()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 def test_every_page_renders_without_exceptions(paper_db, browser):

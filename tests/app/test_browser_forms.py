@@ -2,29 +2,14 @@
 server kept the last valid value, and the enabled button queued that. Typed text now reaches the
 server as shown: bad text disables the button, and a click queues nothing."""
 import json
-import os
 
 import pytest
 
 from store import jobs
 from store import runs as store_runs
-from tests.browser import chromium_path, dashboard, wait_until_idle
+from tests.browser import dashboard, wait_until_idle
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = chromium_path()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 def _type(page, label: str, text: str, then: str = "Tab") -> None:

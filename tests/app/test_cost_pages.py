@@ -83,18 +83,9 @@ def test_queue_lists_each_jobs_estimated_hours(timed_db, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_budget_advice_button_opens_the_prefilled_queue_in_chromium(timed_db):
-    import os
-
-    from tests.browser import chromium_path, dashboard, wait_until_idle
-    path = chromium_path()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p, dashboard(timed_db) as url:
-        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+def test_budget_advice_button_opens_the_prefilled_queue_in_chromium(timed_db, browser):
+    from tests.browser import dashboard, wait_until_idle
+    with dashboard(timed_db) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
         page.goto(f"{url}/budget")
         wait_until_idle(page)
@@ -123,4 +114,4 @@ def test_budget_advice_button_opens_the_prefilled_queue_in_chromium(timed_db):
         page.get_by_text("Queued job", exact=False).first.wait_for(timeout=30_000)
         queued = [json.loads(s) for s in jobs.list_jobs(timed_db).spec]
         assert len(queued) == 1 and queued[0]["dataset"] == "digits"
-        browser.close()
+        page.close()

@@ -1,6 +1,5 @@
 """The Generators page under AppTest and in headless Chromium, on a store with one set."""
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -83,17 +82,10 @@ def test_generators_page_without_sets_says_how_to_make_one(tmp_path, monkeypatch
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_generators_page_in_chromium(quality_db):
-    from tests.browser import chromium_path, dashboard, wait_until_idle
-    path = chromium_path()
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+def test_generators_page_in_chromium(quality_db, browser):
+    from tests.browser import dashboard, wait_until_idle
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p, dashboard(quality_db) as url:
-        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+    with dashboard(quality_db) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 3000})
         page.goto(f"{url}/generators")
         wait_until_idle(page)
@@ -104,7 +96,7 @@ def test_generators_page_in_chromium(quality_db):
         page.wait_for_selector(".js-plotly-plot", timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(ARTIFACTS / "generators.png"), full_page=True)
-        browser.close()
+        page.close()
 
 
 def test_generators_page_shows_the_papers_quality_and_cost_tables_beside_ours(quality_db, paper_db, monkeypatch):

@@ -10,11 +10,13 @@ from store.paper_tables import paper_table
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def published(table: int, path: str, stamp: float) -> pd.DataFrame:
+def published(table: int, path: str, stamp) -> pd.DataFrame | None:
+    """One of the paper's tables from the store (`stamp`: the store's change stamp, so a reloaded store is
+    read again); None where the store holds no published tables (made before them, never `store init`-ed)."""
     try:
         return paper_table(table, path)
     except StoreError:
-        return pd.DataFrame()
+        return None
 
 
 def _wide(rows: pd.DataFrame, index: list[str], metrics: dict[str, str]) -> pd.DataFrame:
@@ -33,8 +35,9 @@ def published_quality(path, stamp: float, ours: dict | None = None) -> None:
     (sampling cost), with our own figures of the chosen set beside them where we have the same metric.
     `ours`: {"dataset", "fid", "is", "s_per_image"} of the set shown on the page, or None."""
     st.subheader("What the paper published (Tab. 2, 3, 7, 8)")
-    quality = pd.concat([published(t, str(path), stamp) for t in (2, 3, 7)], ignore_index=True)
+    quality = pd.concat([published(t, str(path), stamp) for t in (2, 3, 7)] + [pd.DataFrame()], ignore_index=True)
     cost = published(8, str(path), stamp)
+    cost = pd.DataFrame() if cost is None else cost
     if quality.empty and cost.empty:
         st.caption("The store has no published tables: `engine store init` loads them.")
         return

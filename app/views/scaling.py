@@ -15,8 +15,7 @@ from engine.analysis.coverage_table import label
 from engine.catalog.vocab import CLOSED, OPEN, SYNTHETIC_BASE, ZERO_SHOT
 from store import runs as store_runs
 from app.links import linked
-from store.db import StoreError
-from store.paper_tables import paper_table
+from app.published import published
 
 PARAMETER_LABELS = (f"with seeds, c1 {label('c1:seeds')}, c2 {label('c2:seeds')}; on published means, c1 "
                     f"{label('c1:means')}, c2 {label('c2:means')}")
@@ -218,14 +217,6 @@ def protocol_runs(path: str, key: str, protocol: str) -> pd.DataFrame:
                                                 "traditional", "config"], **filters)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def published(path: str, key: str, table: int) -> pd.DataFrame | None:
-    try:
-        return paper_table(table, path)
-    except StoreError:
-        return None
-
-
 def encoder_of(config) -> str:
     """A zero-shot run's text encoder, by the first digits of its content hash."""
     try:
@@ -294,7 +285,7 @@ def protocol_figure(points: pd.DataFrame, paper: pd.DataFrame | None, x_title: s
 
 st.subheader("Synthetic base, real images added (the paper's Fig. 13 and Tab. 20)")
 g1_runs = protocol_runs(str(path), stamps.all, SYNTHETIC_BASE)
-tab20 = published(str(path), stamps.all, 20)
+tab20 = published(20, str(path), stamps.all)
 tab20 = tab20.assign(ratio=tab20.n_real / tab20.n_syn) if tab20 is not None else None
 g1 = protocol_points(g1_runs, SYNTHETIC_BASE)
 if g1.empty:
@@ -313,7 +304,7 @@ if tab20 is not None:
 
 st.subheader("Zero-shot classification (the paper's Fig. 14 and Tab. 21)")
 g2_runs = protocol_runs(str(path), stamps.all, ZERO_SHOT)
-tab21 = published(str(path), stamps.all, 21)
+tab21 = published(21, str(path), stamps.all)
 tab21 = tab21.assign(ratio=tab21.n_syn / tab21.n_real) if tab21 is not None else None
 g2 = protocol_points(g2_runs, ZERO_SHOT)
 if g2.empty:
@@ -335,7 +326,7 @@ if tab21 is not None:
                  "delta": "gain (printed)"}), hide_index=True, width="stretch")
 
 st.subheader("Traditional augmentation against generative (the paper's Tab. 6)")
-tab6 = published(str(path), stamps.all, 6)
+tab6 = published(6, str(path), stamps.all)
 if tab6 is None:
     st.info("The store holds no published tables yet: `engine store init` loads them.")
 else:

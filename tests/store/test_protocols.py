@@ -29,23 +29,18 @@ def g_rows():
 
 
 def test_readers_see_appendix_g_runs_only_when_they_ask(paper_db):
-    before = {
-        "runs": store_runs.query_runs(paper_db),
-        "keys": store_runs.setting_keys(paper_db, traditional=True),
-        "means": store_runs.point_means(paper_db, dataset="CIFAR-10"),
-        "ir": store_runs.improvement_rows(paper_db, dataset="CIFAR-10"),
-        "pickers": store_runs.picker_values(paper_db),
-        "setting": store_runs.setting_runs(paper_db, "CIFAR-10", "ResNet-110", "open", "sd2"),
-    }
+    def reads():
+        return {
+            "runs": store_runs.query_runs(paper_db),
+            "keys": store_runs.setting_keys(paper_db, traditional=True),
+            "means": store_runs.point_means(paper_db, dataset="CIFAR-10"),
+            "ir": store_runs.improvement_rows(paper_db, dataset="CIFAR-10"),
+            "pickers": store_runs.picker_values(paper_db),
+            "setting": store_runs.setting_runs(paper_db, "CIFAR-10", "ResNet-110", "open", "sd2"),
+        }
+    before = reads()
     assert store_runs.insert_runs(g_rows(), paper_db) == 4
-    after = {
-        "runs": store_runs.query_runs(paper_db),
-        "keys": store_runs.setting_keys(paper_db, traditional=True),
-        "means": store_runs.point_means(paper_db, dataset="CIFAR-10"),
-        "ir": store_runs.improvement_rows(paper_db, dataset="CIFAR-10"),
-        "pickers": store_runs.picker_values(paper_db),
-        "setting": store_runs.setting_runs(paper_db, "CIFAR-10", "ResNet-110", "open", "sd2"),
-    }
+    after = reads()
     for name in before:
         if isinstance(before[name], pd.DataFrame):
             pd.testing.assert_frame_equal(before[name], after[name], obj=name)

@@ -58,3 +58,12 @@ def test_scaling_tests_the_two_claims(paper_db, monkeypatch):
     at = open_app(paper_db, monkeypatch, "scaling")
     claims = next(d.value for d in at.dataframe if "claim" in d.value.columns)
     assert {"c2 > 1", "closed-set c1 < open-set c1"} <= set(claims.claim)
+
+
+def test_scaling_shows_the_papers_tables_6_20_and_21(paper_db, monkeypatch):
+    at = open_app(paper_db, monkeypatch, "scaling")
+    tab6 = next(d.value for d in at.dataframe if "top-1 (Tab. 6)" in d.value.columns)
+    assert dict(zip(tab6.traditional, tab6["top-1 (Tab. 6)"]))["flip"] == 89.04   # App. D: flip only
+    assert 90.53 in tab6["top-1 (Tab. 6)"].tolist()                                # EDM, no traditional
+    assert any("top-1 (Tab. 20)" in d.value.columns for d in at.dataframe)
+    assert any("top-1 (Tab. 21)" in d.value.columns for d in at.dataframe)

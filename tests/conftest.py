@@ -1,8 +1,34 @@
 import os
 import shutil
 
-import pandas as pd
-import pytest
+
+def _give_each_xdist_worker_its_own_cores():
+    """Under `pytest -n N`, pin worker i to every N-th core, before torch is imported.
+
+    Without this, two workers that train at once each take all the cores (engine/device/threads.py
+    sizes a process by the cores it may use), and oversubscribed OpenMP threads ran 6x slower
+    (issue 18). Pinned, each worker and the processes it starts see only its share, as two engine
+    workers on one host would."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < count:
+        return
+    mine = cores[int(worker.removeprefix("gw")) % count::count]
+    os.sched_setaffinity(0, mine)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(len(mine))
+
+
+_give_each_xdist_worker_its_own_cores()
+# xdist sets COLUMNS=80 in its workers; the CLI's consoles are made at import and would keep that
+# width, so a test's own COLUMNS (CliRunner env, monkeypatch) would be ignored there and not here.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from store import runs as store_runs
 

@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from engine.catalog.vocab import REAL_BASE, SUPERVISED
 from store.db import StoreError, connect, db_path, has_table, transaction
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -107,23 +106,16 @@ def requeue_stale(stale_after_s: float, path=None, now: float | None = None) -> 
     return len(stale)
 
 
-def claim(worker_id: str, path=None, stale_after_s: float | None = None, now: float | None = None,
-          main_protocol_only: bool = False) -> dict | None:
-    """Take the oldest queued job for this worker, or None. `main_protocol_only`: leave appendix G's jobs
-    (a synthetic base, zero-shot) queued for a worker that runs them (the Ray cluster does not)."""
+def claim(worker_id: str, path=None, stale_after_s: float | None = None, now: float | None = None) -> dict | None:
+    """Take the oldest queued job for this worker, or None."""
     if stale_after_s is not None:
         requeue_stale(stale_after_s, path, now)
     stamp = utc(now)
-    only, params = "", [worker_id, stamp, stamp]
-    if main_protocol_only:
-        only = (" AND coalesce(json_extract_string(spec, '$.base'), ?) = ? "
-                "AND coalesce(json_extract_string(spec, '$.task'), ?) = ?")
-        params += [REAL_BASE, REAL_BASE, SUPERVISED, SUPERVISED]
     with transaction(path) as con:
         return _row(con.execute(
             "UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1, started_at = ?, "
             "heartbeat_at = ?, runs_done = NULL, runs_planned = NULL WHERE job_id = (SELECT job_id FROM jobs "
-            f"WHERE status = 'queued'{only} ORDER BY created_at, job_id LIMIT 1) RETURNING *", params))
+            "WHERE status = 'queued' ORDER BY created_at, job_id LIMIT 1) RETURNING *", [worker_id, stamp, stamp]))
 
 
 def heartbeat(job_id: str, worker_id: str, path=None, now: float | None = None) -> str:

@@ -7,8 +7,8 @@ from a thread, and turns it into Ray tasks:
    shared by every task of the job, a large one is read by each task from its data root;
 2. one task per generator when closed-set runs need synthetic images that are not stored yet
    (train, or reload stored weights, then sample); it asks for `nproc` GPUs on one node and
-   trains with DDP when nproc > 1; an open-set job's imported images are read here instead and
-   shipped as they are;
+   trains with DDP when nproc > 1; an imported set's images are read here instead and shipped as
+   they are (added images, appendix G.1's synthetic base, or G.2's unseen classes only);
 3. one task per classifier run (point x seed) not yet stored, each asking for a GPU (a CPU when
    the cluster has none), as many at once as the cluster has room for.
 Every result (rows, generator weights as safetensors bytes, synthetic images as uint8 arrays)
@@ -36,9 +36,9 @@ import numpy as np
 import ray
 
 from engine.catalog import datasets
-from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY, OPEN
+from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY
 from engine.execution import artifacts
-from engine.execution.plan import PlannedRun
+from engine.execution.plan import PlannedRun, synthetic_images_of
 from engine.execution.worker import Heartbeat, deferred_interrupt, terminate_as_interrupt
 from store import jobs, progress
 from store import runs as store_runs
@@ -120,12 +120,14 @@ def _dataset(spec, shipped):
 def plan_task(fields: dict, open_set_row: dict | None = None):
     """(plan, data set or None): the job's spec checked against its data as the nodes see it (and an
     open-set job's imported set, whose store row the dispatcher read, against those data)."""
-    from engine.execution.local import Runtime, build_spec, plan
+    from engine.execution.local import Runtime, UnseenClassImages, build_spec, plan
     spec, ds, synthetic = build_spec(fields, None, Runtime(device="cpu"), open_set_row)
     info = {"spec": spec, "planned": plan(spec, ds, synthetic.run_identity if synthetic else None),
-            "image_shape": ds.train_x.shape[1:], "generator": None}
+            "image_shape": ds.train_x.shape[1:], "generator": None, "unseen": None}
     if synthetic is not None and spec.augmentation == CLOSED:
         info["generator"] = synthetic.ids()
+    if isinstance(synthetic, UnseenClassImages):  # the dispatcher draws only these classes' images
+        info["unseen"] = synthetic.unseen.tolist()
     size = sum(a.nbytes for a in (ds.train_x, ds.train_y, ds.test_x, ds.test_y))
     return info, (ds if size <= SHIP_MAX_BYTES else None)
 
@@ -169,9 +171,9 @@ def train_task(spec, shipped, planned_run, syn, board) -> dict:
     ds = _dataset(spec, shipped)
     device = resolve_device("auto")  # Ray hides the GPUs it did not give this task
     syn_t = None
-    if planned_run.n_syn_added:
+    n = synthetic_images_of(spec, planned_run)
+    if n:
         x, y, extra = syn
-        n = planned_run.n_syn_added
         syn_t = (torch.from_numpy(np.array(x[:n])).permute(0, 3, 1, 2).contiguous().to(device),
                  torch.from_numpy(np.array(y[:n])).to(device), extra)
     row = train_run(spec, ds, planned_run, device, None, syn_t)
@@ -256,13 +258,11 @@ class JobRun:
             self.last_report = state
 
     def run(self) -> list[str]:
+        from engine.spec import check_open_set, validate
         fields = dict(self.job["spec"])
-        open_row = None
-        if fields.get("augmentation") == OPEN:
-            # The nodes cannot see the store or its files: the imported set is looked up and checked
-            # here, and its images travel to the tasks through the object store.
-            from engine.spec import check_open_set, validate
-            open_row = check_open_set(validate(fields), self.db)
+        # The nodes cannot see the store or its files: an imported set (added, or a synthetic base) is
+        # looked up and checked here, and its images travel to the tasks through the object store.
+        open_row = check_open_set(validate(fields), self.db)
         fields["data_root"] = node_data_root(fields["dataset"], fields.get("data_root"), self.options.data_root)
         info_ref, data = plan_task.options(num_returns=2, max_retries=self.options.retries).remote(fields, open_row)
         while not self.wait([info_ref]):
@@ -280,14 +280,14 @@ class JobRun:
             which = open_row["name"] if open_row else info["generator"]["synthetic_set_id"]
             self.log(f"job {self.job['job_id']}: its quality level {level} is not measured on the cluster; "
                      f"run `engine quality {which}` beside the store")
-        synthetic = [p for p in todo if p.n_syn_added]
-        self.submit_runs(self.spec, data, [p for p in todo if not p.n_syn_added])
+        synthetic = [p for p in todo if synthetic_images_of(self.spec, p)]
+        need = max((synthetic_images_of(self.spec, p) for p in synthetic), default=0)
+        self.submit_runs(self.spec, data, [p for p in todo if not synthetic_images_of(self.spec, p)])
         if synthetic and open_row is not None:
-            from engine.generators.open_set import open_set_images
-            syn = open_set_images(open_row, max(p.n_syn_added for p in synthetic))
-            self.submit_runs(self.spec, data, synthetic, ray.put(syn))
+            from engine.execution.local import open_set_draw
+            self.submit_runs(self.spec, data, synthetic, ray.put(open_set_draw(open_row, need, info["unseen"])))
         elif synthetic:
-            syn = self.stored_synthetic(info["generator"], max(p.n_syn_added for p in synthetic), data)
+            syn = self.stored_synthetic(info["generator"], need, data)
             if syn is not None:
                 self.submit_runs(self.spec, data, synthetic, ray.put(syn))
         self.report()
@@ -358,7 +358,7 @@ def dispatch(db=None, once: bool = False, poll_s: float = 5.0, heartbeat_s: floa
         job = None
         try:
             with deferred_interrupt():
-                job = jobs.claim(dispatcher_id, db, stale_after_s, main_protocol_only=True)
+                job = jobs.claim(dispatcher_id, db, stale_after_s)
             if job is None:
                 if once or (idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s):
                     return processed

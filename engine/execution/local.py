@@ -19,7 +19,7 @@ from engine.catalog.vocab import CLOSED, DEFAULT_QUALITY, ENGINE, OPEN, SYNTHETI
 from engine.data.dataset import Dataset
 from engine.data.subsets import indices_hash
 from engine.device.runtime import device_name, resolve_device, versions
-from engine.execution.plan import PlannedRun, base_and_additions, plan, seen_class_indices
+from engine.execution.plan import PlannedRun, base_and_additions, plan, seen_class_indices, synthetic_images_of
 from engine.spec import SpecError, StudySpec, check_against_data, check_open_set, check_quality, validate
 from store import runs as store_runs
 
@@ -149,8 +149,7 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
         return summary
     data = device_data(ds, device)
     syn = None
-    # A synthetic base (appendix G.1) trains every run on the set's first n_base images.
-    max_syn = spec.n_base if spec.base == SYNTHETIC_BASE else max((p.n_syn_added for p in todo), default=0)
+    max_syn = max((synthetic_images_of(spec, p) for p in todo), default=0)
 
     def stop_here(done: int):
         reason = should_stop(done, len(planned)) if should_stop else None
@@ -273,7 +272,16 @@ class UnseenClassImages:
         self.label = f"{source.label}, unseen classes only"
 
     def prepare(self, n_images: int, on_train=None):
-        from engine.generators.open_set import open_set_images
-        x, y, extra = open_set_images(self.source.row, int(self.source.row["n_images"]))
-        keep = np.flatnonzero(np.isin(y, self.unseen))[:n_images]
-        return x[keep], y[keep], extra
+        return open_set_draw(self.source.row, n_images, self.unseen)
+
+
+def open_set_draw(row: dict, n_images: int, unseen=None):
+    """(images, labels, run fields): the first n_images of an imported set in its stored order, or with
+    `unseen` (a zero-shot grid's unseen class indices) the first n_images of those classes only. Read
+    where the store's files are: by a local run, or by the Ray dispatcher for its nodes."""
+    from engine.generators.open_set import open_set_images
+    if unseen is None:
+        return open_set_images(row, n_images)
+    x, y, extra = open_set_images(row, int(row["n_images"]))
+    keep = np.flatnonzero(np.isin(y, np.asarray(unseen)))[:n_images]
+    return x[keep], y[keep], extra

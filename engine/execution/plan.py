@@ -69,6 +69,12 @@ def seen_class_indices(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(len(seen)), np.arange(len(seen), ds.num_classes)
 
 
+def synthetic_images_of(spec: StudySpec, planned_run: PlannedRun) -> int:
+    """How many synthetic images a run trains on: its n_syn_added, or with a synthetic base (appendix
+    G.1) the set's first n_base images, whatever it adds."""
+    return spec.n_base if spec.base == SYNTHETIC_BASE else planned_run.n_syn_added
+
+
 def base_and_additions(ds: Dataset, spec: StudySpec, n_real_added: int):
     """(base, added) real training indices of a run. A synthetic base has no real base: its real images
     are all added, from the whole train split. A zero-shot base is drawn from the seen classes only."""

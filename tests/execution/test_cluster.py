@@ -215,6 +215,46 @@ def test_dit_job_runs_on_the_cluster_and_stores_what_engine_run_stores(ray_head,
     assert len(artifacts.list_generators(db)) == 1
 
 
+@pytest.mark.slow
+def test_appendix_g_jobs_run_on_the_cluster_as_engine_run_runs_them(ray_head, tmp_path):
+    """A synthetic base (G.1: every run trains on the set's first n_base images) and a zero-shot grid
+    (G.2: a local text encoder, only the unseen classes' images added) through the cluster: the same
+    run keys and, trained on one thread each, the same accuracies as `engine run` gives in another store."""
+    from store import runs as store_runs
+    from tests.classifiers.test_zero_shot import build_tiny_bert
+    from tests.execution.test_open_set_runs import render_noisy_digits
+    images, bert = render_noisy_digits(tmp_path / "noisy", per_class=10), build_tiny_bert(tmp_path / "bert")
+    grids = {"base": {"base": "synthetic", "generator": "noisy", "added": "0,N"},
+             "task": {"task": "zero-shot", "text_encoder": str(bert), "augmentation": "open", "generator": "noisy",
+                      "added": "0,0.2N,N"}}
+    stores = {}
+    for where in ("cluster", "local"):
+        db = stores[where] = fresh_store(tmp_path / where)
+        res = CliRunner().invoke(app, ["synthetic", "import", "noisy", "--dataset", "digits", "--from", str(images),
+                                       "--db", str(db)])
+        assert res.exit_code == 0, res.output
+    job_ids = [jobs.submit(validate({"n_base": 50, "seeds": 1, "recipe": "iterations=20", **g}).to_dict(),
+                           stores["cluster"], quality="off") for g in grids.values()]
+    proc = dispatcher(ray_head, stores["cluster"], "--idle-exit", "1")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    for job_id in job_ids:
+        job = jobs.get(job_id, stores["cluster"])
+        assert job["status"] == "done", job["error"]
+    for name, g in grids.items():
+        args = ["run", "--db", str(stores["local"]), "--dataset", "digits", "--n-base", "50", "--seeds", "1",
+                "--recipe", "iterations=20", "--quality", "off", "--threads", "1"]
+        for option, value in g.items():
+            args += [f"--{option.replace('_', '-')}", value]
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+        on = {"base": {"base": "synthetic"}, "task": {"task": "zero-shot"}}[name]
+        cluster, local = (store_runs.query_runs(stores[w], **on).set_index("run_key").sort_index() for w in stores)
+        assert len(cluster) == {"base": 2, "task": 3}[name] and list(cluster.index) == list(local.index)
+        assert cluster.top1.tolist() == local.top1.tolist(), (cluster.top1.tolist(), local.top1.tolist())
+        assert cluster.synthetic_set_id.tolist() == local.synthetic_set_id.tolist()
+
+
 def test_cluster_rejects_bad_options(tmp_path):
     result = CliRunner().invoke(app, ["cluster", "--address", "local", "--heartbeat", "5", "--stale-after", "5",
                                       "--db", str(tmp_path / "s.duckdb")])

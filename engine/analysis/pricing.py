@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.analysis.cost import CPU, CostModel, Hours, generator_hours
+from engine.analysis.wording import fmt_count
 from engine.catalog.generators import GENERATORS
 from engine.catalog.vocab import REAL
 
@@ -73,7 +74,7 @@ def answer_cost(verdict: dict, direction: str, amount: float, n_base: int, gener
     gpu_ci = _mul(hours_ci, gpu_cost)
     label = None if real_n is None or label_cost is None else real_n * label_cost
     label_ci = _mul(real_ci, label_cost)
-    out = {"device": device, "gpu_price": gpu_cost, "label_price": label_cost,
+    out = {"direction": direction, "device": device, "gpu_price": gpu_cost, "label_price": label_cost,
            REAL: {"images": real_n, "images_ci": real_ci, "label_cost": label, "label_cost_ci": label_ci},
            "synthetic": {"images": syn_n, "images_ci": syn_ci, "generator_hours": gen.hours,
                          "generator_hours_ci": _ci(gen.lo, gen.hi), "sampling_hours": samp_h,
@@ -133,16 +134,18 @@ def _amount(value, ci, fmt) -> str:
 def cost_sentence(c: dict) -> str:
     """One line: labelling against generating, as the Budget page and `engine equiv` print it."""
     real, syn = c[REAL], c["synthetic"]
-    count = lambda v: f"{v:,.0f}"  # noqa: E731
+    # The question's amount exactly as asked; the answer's rounded as the verdict rounds it (1,519 -> 1,500).
+    asked = lambda v: f"{v:,.0f}"  # noqa: E731
+    real_count, syn_count = (asked, fmt_count) if c.get("direction") == "syn_for_real" else (fmt_count, asked)
     unit = "GPU-h" if c["device"] != CPU else "h on a CPU"
     if real["images"] is None and not real["images_ci"] or syn["images"] is None and not syn["images_ci"]:
         return "no cost comparison: the verdict gives no number or bound"
-    r = (f"labelling {_amount(real['images'], real['images_ci'], count)} images"
+    r = (f"labelling {_amount(real['images'], real['images_ci'], real_count)} images"
          + (f" at {_money(c['label_price'])}: {_amount(real['label_cost'], real['label_cost_ci'], _money)}"
             if c["label_price"] is not None else ""))
     hours = "unknown hours" if syn["gpu_hours"] is None and not syn["gpu_hours_ci"] else \
         _amount(syn["gpu_hours"], syn["gpu_hours_ci"], lambda h: f"{h:.2g}") + f" {unit}"
-    s = (f"generating the equivalent {_amount(syn['images'], syn['images_ci'], count)}: {hours}"
+    s = (f"generating the equivalent {_amount(syn['images'], syn['images_ci'], syn_count)}: {hours}"
          + (f", {_amount(syn['gpu_cost'], syn['gpu_cost_ci'], _money)}"
             if c["gpu_price"] is not None and (syn["gpu_cost"] is not None or syn["gpu_cost_ci"]) else ""))
     be = c.get("break_even_label_cost")

@@ -92,9 +92,20 @@ def test_the_cost_of_an_answer_carries_the_verdicts_interval():
     assert s["sampling_hours_ci"] == pytest.approx([18 / 3600, 115 / 3600])
     assert s["gpu_cost"] == pytest.approx(3.6 * 144 / 3600) and s["gpu_cost_ci"] == pytest.approx([0.078, 0.175])
     assert c["cheaper"] == "synthetic" and c["break_even_label_cost"] == pytest.approx(0.144 / 5000)
+    # The answer (synthetic images) rounded as the verdict rounds it; its hours and dollars from the exact values.
     assert c["text"].startswith("labelling 5,000 images at $0.10: $500; generating the equivalent 8,400 "
-                                "[1,800-11,500]: 0.04 [0.022-0.049] h on a CPU, $0.14 [$0.08-$0.18]")
+                                "[1,800-12,000]: 0.04 [0.022-0.049] h on a CPU, $0.14 [$0.08-$0.18]")
     assert json.loads(to_json(c)) == json.loads(json.dumps(c))
+
+
+def test_the_question_is_echoed_as_asked_and_the_answer_rounded_as_the_verdict_rounds_it():
+    from engine.analysis.wording import fmt_interval
+    model = model_with_rates()
+    c = answer_cost({"value": 2207.0, "lo": 1519.0, "hi": 3388.0}, "syn_for_real", 4321, 5000, "EDM-tiny", model)
+    assert c["text"].startswith(f"labelling 4,321 images; generating the equivalent 2,200 [{fmt_interval(1519, 3388)}]")
+    assert fmt_interval(1519, 3388) == "1,500-3,400"
+    inverse = answer_cost({"value": 2207.0, "lo": 1519.0, "hi": 3388.0}, "real_for_syn", 4321, 5000, "EDM-tiny", model)
+    assert inverse["text"].startswith("labelling 2,200 [1,500-3,400] images; generating the equivalent 4,321:")
 
 
 def test_an_open_verdict_gives_bounds_and_no_prices_no_verdict():

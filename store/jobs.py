@@ -64,6 +64,18 @@ def list_jobs(path=None, status=None) -> pd.DataFrame:
         return con.execute(sql, [status] if status else []).df()
 
 
+def folder_forms(path=None) -> dict[str, str]:
+    """Each folder dataset's stored name -> `folder:<path>` as the newest job that named it asked for it.
+    A folder's runs store only its name (its place differs between machines); its jobs keep the path."""
+    from engine.catalog.datasets import FOLDER_FAMILY, stored_name
+    forms = {}
+    for spec in list_jobs(path).spec:  # oldest first: a newer job's path replaces an older one's
+        dataset = (json.loads(spec) if isinstance(spec, str) else spec or {}).get("dataset") or ""
+        if dataset.startswith(FOLDER_FAMILY + ":"):
+            forms[stored_name(dataset)] = dataset
+    return forms
+
+
 def get(job_id: str, path=None) -> dict | None:
     with connect(path, read_only=True) as con:
         return _row(con.execute("SELECT * FROM jobs WHERE job_id = ?", [job_id]))

@@ -274,9 +274,11 @@ ADVICE_TOP = 5
 @st.cache_data(show_spinner="Simulating each candidate run…", max_entries=16)
 def _advice(path: str, file_stamp: tuple, setting: tuple, source, traditional, n_base: int, amount: int) -> dict:
     from engine.analysis.advise import setting_advice
+    from store.jobs import folder_forms
     runs_here = runs[(runs.dataset == setting[0]) & (runs.classifier == setting[1])]
     return setting_advice(runs_here, cost_model(path, file_stamp), setting[0], setting[1], setting[2], setting[3],
-                          n_base, amount, sims=4, n_boot=50, top=ADVICE_TOP, source=source, traditional=traditional)
+                          n_base, amount, sims=4, n_boot=50, top=ADVICE_TOP, source=source, traditional=traditional,
+                          dataset_form=folder_forms(path).get(setting[0]))
 
 
 def advice_panel(analysis, setting) -> None:
@@ -310,6 +312,7 @@ def advice_panel(analysis, setting) -> None:
         if c[1].button("Queue this", key=f"budget_advice_queue_{k}", disabled=row.get("queue") is None,
                        help=None if row.get("queue") else "its dataset or generator cannot be queued from here"):
             st.session_state["queue_prefill"] = row["queue"]
+            st.session_state["queue_prefill_note"] = row.get("queue_note")
             st.switch_page("views/queue.py")
 
 

@@ -24,6 +24,7 @@ st.title("Queue new runs")
 PREFILL_KEYS = {"dataset": "queue_dataset", "n_base": "queue_n_base", "added": "queue_added", "seeds": "queue_seeds",
                 "augmentation": "queue_augmentation"}
 prefill = st.session_state.pop("queue_prefill", None)
+prefill_note = st.session_state.pop("queue_prefill_note", None)
 if prefill:
     for field, key in PREFILL_KEYS.items():
         if prefill.get(field) is not None:
@@ -42,7 +43,8 @@ for key, value in (("queue_dataset", DEFAULTS.dataset), ("queue_n_base", str(DEF
                    ("queue_added", DEFAULTS.added), ("queue_seeds", str(DEFAULTS.seeds))):
     st.session_state.setdefault(key, value)
 if prefill:
-    st.info("Prefilled from the Budget page's advice: check the fields, then queue it.")
+    st.info("Prefilled from the Budget page's advice: check the fields, then queue it."
+            + (f" Dataset: {prefill_note}." if prefill_note else ""))
 st.caption("A job is a study grid (points × seeds) that `engine worker` executes with the same code as "
            "`engine run`; its runs then appear on the other pages. Start a worker with "
            "`engine worker --device cuda:0` (one per GPU) or `engine worker --device cpu`, or send the jobs "

@@ -21,6 +21,7 @@ import pandas as pd
 from engine.analysis.answers import CAP
 from engine.messages import InputError
 from engine.analysis.verdict import explain
+from engine.catalog.datasets import FOLDER_FAMILY
 from engine.catalog.vocab import CLOSED, REAL
 
 SYN_RATIOS = (0.5, 1, 2, 3, 4, 5, 6, 8, 10)
@@ -229,9 +230,10 @@ class AdviceError(InputError):
 def setting_advice(runs: pd.DataFrame, model, dataset: str, classifier: str, augmentation: str, generator: str | None,
                    n_base: int | None = None, n_real_added: float | None = None, *, sims: int = 4, n_boot: int = 50,
                    seed: int = 0, top: int | None = None, device: str = "auto", source: str | None = None,
-                   traditional: str | None = None) -> dict:
+                   traditional: str | None = None, dataset_form: str | None = None) -> dict:
     """advise() for one stored setting (its runs as the store gives them), each row with the Queue form's
-    fields that would run it (`queue`; None where the dataset's path is not stored: a folder)."""
+    fields that would run it (`queue`; None where they cannot be known). `dataset_form`: the dataset as a
+    job names it where the catalog cannot say (a folder's path: store.jobs.folder_forms)."""
     from engine.analysis.fit import analyse
     from engine.analysis.select import fit_runs
     from engine.catalog.classifiers import by_stored_name
@@ -254,21 +256,26 @@ def setting_advice(runs: pd.DataFrame, model, dataset: str, classifier: str, aug
         else (lambda c: None)
     out = advise(a, own, n_base, amount, refit, hours_of, sims=sims, seed=seed, top=top)
     out.update(dataset=dataset, classifier=classifier, augmentation=augmentation, generator=generator,
-               source=a.source, traditional=a.traditional, device=model.resolve(device))
+               source=a.source, traditional=a.traditional, device=model.resolve(device), dataset_form=dataset_form)
     if entry is None:
         out["left_out"].append(f"{classifier} is not a classifier this engine trains: no hours")
     for row in out["candidates"]:
         row["queue"] = queue_fields(row, out, entry.name if entry else None, own)
+        if row["queue"] and row["queue"]["dataset"] == dataset and dataset.startswith(FOLDER_FAMILY + ":"):
+            row["queue_note"] = (f"no job in this store named the path of {dataset} (its runs keep only the "
+                                 "folder's name): replace it with folder:/path/to/the/folder")
     return out
 
 
 def queue_fields(row: dict, advice: dict, classifier: str | None, runs: pd.DataFrame) -> dict | None:
     """The Queue form's fields (engine.spec field names) that run a candidate, or None where they cannot be
-    known here (a folder dataset's path, a classifier or generator this engine does not train)."""
+    known here (a dataset not in the catalog, a classifier or generator this engine does not train)."""
     from engine.analysis.pricing import generator_of
     from engine.catalog.datasets import cli_name
-    # A folder's path is not stored: its stored name stands in, for the user to correct to the path.
-    dataset = cli_name(advice["dataset"]) or (advice["dataset"] if advice["dataset"].startswith("folder:") else None)
+    # A folder's path is not in its runs: a job's (dataset_form), else its stored name stands in, for the
+    # user to correct to the path (the Queue page says so).
+    dataset = cli_name(advice["dataset"]) or advice.get("dataset_form") or \
+        (advice["dataset"] if advice["dataset"].startswith(FOLDER_FAMILY + ":") else None)
     if dataset is None or classifier is None:
         return None
     closed = row["kind"] == "synthetic" or row["kind"] == "base" or (row["kind"] == "seeds" and

@@ -17,11 +17,13 @@ def advice_for(db, dataset: str, classifier: str, augmentation: str, generator: 
     from engine.analysis.advise import AdviceError, setting_advice
     from engine.analysis.cost import CostModel
     from engine.cli.analysis import select_setting, setting_runs
+    from store.jobs import folder_forms
     runs = setting_runs(db, dataset, classifier)
     generator = select_setting(runs, dataset, classifier, augmentation, generator)
     try:
         return setting_advice(runs, CostModel.from_store(db), dataset, classifier, augmentation, generator, n_base,
-                              n_real_added, sims=sims, n_boot=n_boot, seed=seed, top=top, device=device)
+                              n_real_added, sims=sims, n_boot=n_boot, seed=seed, top=top, device=device,
+                              dataset_form=folder_forms(db).get(dataset))
     except AdviceError as err:
         raise UserError(str(err)) from None
 

@@ -62,3 +62,36 @@ def test_published_means_advise_without_seed_candidates(paper_db):
                          sims=1, n_boot=0)
     assert out["noise"] == "means" and "more seeds: the runs are means without seeds" in out["left_out"]
     assert out["candidates"] and all(r["kind"] != "seeds" for r in out["candidates"])
+
+
+def test_a_folders_advice_queues_the_path_its_newest_job_named(tmp_path):
+    """A folder's runs keep only its name; the advice's Queue fields take the path from the newest job
+    that named the folder, and say so where no job did (the stored name then stands in)."""
+    import json
+    from typer.testing import CliRunner
+    from engine.cli import app
+    from store import jobs
+    from store.db import connect
+    db = tmp_path / "s.duckdb"
+    timed_digits_store(db)
+    with connect(db) as con:
+        con.execute("UPDATE runs SET dataset = 'folder:cells' WHERE dataset = 'digits'")
+
+    def advice():
+        res = CliRunner().invoke(app, ["advise", "--dataset", "folder:cells", "--classifier", "SmallCNN",
+                                       "--augmentation", "closed", "--n-base", "50", "--sims", "2", "--n-boot", "20",
+                                       "--json", "--db", str(db)])
+        assert res.exit_code == 0, res.output
+        return [r for r in json.loads(res.output)["candidates"] if r["queue"] is not None]
+
+    before = advice()
+    assert before and all(r["queue"]["dataset"] == "folder:cells" for r in before)
+    assert all("replace it with folder:/path/to/the/folder" in r["queue_note"] for r in before)
+    for when, dataset in ((1.0, f"folder:{tmp_path}/old/cells"), (2.0, f"folder:{tmp_path}/new/cells"),
+                          (3.0, f"folder:{tmp_path}/other")):
+        jobs.submit(validate({"dataset": dataset, "n_base": 10}).to_dict(), db, now=when)
+    assert jobs.folder_forms(db) == {"folder:cells": f"folder:{tmp_path}/new/cells",
+                                     "folder:other": f"folder:{tmp_path}/other"}
+    after = advice()
+    assert [r["n_added"] for r in after] == [r["n_added"] for r in before]
+    assert all(r["queue"]["dataset"] == f"folder:{tmp_path}/new/cells" and "queue_note" not in r for r in after)

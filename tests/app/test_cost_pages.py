@@ -71,6 +71,27 @@ def test_budget_advice_opens_the_queue_prefilled(timed_db, monkeypatch):
     assert [json.loads(s)["n_base"] for s in jobs.list_jobs(timed_db).spec] == [n_base]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("with_job", [False, True])
+def test_a_folders_advice_prefills_its_path_or_says_it_is_missing(timed_db, monkeypatch, tmp_path, with_job):
+    from store.db import connect
+    with connect(timed_db) as con:
+        con.execute("UPDATE runs SET dataset = 'folder:cells' WHERE dataset = 'digits'")
+    path = f"folder:{tmp_path}/cells"
+    if with_job:
+        jobs.submit(validate({"dataset": path, "n_base": 10}).to_dict(), timed_db)
+    at = open_app(timed_db, monkeypatch, "budget")
+    at.selectbox(key="budget_dataset").set_value("folder:cells").run()
+    at.selectbox(key="budget_n_base").set_value(50).run()
+    at.toggle(key="budget_advice_on").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    [b for b in at.button if b.key and b.key.startswith("budget_advice_queue_")][0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [note] = [i.value for i in at.info if "Prefilled from the Budget page's advice" in i.value]
+    assert at.text_input(key="queue_dataset").value == (path if with_job else "folder:cells")
+    assert ("replace it with folder:/path/to/the/folder" in note) is not with_job
+
+
 def test_queue_lists_each_jobs_estimated_hours(timed_db, monkeypatch):
     jobs.submit(validate({"n_base": 50, "seeds": 1}).to_dict(), timed_db)
     at = open_app(timed_db, monkeypatch, "queue")

@@ -68,11 +68,16 @@ def folder_forms(path=None) -> dict[str, str]:
     """Each folder dataset's stored name -> `folder:<path>` as the newest job that named it asked for it.
     A folder's runs store only its name (its place differs between machines); its jobs keep the path."""
     from engine.catalog.datasets import FOLDER_FAMILY, stored_name
+    if not db_path(path).exists():
+        return {}
+    with connect(path, read_only=True) as con:
+        if not has_table(con, "jobs"):
+            return {}
+        named = con.execute("SELECT json_extract_string(spec, '$.dataset') AS d FROM jobs WHERE starts_with(d, ?) "
+                            "ORDER BY created_at, job_id", [FOLDER_FAMILY + ":"]).fetchall()
     forms = {}
-    for spec in list_jobs(path).spec:  # oldest first: a newer job's path replaces an older one's
-        dataset = (json.loads(spec) if isinstance(spec, str) else spec or {}).get("dataset") or ""
-        if dataset.startswith(FOLDER_FAMILY + ":"):
-            forms[stored_name(dataset)] = dataset
+    for (dataset,) in named:  # oldest first: a newer job's path replaces an older one's
+        forms[stored_name(dataset)] = dataset
     return forms
 
 

@@ -84,6 +84,7 @@ def test_a_folders_advice_queues_the_path_its_newest_job_named(tmp_path):
         assert res.exit_code == 0, res.output
         return [r for r in json.loads(res.output)["candidates"] if r["queue"] is not None]
 
+    assert jobs.folder_forms(tmp_path / "absent.duckdb") == {} and jobs.folder_forms(db) == {}
     before = advice()
     assert before and all(r["queue"]["dataset"] == "folder:cells" for r in before)
     assert all("replace it with folder:/path/to/the/folder" in r["queue_note"] for r in before)

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from engine.cli.common import Db, UserError, app, console, err_console, guarded, with_store
+from engine.cli.common import Db, UserError, app, console, err_console, guarded, interrupted, with_store
 
 
 @app.command()
@@ -51,7 +51,7 @@ def cluster(address: Annotated[str, typer.Option(
         n = dispatcher.dispatch(db, once, poll, heartbeat, stale_after, idle_exit, options,
                                 log=lambda m: err_console.print(m, highlight=False, markup=False))
     except KeyboardInterrupt:
-        raise typer.Exit(130)
+        raise interrupted()
     finally:
         ray.shutdown()
     console.print(f"dispatcher processed {n} job(s)")

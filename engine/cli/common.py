@@ -34,6 +34,17 @@ INTERNAL_HINT = ("internal error: this is a bug in the program, not in your inpu
                  "where (please report it with the command you ran)")
 
 
+def interrupted() -> typer.Exit:
+    """The exit of a command that handled Ctrl-C (or SIGTERM): status 130, as a shell reports one.
+
+    CPython remembers a KeyboardInterrupt that escaped an exec() of a source string even after the
+    program caught it (the signal may land while a library builds a namedtuple or a dataclass that
+    way), and a `python -m engine.cli` run then ends by re-raising SIGINT: its parent saw -2 instead
+    of 130, about once in ten worker stops under load. Executing any string resets that flag."""
+    exec("pass")
+    return typer.Exit(130)
+
+
 def fail(message: str, code: int = 2):
     from engine.messages import clip_values
     from rich.markup import escape

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json, with_store
+from engine.cli.common import Db, UserError, app, console, err_console, guarded, interrupted, to_json, with_store
 from engine.cli.study import DeviceOpt, QualityOpt, ThreadsOpt, grid_command
 from engine.catalog.vocab import DEFAULT_QUALITY
 
@@ -151,7 +151,7 @@ def worker(device: Annotated[str, typer.Option(help="auto, cpu or cuda:K (one wo
     try:
         n = w.work(once, idle_exit)
     except KeyboardInterrupt:
-        raise typer.Exit(130)
+        raise interrupted()
     console.print(f"worker processed {n} job(s)")
 
 

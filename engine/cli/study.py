@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from engine.cli.common import Db, UserError, app, console, err_console, guarded, to_json
+from engine.cli.common import Db, UserError, app, console, err_console, guarded, interrupted, to_json
 from engine.catalog.classifiers import CLASSIFIERS
 from engine.catalog.datasets import DATASETS, DEFAULT_DATASET, FORMS, default_classifier, stored_name
 from engine.catalog.generators import GENERATORS
@@ -167,7 +167,7 @@ def run_grid_cli(fields, db, device="auto", force=False, compile_=False, downloa
         return run_grid(spec, db, err_console, runtime)
     except KeyboardInterrupt:
         err_console.print("interrupted: every finished run is stored; the run in progress was discarded")
-        raise typer.Exit(130)
+        raise interrupted()
 
 
 @app.command("study")

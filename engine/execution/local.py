@@ -128,7 +128,9 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
     `on_stored(done, planned)` is told how many planned runs are stored: after each run is written,
     and at once when all of them already were.
     `around_training()` is a context manager entered around each run's training and evaluation,
-    which write nothing: a caller may let an interrupt stop a run there and nowhere else.
+    which write nothing: a caller may let an interrupt stop a run there and nowhere else. What it
+    yields, if not None, is called at each progress report of the training (every 20 steps) and may
+    raise there too.
     """
     import torch
     from rich.console import Console
@@ -179,10 +181,12 @@ def execute(spec: StudySpec, runtime: Runtime, db=None, ds: Dataset | None = Non
             label = run_label(spec, planned_run)
             progress.update(step_task, description=label, completed=0, total=1)
 
-            def on_progress(step, total, loss):
-                progress.update(step_task, completed=step, total=total, info=f"loss {loss:.3f}")
+            with around_training() as check:
+                def on_progress(step, total, loss):
+                    progress.update(step_task, completed=step, total=total, info=f"loss {loss:.3f}")
+                    if check is not None:
+                        check()
 
-            with around_training():
                 row = train_run(spec, ds, planned_run, device, data, syn, on_progress, runtime.compile)
             store_runs.insert_runs([row], db, replace=runtime.force)
             summary["written"] += 1

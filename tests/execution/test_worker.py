@@ -163,6 +163,25 @@ def test_ctrl_c_during_training_abandons_the_run_and_hands_the_job_back(tmp_path
     assert rows(db).empty  # the abandoned run left nothing
 
 
+def test_a_stop_whose_interrupt_was_swallowed_ends_the_run_at_the_next_progress_report(tmp_path):
+    """The signal handler noted the stop, but its KeyboardInterrupt never reached the training loop (a
+    library swallowed it): the run still stops within 20 steps, and nothing is stored."""
+    import contextlib
+    from engine.execution.local import run_grid
+    from engine.execution.worker import StopRequest
+    db = fresh_store(tmp_path)
+    stop = StopRequest()
+
+    @contextlib.contextmanager
+    def swallowed():
+        with stop.interruptible() as check:
+            stop.signum = signal.SIGINT   # what the handler does before raising: the raise was lost
+            yield check
+    with pytest.raises(KeyboardInterrupt):   # without the check, all 2,000 steps train and the run is stored
+        run_grid(spec(30, iterations=2000), db, around_training=swallowed)
+    assert rows(db).empty
+
+
 HOLD_LOCK = """
 import fcntl, sys, time
 with open(sys.argv[1], "a+") as f:

@@ -35,9 +35,10 @@ def published_quality(path, stamp: float, ours: dict | None = None) -> None:
     (sampling cost), with our own figures of the chosen set beside them where we have the same metric.
     `ours`: {"dataset", "fid", "is", "s_per_image"} of the set shown on the page, or None."""
     st.subheader("What the paper published (Tab. 2, 3, 7, 8)")
-    quality = pd.concat([published(t, str(path), stamp) for t in (2, 3, 7)] + [pd.DataFrame()], ignore_index=True)
-    cost = published(8, str(path), stamp)
-    cost = pd.DataFrame() if cost is None else cost
+    tables = {t: published(t, str(path), stamp) for t in (2, 3, 7, 8)}
+    quality = pd.concat([tables[t] for t in (2, 3, 7) if tables[t] is not None] or [pd.DataFrame()],
+                        ignore_index=True)
+    cost = tables[8] if tables[8] is not None else pd.DataFrame()
     if quality.empty and cost.empty:
         st.caption("The store has no published tables: `engine store init` loads them.")
         return

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
+from engine.catalog.datasets import FOLDER_FAMILY, stored_name
 from store.db import StoreError, connect, db_path, has_table, transaction
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -67,7 +68,6 @@ def list_jobs(path=None, status=None) -> pd.DataFrame:
 def folder_forms(path=None) -> dict[str, str]:
     """Each folder dataset's stored name -> `folder:<path>` as the newest job that named it asked for it.
     A folder's runs store only its name (its place differs between machines); its jobs keep the path."""
-    from engine.catalog.datasets import FOLDER_FAMILY, stored_name
     if not db_path(path).exists():
         return {}
     with connect(path, read_only=True) as con:

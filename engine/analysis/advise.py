@@ -259,9 +259,11 @@ def setting_advice(runs: pd.DataFrame, model, dataset: str, classifier: str, aug
                source=a.source, traditional=a.traditional, device=model.resolve(device), dataset_form=dataset_form)
     if entry is None:
         out["left_out"].append(f"{classifier} is not a classifier this engine trains: no hours")
+    # A folder no job named: its stored name stands in for the path in the Queue fields (queue_fields).
+    name_for_path = dataset_form is None and dataset.startswith(FOLDER_FAMILY + ":")
     for row in out["candidates"]:
         row["queue"] = queue_fields(row, out, entry.name if entry else None, own)
-        if row["queue"] and row["queue"]["dataset"] == dataset and dataset.startswith(FOLDER_FAMILY + ":"):
+        if row["queue"] and name_for_path:
             row["queue_note"] = (f"no job in this store named the path of {dataset} (its runs keep only the "
                                  "folder's name): replace it with folder:/path/to/the/folder")
     return out
